@@ -1,0 +1,266 @@
+"""The ``catdog-zoo`` command line: a thin click layer over the Python API.
+
+Every command that prints data takes ``--json``; every user error is one line on stderr
+(``Error: ...``) with a non-zero exit code (2 for bad flags or config values).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+# TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) buries the output; keep warnings+.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import click  # noqa: E402
+
+from .errors import ZooError  # noqa: E402
+from .plugins import get_zoo  # noqa: E402
+
+
+class ZooGroup(click.Group):
+    """Turns :class:`ZooError` into a one-line message and its exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ZooError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+def _table(rows: list, columns: list) -> None:
+    """Plain aligned columns; the last column is not padded (it holds free text)."""
+    if not rows:
+        return
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns[:-1]]
+    header = [c.upper() for c in columns]
+    for line in [header] + [[str(r[c]) for c in columns] for r in rows]:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths)) + ("  " if widths else "") + line[-1])
+
+
+def _count_params(spec):
+    try:
+        return spec.build(2, None, weights=None).count_params()
+    except Exception as exc:  # a plugin's builder bug must not break the listing
+        return f"error: {type(exc).__name__}"
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="catdog-zoo", prog_name="catdog-zoo")
+def cli():
+    """Train and compare image classifiers from folders of images.
+
+    Every architecture is a plugin: `catdog-zoo models` lists what is installed and
+    `pip install` of a plugin adds more. Data is a folder of class folders (--data DIR)
+    or a named source; the default is cats_and_dogs_filtered, downloaded into the Keras cache.
+
+    \b
+    The reference workflow, step by step:
+      catdog-zoo data stats                 # images per class, majority-class baseline
+      catdog-zoo data show --out grid.png   # three random images of each class
+      catdog-zoo train baseline             # from-scratch CNN (then dropout, augmentation, ...)
+      catdog-zoo train mobilenet_v2         # transfer learning, ~98% validation accuracy
+      catdog-zoo evaluate runs/mobilenet_v2-* --split test
+      catdog-zoo predict runs/mobilenet_v2-* my_photos/
+    """
+
+
+@cli.command()
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.option("--no-params", is_flag=True, help="Skip building each model to count parameters (faster).")
+def models(pattern, as_json, no_params):
+    """List installed models, optionally filtered by an fnmatch PATTERN (e.g. 'mobile*').
+
+    Parameter counts are for two classes at the model's default image size.
+    """
+    rows = []
+    for spec in get_zoo().models.list(pattern):
+        rows.append({"name": spec.name, "qualified_name": spec.qualified_name, "plugin": spec.distribution or spec.plugin,
+                     "version": spec.version, "summary": spec.summary, "tags": list(spec.tags),
+                     "params": None if no_params else _count_params(spec),
+                     "image_size": list(spec.defaults.image_size), "pretrained": spec.pretrained})
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo("No models match." if pattern else "No models installed (see 'catdog-zoo plugins').")
+        return
+    for r in rows:
+        r["tags"] = ",".join(r["tags"])
+        r["params"] = "-" if r["params"] is None else (f"{r['params']:,}" if isinstance(r["params"], int) else r["params"])
+    _table(rows, ["name", "plugin", "params", "tags", "summary"])
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def plugins(as_json):
+    """List installed plugins: version, hooks, models, and any load errors.
+
+    A plugin that fails to import or register is listed here with its error;
+    the other plugins keep working. Disable plugins with CATDOG_ZOO_DISABLE=name1,name2.
+    """
+    infos = [info.to_dict() for info in get_zoo().plugins.values()]
+    if as_json:
+        _echo_json(infos)
+        return
+    for info in infos:
+        origin = f"{info['distribution']} {info['version']}".strip() or info["module"]
+        click.echo(f"{info['name']} ({origin}) [{info['status']}]")
+        if info["hooks"]:
+            click.echo(f"  hooks: {', '.join(info['hooks'])}")
+        if info["models"]:
+            click.echo(f"  models: {', '.join(info['models'])}")
+        if info["datasets"]:
+            click.echo(f"  datasets: {', '.join(info['datasets'])}")
+        for err in info["errors"]:
+            click.echo(f"  error: {err}")
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True, help="Print the spec as JSON (no summary table).")
+def info(model, as_json):
+    """Show MODEL's spec (defaults, tags, origin) and its Keras layer summary."""
+    spec = get_zoo().models.get(model)
+    d = spec.defaults
+    data = {"name": spec.name, "qualified_name": spec.qualified_name, "summary": spec.summary,
+            "plugin": spec.plugin, "distribution": spec.distribution, "version": spec.version,
+            "tags": list(spec.tags), "pretrained": spec.pretrained,
+            "defaults": {"optimizer": d.optimizer, "learning_rate": d.learning_rate, "loss": d.loss,
+                         "epochs": d.epochs, "batch_size": d.batch_size, "image_size": list(d.image_size)}}
+    if as_json:
+        _echo_json(data)
+        return
+    for key in ("name", "summary", "distribution", "version", "tags", "pretrained"):
+        value = ", ".join(data[key]) if key == "tags" else data[key]
+        click.echo(f"{key + ':':14}{value if value not in (None, '') else '-'}")
+    click.echo("defaults:     " + ", ".join(f"{k}={v}" for k, v in data["defaults"].items()))
+    click.echo("\nLayers (two classes, default image size; pretrained weights not loaded):")
+    spec.build(2, None, weights=None).summary(print_fn=lambda line, **_: click.echo(line))
+
+
+@cli.group()
+def data():
+    """Inspect a dataset: counts per class and split, and sample images."""
+
+
+_data_option = click.option("--data", "data_arg", metavar="DIR|NAME",
+                            help="Folder of class folders (or with train/ and validation/), or a data source name. "
+                                 "Default: cats_and_dogs_filtered.")
+_seed_option = click.option("--seed", type=int, default=42, show_default=True,
+                            help="Seed for the validation/test split.")
+
+
+def _splits(data_arg, seed, val_fraction=0.2, test_fraction=0.2):
+    from .sources import resolve_data
+    from .splits import make_splits
+    return make_splits(resolve_data(data_arg), seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+
+
+@data.command()
+@_data_option
+@_seed_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def stats(data_arg, seed, as_json):
+    """Images per class and split, and the majority-class baseline accuracy to beat."""
+    splits = _splits(data_arg, seed)
+    per_split = {name: splits.get(name).counts(splits.class_names) for name in ("train", "validation", "test")}
+    result = {"root": splits.root, "layout": splits.layout, "class_names": list(splits.class_names),
+              "counts": per_split, "totals": {k: sum(v.values()) for k, v in per_split.items()},
+              "majority_baseline": round(splits.majority_baseline("validation"), 4)}
+    if as_json:
+        _echo_json(result)
+        return
+    click.echo(f"{splits.root} ({splits.layout}, seed {seed})")
+    rows = [{"class": c, **{s: per_split[s][c] for s in per_split}} for c in splits.class_names]
+    rows.append({"class": "total", **result["totals"]})
+    _table(rows, ["class", "train", "validation", "test"])
+    click.echo(f"majority-class baseline (validation accuracy to beat): {result['majority_baseline']:.1%}")
+
+
+@data.command()
+@_data_option
+@_seed_option
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--per-class", default=3, show_default=True, type=click.IntRange(1, 20), help="Images per class.")
+def show(data_arg, seed, out, per_class):
+    """Save a grid of random training images, one row per class."""
+    from .gallery import sample_grid
+    splits = _splits(data_arg, seed)
+    path = sample_grid(splits, out, per_class=per_class, seed=seed)
+    click.echo(f"Wrote {path} ({len(splits.class_names)} rows x {per_class} images)")
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--data", metavar="DIR|NAME", help="Class folders (or train/ + validation/), or a source name.")
+@click.option("--epochs", type=int, help="Training epochs (default: the model's, usually 20).")
+@click.option("--batch-size", type=int, help="Images per batch (default: the model's, usually 32).")
+@click.option("--learning-rate", type=float, help="Optimizer learning rate (default: the model's).")
+@click.option("--optimizer", help="adam, adamw, sgd or rmsprop (default: the model's).")
+@click.option("--image-size", help="N or HxW in pixels (default: the model's, usually 160).")
+@click.option("--seed", type=int, help="Fixes the split, shuffling and initialisation (default 42).")
+@click.option("--val-fraction", type=float, help="Validation share of a single folder of classes (default 0.2).")
+@click.option("--test-fraction", type=float, help="Share of validation files held out for testing (default 0.2).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file of the same keys "
+              "(epochs, learning_rate, ...); flags override it.")
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Where to write the run (default runs/MODEL-TIME).")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Local pretrained weights file, for pretrained "
+              "models on machines without internet (default: download into the Keras cache).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def train(model, config_file, quiet, **flags):
+    """Train MODEL, evaluate it on validation and test, and save a run directory.
+
+    The run directory holds config.yaml (the resolved configuration: rerun it with
+    --config), model.keras (images in, logits out), history.csv and metrics.json.
+
+    \b
+    Examples:
+      catdog-zoo train mobilenet_v2
+      catdog-zoo train baseline --data ~/pets --epochs 5 --seed 1
+      catdog-zoo train mobilenet_v2 --weights mobilenet_v2_no_top.h5
+    """
+    from .training import train as run_training
+    run_training(model, config_file=config_file, quiet=quiet, **flags)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--data", metavar="DIR|NAME", help="Evaluate on other data with the same classes (default: the run's).")
+@click.option("--split", type=click.Choice(["validation", "test", "train"]), default="validation", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON ({accuracy, loss, ...}).")
+def evaluate(run_dir, data, split, as_json):
+    """Accuracy and loss of a finished run's model on one split of its data."""
+    from .inference import evaluate as run_evaluate
+    result = run_evaluate(run_dir, data=data, split=split)
+    if as_json:
+        _echo_json(result)
+    else:
+        click.echo(f"{split}: accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f} "
+                   f"({result['num_images']} images)")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help='Print a JSON list of {"path", "label", "probability"}.')
+def predict(run_dir, images, as_json):
+    """Label IMAGES (files, or folders searched recursively) with a finished run's model."""
+    from .inference import predict as run_predict
+    results = run_predict(run_dir, images)
+    if as_json:
+        _echo_json(results)
+        return
+    for r in results:
+        click.echo(f"{r['label']}\t{r['probability']:.4f}\t{r['path']}")
+
+
+def main():
+    get_zoo().register_commands(cli)
+    cli()

@@ -1,0 +1,21 @@
+"""Errors a user can act on.
+
+Everything the CLI reports as a one-line ``Error: ...`` is a :class:`ZooError`;
+anything else escaping is a bug and keeps its traceback.
+"""
+
+
+class ZooError(Exception):
+    """A problem with the user's input or environment, with a message that says what to fix."""
+
+    exit_code = 1
+
+
+class ConfigError(ZooError):
+    """A bad flag, config key or value; raised before any work starts (exit code 2, like click)."""
+
+    exit_code = 2
+
+
+class UnknownModelError(ConfigError):
+    """The model name matches nothing installed."""

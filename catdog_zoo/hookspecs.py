@@ -1,0 +1,58 @@
+"""The hooks a catdog-zoo plugin can implement.
+
+A plugin is any module (usually one per distribution entry point in the
+``catdog_zoo`` group) with functions decorated by :data:`hookimpl` whose names
+match the specifications below. Each docstring here is the reference for that
+hook; ``docs/plugins.md`` is checked against them by the test suite.
+
+Every hook receives a callback instead of returning values, as ``llm`` does:
+a plugin can register as many things as it likes and the core decides how they
+are stored, checked and reported.
+"""
+
+import pluggy
+
+PROJECT_NAME = "catdog_zoo"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_models(register):
+    """Register one or more model architectures.
+
+    Called once per process, the first time the registry is used.
+
+    :param register: ``register(spec)`` where ``spec`` is a
+        :class:`catdog_zoo.registry.ModelSpec`. The core fills in the
+        plugin name, distribution and version; a name already taken by another
+        plugin is reported as a conflict naming both distributions.
+    :returns: nothing (return values are ignored).
+    """
+
+
+@hookspec
+def register_datasets(register):
+    """Register named data sources, usable as ``--data NAME``.
+
+    Called once per process, the first time a data source is resolved.
+
+    :param register: ``register(source)`` where ``source`` is a
+        :class:`catdog_zoo.data.DataSource`: a name, a one-line summary and a
+        ``fetch()`` callable returning the path of a folder of class folders
+        (optionally with ``train/`` and ``validation/`` inside).
+    :returns: nothing (return values are ignored).
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Add subcommands to the ``catdog-zoo`` command line.
+
+    Called once when the CLI starts, after the built-in commands exist.
+
+    :param cli: the root :class:`click.Group`; add commands with
+        ``@cli.command()`` or ``cli.add_command(...)``.
+    :returns: nothing (return values are ignored).
+    """

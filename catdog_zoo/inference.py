@@ -1,0 +1,104 @@
+"""Using a finished run: evaluate it on a split, or predict labels for image files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import rundir
+from .errors import ZooError
+from .splits import IMAGE_EXTENSIONS, find_images
+
+
+def load_model(run_dir):
+    """The run's ``model.keras``, loaded in Keras safe mode (no arbitrary code from the file)."""
+    import keras
+
+    path = Path(run_dir) / rundir.MODEL_FILE
+    if not path.is_file():
+        raise ZooError(f"no {rundir.MODEL_FILE} in {run_dir}")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except ValueError as exc:
+        if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            raise ZooError(f"refusing to load {path}: it contains code that would run on load "
+                           "(Keras safe mode); only load models you trust") from None
+        raise ZooError(f"{path} is not a loadable Keras model: {exc}") from None
+    except Exception as exc:  # zip/h5 errors for files that are not models at all
+        raise ZooError(f"{path} is not a loadable Keras model: {type(exc).__name__}: {exc}") from None
+
+
+def evaluate(run_dir, data=None, split: str = "validation", batch_size=None) -> dict:
+    """Accuracy and loss of a run's model on ``split``, with the run's own seed and fractions."""
+    from .pipeline import make_dataset
+    from .training import compile_model, load_splits
+
+    config, metrics = rundir.read_run(run_dir)
+    if data is not None:
+        config = {**config, "data": data}
+    splits = load_splits(config)
+    expected = metrics.get("class_names")
+    if expected and list(splits.class_names) != list(expected):
+        raise ZooError(f"classes in {splits.root} ({', '.join(splits.class_names)}) differ from the run's "
+                       f"({', '.join(expected)})")
+    chosen = splits.get(split)
+    if not len(chosen):
+        raise ZooError(f"the {split} split of {splits.root} is empty")
+    model = compile_model(load_model(run_dir))
+    ds = make_dataset(chosen, config["image_size"], batch_size or config["batch_size"], cache=False)
+    result = model.evaluate(ds, verbose=0, return_dict=True)
+    return {"run": str(run_dir), "split": split, "num_images": len(chosen),
+            "accuracy": float(result["accuracy"]), "loss": float(result["loss"])}
+
+
+def collect_images(paths) -> list:
+    """Files as given, folders searched recursively for images; a missing path is an error."""
+    found = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.extend(find_images(p))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise ZooError(f"no such file or folder: {p}")
+    if not found:
+        raise ZooError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {', '.join(map(str, paths))}")
+    return found
+
+
+def probabilities(logits):
+    """Per-class probabilities from the model's logits (sigmoid for one logit, softmax otherwise)."""
+    import numpy as np
+
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.shape[-1] == 1:
+        p1 = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+        return np.stack([1.0 - p1, p1], axis=1)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def predict(run_dir, paths, batch_size: int = 32) -> list:
+    """``[{"path", "label", "probability"}]``: the most likely class and its probability per image."""
+    import tensorflow as tf
+
+    from .pipeline import load_image
+
+    config, metrics = rundir.read_run(run_dir)
+    files = collect_images(paths)
+    model = load_model(run_dir)
+    size = tuple(config["image_size"])
+    class_names = metrics["class_names"]
+    results = []
+    for start in range(0, len(files), batch_size):
+        chunk = files[start:start + batch_size]
+        images = []
+        for f in chunk:
+            try:
+                images.append(load_image(str(f), size))
+            except tf.errors.OpError as exc:
+                raise ZooError(f"cannot decode image {f}: {exc.message.splitlines()[0]}") from None
+        probs = probabilities(model.predict_on_batch(tf.cast(tf.stack(images), tf.float32)))
+        for f, p in zip(chunk, probs):
+            best = int(p.argmax())
+            results.append({"path": str(f), "label": class_names[best], "probability": round(float(p[best]), 6)})
+    return results

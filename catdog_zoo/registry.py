@@ -1,0 +1,121 @@
+"""The model registry: a mapping from model name to :class:`ModelSpec`, as in timm.
+
+A spec is everything the zoo knows about one architecture without building it:
+its builder, training defaults, tags and provenance. Tools read the spec
+instead of hard-coding per-model knowledge.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field, replace
+from typing import Callable, Optional
+
+from .errors import ConfigError, UnknownModelError
+
+# Marker meaning "whatever the spec's pretrained source is" (e.g. ImageNet via keras.applications).
+DEFAULT_WEIGHTS = "default"
+
+
+@dataclass(frozen=True)
+class TrainingDefaults:
+    """How a model trains unless the user says otherwise (flags or a YAML config)."""
+
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    # "auto": binary cross-entropy on one logit, sparse categorical cross-entropy on several.
+    loss: str = "auto"
+    epochs: int = 20
+    batch_size: int = 32
+    image_size: tuple = (160, 160)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered architecture.
+
+    ``builder(num_classes, image_size)`` returns an uncompiled ``keras.Model`` that takes
+    float images in [0, 255] of shape ``image_size + (3,)`` and returns logits. When
+    ``pretrained`` is set, the builder also accepts ``weights=`` ("imagenet"-style source,
+    a local file path, or ``None`` for random initialisation).
+    """
+
+    name: str
+    summary: str
+    builder: Callable
+    defaults: TrainingDefaults = field(default_factory=TrainingDefaults)
+    tags: tuple = ()
+    pretrained: Optional[str] = None  # the builder's default weights source, e.g. "imagenet"
+    # Filled in by the core from the entry point that registered the spec.
+    plugin: str = ""
+    distribution: str = ""
+    version: str = ""
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.distribution}:{self.name}" if self.distribution else self.name
+
+    def build(self, num_classes: int = 2, image_size=None, weights=DEFAULT_WEIGHTS):
+        """Build the Keras model; ``weights`` only applies to pretrained specs."""
+        size = tuple(image_size or self.defaults.image_size)
+        if self.pretrained is None:
+            if weights not in (DEFAULT_WEIGHTS, None):
+                raise ConfigError(f"model '{self.name}' has no pretrained weights; --weights does not apply to it")
+            return self.builder(num_classes, size)
+        source = self.pretrained if weights == DEFAULT_WEIGHTS else weights
+        return self.builder(num_classes, size, weights=source)
+
+
+class Registry:
+    """Specs keyed by name; ``distribution:name`` always works, a bare name when it is unique."""
+
+    def __init__(self):
+        self._specs: dict[str, ModelSpec] = {}  # qualified name -> spec
+        self._by_name: dict[str, list[ModelSpec]] = {}
+
+    def add(self, spec: ModelSpec) -> Optional[str]:
+        """Store ``spec``; returns a conflict message when another distribution has the same name."""
+        if spec.qualified_name in self._specs:
+            return f"model '{spec.name}' is registered twice by {spec.distribution or spec.plugin}"
+        self._specs[spec.qualified_name] = spec
+        same = self._by_name.setdefault(spec.name, [])
+        same.append(spec)
+        if len(same) > 1:
+            return f"model name '{spec.name}' is registered by {_owners(same)}; use {_choices(same)}"
+        return None
+
+    def get(self, name: str) -> ModelSpec:
+        if name in self._specs:
+            return self._specs[name]
+        candidates = self._by_name.get(name, [])
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            raise ConfigError(f"model name '{name}' is registered by {_owners(candidates)}; use {_choices(candidates)}")
+        close = difflib.get_close_matches(name, sorted(self._by_name), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (see 'catdog-zoo models')"
+        raise UnknownModelError(f"unknown model '{name}'{hint}")
+
+    def list(self, pattern: Optional[str] = None) -> list[ModelSpec]:
+        """All specs sorted by name, optionally filtered by an fnmatch pattern on the name."""
+        specs = sorted(self._specs.values(), key=lambda s: (s.name, s.qualified_name))
+        if pattern:
+            specs = [s for s in specs if fnmatch.fnmatchcase(s.name, pattern)
+                     or fnmatch.fnmatchcase(s.qualified_name, pattern)]
+        return specs
+
+    def __len__(self):
+        return len(self._specs)
+
+
+def _owners(specs) -> str:
+    return " and ".join(s.distribution or s.plugin for s in specs)
+
+
+def _choices(specs) -> str:
+    return " or ".join(f"'{s.qualified_name}'" for s in specs)
+
+
+def with_origin(spec: ModelSpec, plugin: str, distribution: str, version: str) -> ModelSpec:
+    return replace(spec, plugin=plugin, distribution=distribution, version=version)

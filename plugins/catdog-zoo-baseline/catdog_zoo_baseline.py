@@ -1,0 +1,18 @@
+"""The reference's first model (model1): a plain from-scratch CNN, the baseline every other model beats."""
+
+from catdog_zoo import ModelSpec, hookimpl
+
+
+def build_baseline(num_classes, image_size):
+    from catdog_zoo.blocks import small_cnn
+    return small_cnn(num_classes, image_size, name="baseline")
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(
+        name="baseline",
+        summary="Plain CNN from scratch: 3 conv + 2 pool + dense 64 (reference model1, ~60% val)",
+        builder=build_baseline,
+        tags=("scratch", "cnn"),
+    ))

@@ -1,0 +1,1 @@
+"""The reference CNN with dropout; one entry point (module) per architecture."""

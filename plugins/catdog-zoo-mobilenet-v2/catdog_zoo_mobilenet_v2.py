@@ -1,0 +1,38 @@
+"""model4: transfer learning on a frozen ImageNet MobileNetV2, as in the TensorFlow tutorial."""
+
+from catdog_zoo import ModelSpec, TrainingDefaults, hookimpl
+
+
+def build_mobilenet_v2(num_classes, image_size, weights="imagenet"):
+    """Scale, flip horizontally, rotate (0.3), frozen MobileNetV2, average pool, Dropout(0.2), logits.
+
+    ``weights`` is passed to ``keras.applications.MobileNetV2``: "imagenet" (Keras cache or
+    download), a local ``.h5`` file of the no-top weights, or ``None`` for random initialisation.
+    """
+    import keras
+
+    from catdog_zoo.blocks import augmentation, logit_units, mobilenet_v2_preprocessing
+
+    shape = tuple(image_size) + (3,)
+    backbone = keras.applications.MobileNetV2(input_shape=shape, include_top=False, weights=weights)
+    backbone.trainable = False
+    inputs = keras.Input(shape=shape)
+    x = mobilenet_v2_preprocessing()(inputs)
+    x = augmentation(flip="horizontal", rotation=0.3)(x)
+    x = backbone(x, training=False)  # BatchNorm stays in inference mode, even if unfrozen later
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    outputs = keras.layers.Dense(logit_units(num_classes))(x)
+    return keras.Model(inputs, outputs, name="mobilenet_v2")
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(
+        name="mobilenet_v2",
+        summary="Frozen ImageNet MobileNetV2 + pooling + dropout + linear head (reference model4, ~98% val)",
+        builder=build_mobilenet_v2,
+        defaults=TrainingDefaults(image_size=(160, 160)),
+        tags=("transfer", "pretrained", "augmentation", "preprocessing"),
+        pretrained="imagenet",
+    ))
