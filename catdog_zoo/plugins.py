@@ -96,9 +96,8 @@ class Zoo:
         except Exception as exc:  # a plugin's import can fail in any way; report, never crash
             info.errors.append(f"failed to load: {type(exc).__name__}: {exc}")
             return
-        known = set(self.pm.hook.__dict__)
-        for impl_name in _hookimpl_names(module):
-            if impl_name not in known:
+        for impl_name in _marked(module, "impl"):
+            if impl_name not in HOOK_NAMES:
                 info.errors.append(f"unknown hook '{impl_name}' (see catdog_zoo/hookspecs.py)")
         info.hooks = sorted(c.name for c in self.pm.get_hookcallers(module) or [])
 
@@ -165,9 +164,13 @@ def _unique(entry_points):
             yield ep
 
 
-def _hookimpl_names(module) -> list:
-    marker = hookspecs.PROJECT_NAME + "_impl"
+def _marked(module, kind: str) -> list:
+    """Names in ``module`` carrying pluggy's hook ``kind`` ("spec" or "impl") marker."""
+    marker = f"{hookspecs.PROJECT_NAME}_{kind}"
     return [name for name in dir(module) if hasattr(getattr(module, name, None), marker)]
+
+
+HOOK_NAMES = frozenset(_marked(hookspecs, "spec"))
 
 
 def _core_version() -> str:

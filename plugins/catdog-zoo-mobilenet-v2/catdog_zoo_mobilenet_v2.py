@@ -14,7 +14,8 @@ def build_mobilenet_v2(num_classes, image_size, weights="imagenet"):
     from catdog_zoo.blocks import augmentation, logit_units, mobilenet_v2_preprocessing
 
     shape = tuple(image_size) + (3,)
-    backbone = keras.applications.MobileNetV2(input_shape=shape, include_top=False, weights=weights)
+    backbone = keras.applications.MobileNetV2(input_shape=shape, include_top=False, weights=weights,
+                                               name="backbone")
     backbone.trainable = False
     inputs = keras.Input(shape=shape)
     x = mobilenet_v2_preprocessing()(inputs)

@@ -1,0 +1,44 @@
+# Two commands: `make demo` (train + evaluate the default model) and `make test` (the test suite).
+# Both create .venv and install the core and every plugin under plugins/ into it (editable).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PLUGINS := $(sort $(wildcard plugins/*/))
+EPOCHS ?= 20
+RUN_DIR ?= runs/demo-mobilenet_v2
+PYTEST_ARGS ?=
+
+# Offline machines (like this project's CI): use a Keras cache seeded from ../shared when it
+# exists and KERAS_HOME is not set; online users download into ~/.keras as Keras always does.
+SHARED_SEEDER := ../shared/tools/offline-keras-home
+ifeq ($(origin KERAS_HOME), undefined)
+ifneq ($(wildcard $(SHARED_SEEDER)),)
+export KERAS_HOME := $(CURDIR)/.keras-home
+SEED_KERAS_HOME := $(PYTHON) $(SHARED_SEEDER) $(KERAS_HOME) >/dev/null && echo "Using the Keras cache seeded from ../shared: $(KERAS_HOME)"
+endif
+endif
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install demo test clean
+
+$(BIN)/.installed: pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q "setuptools>=64" wheel
+	$(BIN)/pip install -q --no-build-isolation -e ".[test]" $(addprefix -e ,$(PLUGINS))
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	@$(SEED_KERAS_HOME)
+	$(BIN)/catdog-zoo models
+	$(BIN)/catdog-zoo data stats
+	$(BIN)/catdog-zoo train mobilenet_v2 --epochs $(EPOCHS) --run-dir $(RUN_DIR)-$$(date +%Y%m%d-%H%M%S)
+	$(BIN)/catdog-zoo evaluate $$(ls -d $(RUN_DIR)-* | tail -n 1) --split test
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .keras-home *.egg-info plugins/*/*.egg-info

@@ -1,0 +1,89 @@
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from imagefactory import make_image_folder  # noqa: E402
+
+from catdog_zoo.plugins import reset_zoo  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_DATA = SHARED / "data" / "cats_and_dogs_filtered"
+SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_224_imagenet_no_top_legacy.h5"
+needs_shared = pytest.mark.skipif(not (SHARED / "tools" / "offline-keras-home").is_file(),
+                                  reason=f"real data and weights not found at {SHARED} (only in the project's CI)")
+
+
+@pytest.fixture(autouse=True)
+def fresh_zoo():
+    """Every test sees the plugins installed right now (tests add and remove some)."""
+    reset_zoo()
+    yield
+    reset_zoo()
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """train/ + validation/ with two colour-coded classes of 40x40 JPEGs."""
+    return make_image_folder(tmp_path_factory.mktemp("tiny"), n_train=16, n_val=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tmp_path_factory) -> Path:
+    """A finished baseline run on ``tiny_data`` (shared by the evaluate/predict tests)."""
+    import catdog_zoo
+    reset_zoo()
+    run_dir = tmp_path_factory.mktemp("runs") / "baseline-tiny"
+    catdog_zoo.train("baseline", data=str(tiny_data), epochs=4, image_size=40, batch_size=8,
+                     run_dir=str(run_dir), quiet=True)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def keras_home(tmp_path_factory):
+    """A temporary KERAS_HOME seeded from ../shared, so get_file and weights="imagenet" work offline."""
+    if not (SHARED / "tools" / "offline-keras-home").is_file():
+        pytest.skip(f"real data and weights not found at {SHARED} (only in the project's CI)")
+    home = tmp_path_factory.mktemp("keras_home")
+    subprocess.run([sys.executable, str(SHARED / "tools" / "offline-keras-home"), str(home)], check=True,
+                   stdout=subprocess.DEVNULL)
+    old = os.environ.get("KERAS_HOME")
+    os.environ["KERAS_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("KERAS_HOME", None)
+    else:
+        os.environ["KERAS_HOME"] = old
+
+
+def install_dist(site: Path, dist: str, version: str, entry_points: dict, modules: dict) -> Path:
+    """Lay out a distribution in ``site`` as ``pip install --target`` would (modules + dist-info).
+
+    ``entry_points`` maps entry point names to module names; ``modules`` maps module names to source.
+    """
+    site.mkdir(parents=True, exist_ok=True)
+    for name, source in modules.items():
+        (site / f"{name}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = ["[catdog_zoo]"] + [f"{ep} = {module}" for ep, module in entry_points.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return site
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A fresh directory on sys.path to install test plugin distributions into."""
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    yield path
+    for name in [m for m, mod in sys.modules.items() if str(getattr(mod, "__file__", "") or "").startswith(str(path))]:
+        del sys.modules[name]

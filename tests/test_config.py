@@ -1,0 +1,68 @@
+"""Config resolution: spec defaults < YAML file < flags, and one clear error per bad key."""
+
+import pytest
+
+from catdog_zoo import ModelSpec, TrainingDefaults
+from catdog_zoo.config import load_config_file, parse_image_size, resolve_config
+from catdog_zoo.errors import ConfigError
+
+SPEC = ModelSpec(name="m", summary="", builder=None,
+                 defaults=TrainingDefaults(epochs=7, learning_rate=0.01, image_size=(96, 96)))
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_then_file_then_flags(tmp_path):
+    cfg = resolve_config(SPEC)
+    assert (cfg.epochs, cfg.learning_rate, cfg.image_size, cfg.seed) == (7, 0.01, (96, 96), 42)
+    path = write(tmp_path, "epochs: 3\nlearning-rate: 1e-4\nimage_size: 64x48\nmodel: m\n")
+    cfg = resolve_config(SPEC, path, epochs=5, seed=None)
+    assert (cfg.epochs, cfg.learning_rate, cfg.image_size, cfg.seed) == (5, 1e-4, (64, 48), 42)
+
+
+def test_written_config_round_trips(tmp_path):
+    import yaml
+    cfg = resolve_config(SPEC, None, epochs=2, data="somewhere", batch_size=4)
+    path = write(tmp_path, yaml.safe_dump(cfg.to_dict()))
+    assert resolve_config(SPEC, path) == cfg
+
+
+@pytest.mark.parametrize("text, message", [
+    ("epochs: [1, 2\n", "malformed YAML in .*line"),
+    ("- a list\n", "must be a mapping"),
+    ("epocs: 3\n", "unknown config key 'epocs'"),
+    ("epochs: three\n", "epochs must be an integer, got 'three'"),
+    ("epochs: 0\n", "epochs must be >= 1"),
+    ("batch_size: true\n", "batch_size must be an integer"),
+    ("learning_rate: -0.1\n", "learning_rate must be > 0"),
+    ("learning_rate: fast\n", "learning_rate must be a number"),
+    ("image_size: 16\n", "image_size must be >= 32"),
+    ("image_size: [1, 2, 3]\n", "image_size must be N or"),
+    ("optimizer: adamax\n", "optimizer must be one of"),
+    ("test_fraction: 1.0\n", "test_fraction must be between 0 and 1"),
+    ("model: other\n", "model is 'other'"),
+])
+def test_bad_config_file_names_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(SPEC, write(tmp_path, text))
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config_file(tmp_path / "nope.yaml")
+
+
+def test_bad_flag_values_are_checked_like_file_values():
+    with pytest.raises(ConfigError, match="learning_rate must be > 0"):
+        resolve_config(SPEC, None, learning_rate=0.0)
+    with pytest.raises(ConfigError, match="image_size must be N or HxW"):
+        resolve_config(SPEC, None, image_size="big")
+
+
+def test_image_size_forms():
+    assert parse_image_size(160) == parse_image_size("160") == (160, 160)
+    assert parse_image_size("64X32") == parse_image_size([64, 32]) == (64, 32)
