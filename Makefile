@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PLUGINS := $(sort $(wildcard plugins/*/))
 EPOCHS ?= 20
-RUN_DIR ?= runs/demo-mobilenet_v2
+RUN_DIR ?= runs/demo-mobilenet_v2-$(shell date +%Y%m%d-%H%M%S)
 PYTEST_ARGS ?=
 
 # Offline machines (like this project's CI): use a Keras cache seeded from ../shared when it
@@ -34,8 +34,8 @@ demo: install
 	@$(SEED_KERAS_HOME)
 	$(BIN)/catdog-zoo models
 	$(BIN)/catdog-zoo data stats
-	$(BIN)/catdog-zoo train mobilenet_v2 --epochs $(EPOCHS) --run-dir $(RUN_DIR)-$$(date +%Y%m%d-%H%M%S)
-	$(BIN)/catdog-zoo evaluate $$(ls -d $(RUN_DIR)-* | tail -n 1) --split test
+	$(BIN)/catdog-zoo train mobilenet_v2 --epochs $(EPOCHS) --run-dir $(RUN_DIR)
+	$(BIN)/catdog-zoo evaluate $(RUN_DIR) --split test
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
