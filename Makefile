@@ -9,15 +9,6 @@ EPOCHS ?= 20
 RUN_DIR ?= runs/demo-mobilenet_v2-$(shell date +%Y%m%d-%H%M%S)
 PYTEST_ARGS ?=
 
-# Offline machines (like this project's CI): use a Keras cache seeded from ../shared when it
-# exists and KERAS_HOME is not set; online users download into ~/.keras as Keras always does.
-SHARED_SEEDER := ../shared/tools/offline-keras-home
-ifeq ($(origin KERAS_HOME), undefined)
-ifneq ($(wildcard $(SHARED_SEEDER)),)
-export KERAS_HOME := $(CURDIR)/.keras-home
-SEED_KERAS_HOME := $(PYTHON) $(SHARED_SEEDER) $(KERAS_HOME) >/dev/null && echo "Using the Keras cache seeded from ../shared: $(KERAS_HOME)"
-endif
-endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install demo test clean
@@ -30,8 +21,18 @@ $(BIN)/.installed: pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 
 install: $(BIN)/.installed
 
+# Offline machines (like this project's CI): when KERAS_HOME is unset and ../shared is beside the
+# clone, use a Keras cache seeded from it; online users download into ~/.keras as Keras always does.
+SHARED_SEEDER := ../shared/tools/offline-keras-home
+ifeq ($(origin KERAS_HOME), undefined)
+ifneq ($(wildcard $(SHARED_SEEDER)),)
+demo: export KERAS_HOME := $(CURDIR)/.keras-home
+demo: SEED := $(PYTHON) $(SHARED_SEEDER) $(CURDIR)/.keras-home >/dev/null && echo "Offline: Keras cache seeded from ../shared in .keras-home"
+endif
+endif
+
 demo: install
-	@$(SEED_KERAS_HOME)
+	@$(or $(SEED),true)
 	$(BIN)/catdog-zoo models
 	$(BIN)/catdog-zoo data stats
 	$(BIN)/catdog-zoo train mobilenet_v2 --epochs $(EPOCHS) --run-dir $(RUN_DIR)

@@ -47,19 +47,13 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def keras_home(tmp_path_factory):
-    """A temporary KERAS_HOME seeded from ../shared, so get_file and weights="imagenet" work offline."""
+    """A temporary Keras cache seeded from ../shared, for KERAS_HOME of a child process."""
     if not (SHARED / "tools" / "offline-keras-home").is_file():
         pytest.skip(f"real data and weights not found at {SHARED} (only in the project's CI)")
     home = tmp_path_factory.mktemp("keras_home")
     subprocess.run([sys.executable, str(SHARED / "tools" / "offline-keras-home"), str(home)], check=True,
                    stdout=subprocess.DEVNULL)
-    old = os.environ.get("KERAS_HOME")
-    os.environ["KERAS_HOME"] = str(home)
-    yield home
-    if old is None:
-        os.environ.pop("KERAS_HOME", None)
-    else:
-        os.environ["KERAS_HOME"] = old
+    return home
 
 
 def install_dist(site: Path, dist: str, version: str, entry_points: dict, modules: dict) -> Path:
