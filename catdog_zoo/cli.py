@@ -213,6 +213,13 @@ def show(data_arg, seed, out, per_class):
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Where to write the run (default runs/MODEL-TIME).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Local pretrained weights file, for pretrained "
               "models on machines without internet (default: download into the Keras cache).")
+@click.option("--feature-cache/--no-feature-cache", default=None, help="Frozen-backbone models: train the head "
+              "on cached backbone features (default) or end to end on images.")
+@click.option("--aug-views", type=int, help="Augmented copies of each training image in the feature cache "
+              "(default 2; 0: no augmentation).")
+@click.option("--fine-tune-epochs", type=int, help="After the head, unfreeze the backbone's top layers for N epochs.")
+@click.option("--fine-tune-at", metavar="LAYER", help="First backbone layer to unfreeze: index or name (default 100).")
+@click.option("--fine-tune-learning-rate", type=float, help="Learning rate while fine-tuning (default 1e-5).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def train(model, config_file, quiet, **flags):
     """Train MODEL, evaluate it on validation and test, and save a run directory.
@@ -225,6 +232,11 @@ def train(model, config_file, quiet, **flags):
       catdog-zoo train mobilenet_v2
       catdog-zoo train baseline --data ~/pets --epochs 5 --seed 1
       catdog-zoo train mobilenet_v2 --weights mobilenet_v2_no_top.h5
+      catdog-zoo train mobilenet_v2 --fine-tune-epochs 10 --fine-tune-at 100
+
+    A model that declares a frozen backbone (mobilenet_v2) computes the backbone's features
+    once per image (and per augmented view), caches them on disk, and trains its head on them;
+    the saved model is still the whole model. Cache: $CATDOG_ZOO_CACHE or ~/.cache/catdog-zoo.
     """
     from .training import train as run_training
     run_training(model, config_file=config_file, quiet=quiet, **flags)

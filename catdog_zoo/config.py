@@ -16,6 +16,8 @@ from .errors import ConfigError
 from .registry import ModelSpec
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+# Chosen by measurement: see the aug-views sweep in bench/transfer.py and docs/performance.md.
+AUG_VIEWS_DEFAULT = 2
 
 
 @dataclass
@@ -32,6 +34,12 @@ class TrainConfig:
     test_fraction: float = 0.2  # of the validation files, held out as the test split
     weights: Optional[str] = None  # None: the spec's pretrained source; a path for air-gapped use
     run_dir: Optional[str] = None
+    # Frozen-backbone models only (see catdog_zoo.features):
+    feature_cache: bool = True  # train the head on cached backbone features
+    aug_views: int = AUG_VIEWS_DEFAULT  # augmented copies of each training image in the cache
+    fine_tune_epochs: int = 0  # then unfreeze the backbone's top layers for this many epochs
+    fine_tune_at: object = 100  # first backbone layer (index or name) to unfreeze
+    fine_tune_learning_rate: float = 1e-5
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -87,12 +95,22 @@ def _check(key, value):
     """Validate one key's value; returns it normalised."""
     if key in ("epochs", "batch_size"):
         return _int(key, value, minimum=1)
-    if key == "seed":
+    if key in ("seed", "aug_views", "fine_tune_epochs"):
         return _int(key, value, minimum=0)
-    if key == "learning_rate":
+    if key == "feature_cache":
+        if not isinstance(value, bool):
+            raise ConfigError(f"feature_cache must be true or false, got {value!r}")
+        return value
+    if key == "fine_tune_at":
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, str) and value:
+            return value  # a layer name, checked against the backbone when the model is built
+        return _int(key, value, minimum=0)
+    if key in ("learning_rate", "fine_tune_learning_rate"):
         value = _float(key, value)
         if value <= 0:
-            raise ConfigError(f"learning_rate must be > 0, got {value}")
+            raise ConfigError(f"{key} must be > 0, got {value}")
         return value
     if key in ("val_fraction", "test_fraction"):
         value = _float(key, value)

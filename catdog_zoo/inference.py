@@ -44,7 +44,7 @@ def evaluate(run_dir, data=None, split: str = "validation", batch_size=None) -> 
     if not len(chosen):
         raise ZooError(f"the {split} split of {splits.root} is empty")
     model = compile_model(load_model(run_dir))
-    ds = make_dataset(chosen, config["image_size"], batch_size or config["batch_size"], cache=False)
+    ds = make_dataset(chosen, config["image_size"], batch_size or config["batch_size"])
     result = model.evaluate(ds, verbose=0, return_dict=True)
     return {"run": str(run_dir), "split": split, "num_images": len(chosen),
             "accuracy": float(result["accuracy"]), "loss": float(result["loss"])}

@@ -47,6 +47,9 @@ class ModelSpec:
     defaults: TrainingDefaults = field(default_factory=TrainingDefaults)
     tags: tuple = ()
     pretrained: Optional[str] = None  # the builder's default weights source, e.g. "imagenet"
+    # Name of the layer holding a frozen pretrained backbone. Declaring it lets the trainer cache the
+    # backbone's features (training only the head) and unfreeze its top layers for fine-tuning.
+    frozen_backbone: Optional[str] = None
     # Filled in by the core from the entry point that registered the spec.
     plugin: str = ""
     distribution: str = ""

@@ -57,14 +57,17 @@ def write_yaml(path, data) -> None:
 
 
 def write_history(path, history: dict) -> None:
-    """``{"loss": [...], "val_loss": [...], ...}`` as CSV with an ``epoch`` column (1-based)."""
+    """``{"loss": [...], "val_loss": [...], ...}`` as CSV with an ``epoch`` column (1-based).
+
+    Numbers are written with 6 significant digits; other values (a ``stage`` name) as they are.
+    """
     columns = list(history)
     rows = zip(*(history[c] for c in columns)) if columns else []
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["epoch", *columns])
     for i, row in enumerate(rows, start=1):
-        writer.writerow([i, *(f"{v:.6g}" for v in row)])
+        writer.writerow([i, *(f"{v:.6g}" if isinstance(v, (int, float)) else v for v in row)])
     write_text(path, buf.getvalue())
 
 

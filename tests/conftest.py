@@ -20,6 +20,14 @@ needs_shared = pytest.mark.skipif(not (SHARED / "tools" / "offline-keras-home").
                                   reason=f"real data and weights not found at {SHARED} (only in the project's CI)")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def zoo_cache_dir(tmp_path_factory):
+    """Keep decoded images and features of the test run out of the user's ~/.cache."""
+    path = tmp_path_factory.mktemp("zoo-cache")
+    os.environ["CATDOG_ZOO_CACHE"] = str(path)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def fresh_zoo():
     """Every test sees the plugins installed right now (tests add and remove some)."""

@@ -36,4 +36,5 @@ def register_models(register):
         defaults=TrainingDefaults(image_size=(160, 160)),
         tags=("transfer", "pretrained", "augmentation", "preprocessing"),
         pretrained="imagenet",
+        frozen_backbone="backbone",  # lets the trainer cache its features and fine-tune its top
     ))

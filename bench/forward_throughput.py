@@ -1,0 +1,45 @@
+#!/usr/bin/env python
+"""Raw MobileNetV2 (no top, 160x160) forward-pass throughput on the real images, float32 or bfloat16.
+
+    python bench/forward_throughput.py [float32|bfloat16] [BATCH]
+
+Decodes the 3000 cats_and_dogs_filtered images once (through the zoo's decode cache), then times
+``backbone(x, training=False)`` over all of them after one warm-up batch. Prints one JSON line.
+"""
+
+import json
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from catdog_zoo.pipeline import decode_split
+from catdog_zoo.sources import resolve_data
+from catdog_zoo.splits import make_splits
+
+
+def main(dtype: str, batch: int) -> dict:
+    splits = make_splits(resolve_data(None))
+    images = np.concatenate([decode_split(s, (160, 160)) for s in (splits.train, splits.validation, splits.test)])
+    if dtype == "bfloat16":
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    backbone = keras.applications.MobileNetV2(input_shape=(160, 160, 3), include_top=False, weights="imagenet")
+    scale = keras.layers.Rescaling(1 / 127.5, offset=-1)
+
+    @tf.function(reduce_retracing=True)
+    def forward(x):
+        return tf.reduce_mean(tf.cast(backbone(scale(tf.cast(x, tf.float32)), training=False), tf.float32), [1, 2])
+
+    forward(images[:batch])
+    started = time.perf_counter()
+    feats = [forward(images[i:i + batch]).numpy() for i in range(0, len(images), batch)]
+    seconds = time.perf_counter() - started
+    return {"dtype": dtype, "batch": batch, "images": len(images), "seconds": seconds,
+            "images_per_second": len(images) / seconds, "feature_checksum": float(np.concatenate(feats).sum())}
+
+
+if __name__ == "__main__":
+    dtype = sys.argv[1] if len(sys.argv) > 1 else "float32"
+    print("RESULT " + json.dumps(main(dtype, int(sys.argv[2]) if len(sys.argv) > 2 else 64)), flush=True)

@@ -1,0 +1,159 @@
+"""Frozen-backbone models: cached-feature training, its cache keys, and fine-tuning."""
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+from conftest import install_dist
+from imagefactory import make_image_folder
+
+import catdog_zoo
+from catdog_zoo.inference import load_model
+from catdog_zoo.pipeline import decode_split
+from catdog_zoo.splits import make_splits
+
+FROZEN_PLUGIN = """
+    from catdog_zoo import ModelSpec, hookimpl
+
+    def build(num_classes, image_size, weights="init", augment=False):
+        import keras
+        from catdog_zoo.blocks import augmentation, logit_units
+        shape = tuple(image_size) + (3,)
+        backbone = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(8, 3, activation="relu"),
+                                     keras.layers.Conv2D(8, 3, strides=2, activation="relu")], name="backbone")
+        if weights not in ("init", None):
+            backbone.load_weights(weights)
+        backbone.trainable = False
+        inputs = keras.Input(shape)
+        x = keras.layers.Rescaling(1 / 255)(inputs)
+        if augment:
+            x = augmentation(flip="horizontal", rotation=0.1)(x)
+        x = backbone(x, training=False)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(logit_units(num_classes))(x))
+
+    def build_aug(num_classes, image_size, weights="init"):
+        return build(num_classes, image_size, weights, augment=True)
+
+    @hookimpl
+    def register_models(register):
+        for name, builder in (("frozen_plain", build), ("frozen_aug", build_aug)):
+            register(ModelSpec(name=name, summary="tiny frozen backbone", builder=builder, pretrained="init",
+                               frozen_backbone="backbone"))
+"""
+
+
+@pytest.fixture
+def frozen_plugin(site):
+    install_dist(site, "frozen-test", "0.1", {"frozen": "frozen_test_mod"}, {"frozen_test_mod": FROZEN_PLUGIN})
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def train(model, data, run_dir, **kw):
+    opts = dict(epochs=3, image_size=32, batch_size=8, quiet=True)
+    opts.update(kw)
+    return catdog_zoo.train(model, data=str(data), run_dir=str(run_dir), **opts)
+
+
+def val_images(data, size=32):
+    return decode_split(make_splits(data).validation, (size, size)).astype("float32")
+
+
+def test_full_batch_training_is_the_same_with_and_without_the_cache(frozen_plugin, tiny_data, tmp_path):
+    # One batch per epoch makes the order irrelevant, so both paths do exactly the same updates.
+    cached = train("frozen_plain", tiny_data, tmp_path / "cached", batch_size=64, aug_views=0)
+    plain = train("frozen_plain", tiny_data, tmp_path / "plain", batch_size=64, feature_cache=False)
+    assert cached.metrics["feature_cache"]["used"] and not plain.metrics["feature_cache"]["used"]
+    x = val_images(tiny_data)
+    np.testing.assert_allclose(load_model(cached.run_dir).predict(x, verbose=0),
+                               load_model(plain.run_dir).predict(x, verbose=0), atol=1e-4)
+    assert cached.metrics["val_accuracy"] == pytest.approx(plain.metrics["val_accuracy"])
+
+
+def test_saved_model_reproduces_the_cached_path_metrics(frozen_plugin, tiny_data, tmp_path):
+    run = train("frozen_aug", tiny_data, tmp_path / "run", aug_views=2)
+    assert run.metrics["feature_cache"]["misses"] == 4  # 2 train views, validation, test
+    for split, key in (("validation", "val"), ("test", "test")):
+        end_to_end = catdog_zoo.evaluate(run.run_dir, split=split)
+        assert end_to_end["accuracy"] == pytest.approx(run.metrics[f"{key}_accuracy"], abs=1e-6)
+        assert end_to_end["loss"] == pytest.approx(run.metrics[f"{key}_loss"], rel=1e-3, abs=1e-5)
+
+
+def test_augmented_views_differ_and_are_reproducible(frozen_plugin, tiny_data, tmp_path, own_cache):
+    from catdog_zoo.features import FeatureStore, split_frozen
+    model = catdog_zoo.create_model("frozen_aug", image_size=(32, 32))
+    chain = split_frozen(model, "backbone")
+    assert [type(layer).__name__ for layer in chain.frozen] == ["Sequential", "GlobalAveragePooling2D"]
+    split = make_splits(tiny_data).train
+    images = decode_split(split, (32, 32))
+    first = FeatureStore(chain, "m", (32, 32), seed=1).augmented(images, "digest", 2)
+    assert first.shape == (2, len(split), 8) and not np.allclose(first[0], first[1])
+    again = FeatureStore(chain, "m", (32, 32), seed=1)
+    np.testing.assert_array_equal(again.augmented(images, "digest", 2), first)
+    assert again.report.hits == 2
+    for f in own_cache.glob("features-*"):
+        f.unlink()
+    recomputed = FeatureStore(chain, "m", (32, 32), seed=1).augmented(images, "digest", 2)
+    np.testing.assert_allclose(recomputed, first, atol=1e-6)  # same seed, same draws, cache or not
+    other_seed = FeatureStore(chain, "m", (32, 32), seed=2).augmented(images, "digest", 2)
+    assert not np.allclose(other_seed[0], first[0])
+
+
+def test_cache_is_invalidated_by_weights_image_size_and_data(frozen_plugin, tmp_path, own_cache):
+    data = make_image_folder(tmp_path / "data", n_train=8, n_val=5)
+    weights = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        backbone = catdog_zoo.create_model("frozen_plain", image_size=(32, 32)).get_layer("backbone")
+        path = tmp_path / f"w{seed}.weights.h5"
+        backbone.save_weights(path)
+        weights.append(str(path))
+
+    def cache_use(name, **kw):
+        opts = dict(weights=weights[0], aug_views=1)
+        opts.update(kw)
+        fc = train("frozen_plain", data, tmp_path / name, epochs=1, **opts).metrics["feature_cache"]
+        return fc["hits"], fc["misses"]
+
+    assert cache_use("first") == (0, 3)
+    assert cache_use("same") == (3, 0)
+    assert cache_use("other-weights", weights=weights[1]) == (0, 3)
+    assert cache_use("other-size", image_size=40) == (0, 3)
+    assert cache_use("more-views", aug_views=2) == (3, 1)  # view 0 reused, view 1 new
+    from PIL import Image
+    with Image.open(data / "train" / "cats" / "img_000.jpg") as img:
+        img.rotate(90).save(data / "train" / "cats" / "img_000.jpg")
+    assert cache_use("changed-image") == (2, 1)  # validation and test unchanged, train recomputed
+
+
+def test_fine_tuning_unfreezes_the_top_of_the_backbone(frozen_plugin, tiny_data, tmp_path):
+    head_only = train("frozen_plain", tiny_data, tmp_path / "head", epochs=2)
+    tuned = train("frozen_plain", tiny_data, tmp_path / "tuned", epochs=2, fine_tune_epochs=2, fine_tune_at=1,
+                  fine_tune_learning_rate=0.01)
+    rows = list(csv.DictReader((tuned.run_dir / "history.csv").open()))
+    assert [r["stage"] for r in rows] == ["head", "head", "fine_tune", "fine_tune"]
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
+    stages = json.loads((tuned.run_dir / "metrics.json").read_text())["stages"]
+    assert stages["fine_tune"]["epochs"] == 2 and stages["fine_tune"]["from_layer"] == 1
+    kernels = [load_model(r.run_dir).get_layer("backbone").layers[i].kernel.numpy()
+               for r in (head_only, tuned) for i in (0, 1)]
+    np.testing.assert_array_equal(kernels[0], kernels[2])  # below fine_tune_at: untouched
+    assert not np.allclose(kernels[1], kernels[3])  # from fine_tune_at on: trained
+    assert catdog_zoo.evaluate(tuned.run_dir)["accuracy"] == pytest.approx(tuned.metrics["val_accuracy"], abs=1e-6)
+
+
+def test_fine_tuning_errors(frozen_plugin, tiny_data, tmp_path):
+    with pytest.raises(catdog_zoo.ConfigError, match="declares no frozen backbone"):
+        train("baseline", tiny_data, tmp_path / "a", fine_tune_epochs=1)
+    with pytest.raises(catdog_zoo.ConfigError, match="fine_tune_at must be < 2"):
+        train("frozen_plain", tiny_data, tmp_path / "b", fine_tune_epochs=1, fine_tune_at=5)
+    with pytest.raises(catdog_zoo.ConfigError, match="no layer 'nope'"):
+        train("frozen_plain", tiny_data, tmp_path / "c", fine_tune_epochs=1, fine_tune_at="nope")
+    assert not any((tmp_path / n).exists() for n in "abc")
