@@ -43,11 +43,37 @@ def _table(rows: list, columns: list) -> None:
         click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths)) + ("  " if widths else "") + line[-1])
 
 
-def _count_params(spec):
+def _facts(spec) -> dict:
+    """Parameters and FLOPs, or an error string: a plugin's builder bug must not break the listing."""
+    from .metadata import model_facts
     try:
-        return spec.build(2, None, weights=None).count_params()
-    except Exception as exc:  # a plugin's builder bug must not break the listing
-        return f"error: {type(exc).__name__}"
+        return model_facts(spec)
+    except Exception as exc:
+        return {"params": None, "flops": None, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _spec_dict(spec, facts=None) -> dict:
+    d = spec.defaults
+    data = {"name": spec.name, "qualified_name": spec.qualified_name, "plugin": spec.distribution or spec.plugin,
+            "version": spec.version, "summary": spec.summary, "tags": list(spec.tags),
+            "image_size": list(d.image_size), "pretrained": spec.pretrained,
+            "weights_licence": spec.weights_licence, "frozen_backbone": spec.frozen_backbone,
+            "defaults": {"optimizer": d.optimizer, "learning_rate": d.learning_rate, "loss": d.loss,
+                         "epochs": d.epochs, "batch_size": d.batch_size, "image_size": list(d.image_size)}}
+    if facts is not None:
+        data.update(params=facts["params"], flops=facts["flops"])
+        if "error" in facts:
+            data["error"] = facts["error"]
+    return data
+
+
+def _human(n) -> str:
+    if not isinstance(n, int):
+        return "?"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,18 +99,14 @@ def cli():
 @cli.command()
 @click.argument("pattern", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-@click.option("--no-params", is_flag=True, help="Skip building each model to count parameters (faster).")
+@click.option("--no-params", is_flag=True, help="Skip counting parameters and FLOPs (no TensorFlow start-up).")
 def models(pattern, as_json, no_params):
     """List installed models, optionally filtered by an fnmatch PATTERN (e.g. 'mobile*').
 
-    Parameter counts are for two classes at the model's default image size.
+    Parameters and FLOPs (per image; a multiply-add counts as two) are for two classes at the
+    model's default input size; they are computed once per plugin version and cached.
     """
-    rows = []
-    for spec in get_zoo().models.list(pattern):
-        rows.append({"name": spec.name, "qualified_name": spec.qualified_name, "plugin": spec.distribution or spec.plugin,
-                     "version": spec.version, "summary": spec.summary, "tags": list(spec.tags),
-                     "params": None if no_params else _count_params(spec),
-                     "image_size": list(spec.defaults.image_size), "pretrained": spec.pretrained})
+    rows = [_spec_dict(spec, None if no_params else _facts(spec)) for spec in get_zoo().models.list(pattern)]
     if as_json:
         _echo_json(rows)
         return
@@ -92,9 +114,13 @@ def models(pattern, as_json, no_params):
         click.echo("No models match." if pattern else "No models installed (see 'catdog-zoo plugins').")
         return
     for r in rows:
+        r["plugin"] = f"{r['plugin']} {r['version']}".strip()
+        r["input"] = "x".join(map(str, r["image_size"]))
+        r["weights"] = r["pretrained"] or "-"
         r["tags"] = ",".join(r["tags"])
-        r["params"] = "-" if r["params"] is None else (f"{r['params']:,}" if isinstance(r["params"], int) else r["params"])
-    _table(rows, ["name", "plugin", "params", "tags", "summary"])
+        r["params"] = "-" if no_params else _human(r["params"])
+        r["flops"] = "-" if no_params else _human(r["flops"])
+    _table(rows, ["name", "plugin", "params", "flops", "input", "weights", "tags", "summary"])
 
 
 @cli.command()
@@ -118,6 +144,8 @@ def plugins(as_json):
             click.echo(f"  models: {', '.join(info['models'])}")
         if info["datasets"]:
             click.echo(f"  datasets: {', '.join(info['datasets'])}")
+        if info["skipped"]:
+            click.echo(f"  skipped: {info['skipped']}")
         for err in info["errors"]:
             click.echo(f"  error: {err}")
 
@@ -128,19 +156,17 @@ def plugins(as_json):
 def info(model, as_json):
     """Show MODEL's spec (defaults, tags, origin) and its Keras layer summary."""
     spec = get_zoo().models.get(model)
-    d = spec.defaults
-    data = {"name": spec.name, "qualified_name": spec.qualified_name, "summary": spec.summary,
-            "plugin": spec.plugin, "distribution": spec.distribution, "version": spec.version,
-            "tags": list(spec.tags), "pretrained": spec.pretrained,
-            "defaults": {"optimizer": d.optimizer, "learning_rate": d.learning_rate, "loss": d.loss,
-                         "epochs": d.epochs, "batch_size": d.batch_size, "image_size": list(d.image_size)}}
+    data = _spec_dict(spec, _facts(spec))
     if as_json:
         _echo_json(data)
         return
-    for key in ("name", "summary", "distribution", "version", "tags", "pretrained"):
-        value = ", ".join(data[key]) if key == "tags" else data[key]
-        click.echo(f"{key + ':':14}{value if value not in (None, '') else '-'}")
-    click.echo("defaults:     " + ", ".join(f"{k}={v}" for k, v in data["defaults"].items()))
+    shown = {**data, "tags": ", ".join(data["tags"]), "params": f"{data['params']:,}" if data["params"] else "?",
+             "flops": f"{_human(data['flops'])} per image at {'x'.join(map(str, data['image_size']))}",
+             "defaults": ", ".join(f"{k}={v}" for k, v in data["defaults"].items())}
+    for key in ("name", "summary", "plugin", "version", "tags", "params", "flops", "pretrained", "weights_licence",
+                "frozen_backbone", "defaults"):
+        value = shown[key]
+        click.echo(f"{key + ':':17}{value if value not in (None, '') else '-'}")
     click.echo("\nLayers (two classes, default image size; pretrained weights not loaded):")
     spec.build(2, None, weights=None).summary(print_fn=lambda line, **_: click.echo(line))
 
@@ -271,6 +297,25 @@ def predict(run_dir, images, as_json):
         return
     for r in results:
         click.echo(f"{r['label']}\t{r['probability']:.4f}\t{r['path']}")
+
+
+@cli.command("new-plugin")
+@click.argument("dist_name")
+@click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder in which to create the DIST_NAME folder.")
+def new_plugin(dist_name, parent):
+    """Create a ready-to-install plugin distribution DIST_NAME with one example model.
+
+    \b
+    catdog-zoo new-plugin catdog-zoo-tiny-net     # model 'tiny_net', module catdog_zoo_tiny_net
+    pip install -e ./catdog-zoo-tiny-net[test]
+    catdog-zoo models tiny_net
+    """
+    from .scaffold import names_for, scaffold
+    target = scaffold(dist_name, parent)
+    module, model = names_for(dist_name)
+    click.echo(f"Created {target}/ (pyproject.toml, {module}.py, tests/, README.md) with model '{model}'.")
+    click.echo(f"Next: pip install -e '{target}[test]' && catdog-zoo models {model}")
 
 
 def main():

@@ -14,6 +14,12 @@ import pluggy
 
 PROJECT_NAME = "catdog_zoo"
 
+# The version of this plugin API. A plugin module may declare the version it was written for as
+# ``CATDOG_ZOO_API_VERSION = 1`` at module level; one declaring another version is listed by
+# ``catdog-zoo plugins`` as skipped, with the reason, and is never imported. Bumped only when a hook's
+# arguments or the ModelSpec contract change incompatibly.
+PLUGIN_API_VERSION = 1
+
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 

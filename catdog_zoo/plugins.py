@@ -10,7 +10,9 @@ plugin's :class:`PluginInfo` (shown by ``catdog-zoo plugins``) and everything el
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
+import importlib.util
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -39,11 +41,14 @@ class PluginInfo:
     datasets: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     disabled: bool = False
+    skipped: str = ""  # why the plugin was not loaded (an incompatible API version)
 
     @property
     def status(self) -> str:
         if self.disabled:
             return "disabled"
+        if self.skipped:
+            return "skipped"
         return "error" if self.errors else "ok"
 
     def to_dict(self) -> dict:
@@ -71,6 +76,12 @@ class Zoo:
                               distribution=dist.name if dist else "", version=dist.version if dist else "")
             if ep.name in disabled or info.distribution in disabled:
                 info.disabled = True
+                self.plugins.setdefault(ep.name, info)
+                continue
+            declared = declared_api_version(ep.value.split(":")[0].strip())
+            if declared is not None and declared != hookspecs.PLUGIN_API_VERSION:
+                info.skipped = (f"written for plugin API {declared}, this catdog-zoo provides "
+                                f"{hookspecs.PLUGIN_API_VERSION}; upgrade one of them")
                 self.plugins.setdefault(ep.name, info)
                 continue
             self._register(info, ep.load)
@@ -152,6 +163,30 @@ def reset_zoo() -> None:
 
 def _disabled_names() -> set:
     return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
+def declared_api_version(module_name: str):
+    """``CATDOG_ZOO_API_VERSION`` as written in a plugin module's source, read without running it."""
+    try:
+        found = importlib.util.find_spec(module_name)  # runs parent packages' __init__ only
+    except (ImportError, ValueError):
+        return None
+    origin = getattr(found, "origin", None)
+    if not origin or not origin.endswith(".py"):
+        return None
+    try:
+        with open(origin, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return None  # let the real import report the problem
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "CATDOG_ZOO_API_VERSION"
+                                                for t in node.targets):
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError:
+                return None
+    return None
 
 
 def _unique(entry_points):

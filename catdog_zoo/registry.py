@@ -12,7 +12,7 @@ import fnmatch
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
-from .errors import ConfigError, UnknownModelError
+from .errors import ConfigError, UnknownModelError, ZooError
 
 # Marker meaning "whatever the spec's pretrained source is" (e.g. ImageNet via keras.applications).
 DEFAULT_WEIGHTS = "default"
@@ -47,6 +47,7 @@ class ModelSpec:
     defaults: TrainingDefaults = field(default_factory=TrainingDefaults)
     tags: tuple = ()
     pretrained: Optional[str] = None  # the builder's default weights source, e.g. "imagenet"
+    weights_licence: Optional[str] = None  # licence of the pretrained weights, where known
     # Name of the layer holding a frozen pretrained backbone. Declaring it lets the trainer cache the
     # backbone's features (training only the head) and unfreeze its top layers for fine-tuning.
     frozen_backbone: Optional[str] = None
@@ -67,7 +68,15 @@ class ModelSpec:
                 raise ConfigError(f"model '{self.name}' has no pretrained weights; --weights does not apply to it")
             return self.builder(num_classes, size)
         source = self.pretrained if weights == DEFAULT_WEIGHTS else weights
-        return self.builder(num_classes, size, weights=source)
+        try:
+            return self.builder(num_classes, size, weights=source)
+        except Exception as exc:
+            # keras.utils.get_file reports any network failure as "URL fetch failure on ...".
+            if "URL fetch failure" not in str(exc):
+                raise
+            raise ZooError(f"model '{self.name}' could not download its {source} weights "
+                           f"({str(exc).splitlines()[0][:200]}); connect to the internet, or pass "
+                           "--weights PATH to a local weights file") from None
 
 
 class Registry:

@@ -2,6 +2,8 @@
 
 from catdog_zoo import ModelSpec, hookimpl
 
+CATDOG_ZOO_API_VERSION = 1
+
 
 def build_augmentation(num_classes, image_size):
     from catdog_zoo.blocks import augmentation, small_cnn

@@ -2,6 +2,8 @@
 
 from catdog_zoo import ModelSpec, TrainingDefaults, hookimpl
 
+CATDOG_ZOO_API_VERSION = 1
+
 
 def build_mobilenet_v2(num_classes, image_size, weights="imagenet"):
     """Scale, flip horizontally, rotate (0.3), frozen MobileNetV2, average pool, Dropout(0.2), logits.
@@ -36,5 +38,6 @@ def register_models(register):
         defaults=TrainingDefaults(image_size=(160, 160)),
         tags=("transfer", "pretrained", "augmentation", "preprocessing"),
         pretrained="imagenet",
+        weights_licence="Apache-2.0 (keras-applications ImageNet checkpoints)",
         frozen_backbone="backbone",  # lets the trainer cache its features and fine-tune its top
     ))

@@ -1,0 +1,142 @@
+"""Third-party plugins: the scaffold, installing from outside the source tree, API versions, metadata."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import install_dist
+
+from catdog_zoo.cli import cli
+from catdog_zoo.errors import ConfigError
+from catdog_zoo.hookspecs import PLUGIN_API_VERSION
+from catdog_zoo.plugins import Zoo
+from catdog_zoo.scaffold import names_for, scaffold
+
+# TensorFlow's C++ start-up lines, printed before any Python code can silence them.
+TF_NOISE = re.compile(r"^([IWE]\d{4} |WARNING: All log messages before absl)")
+EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "catdog-zoo-mobilenet-v3"
+
+
+def pip_install_target(src: Path, target: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(src)], check=True)
+
+
+def zoo_cli(target: Path, *args, env=None, check=True):
+    """``catdog-zoo ARGS`` in a fresh process that also sees the packages under ``target``."""
+    full_env = {**os.environ, "PYTHONPATH": str(target), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    result = subprocess.run([sys.executable, "-m", "catdog_zoo", *map(str, args)], env=full_env,
+                            capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def test_names_and_refusals(tmp_path):
+    assert names_for("catdog-zoo-tiny-net") == ("catdog_zoo_tiny_net", "tiny_net")
+    assert names_for("My.Plugin") == ("my_plugin", "my_plugin")
+    with pytest.raises(ConfigError, match="invalid distribution name"):
+        names_for("no spaces")
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(ConfigError, match="already exists"):
+        scaffold("taken", tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]  # no staging folder left behind
+
+
+@pytest.mark.slow
+def test_scaffolded_plugin_installs_lists_trains_passes_its_tests_and_uninstalls(tmp_path, tiny_data):
+    result = CliRunner().invoke(cli, ["new-plugin", "catdog-zoo-tiny-net", "--dir", tmp_path / "src"])
+    assert result.exit_code == 0 and "model 'tiny_net'" in result.output
+    src = tmp_path / "src" / "catdog-zoo-tiny-net"
+    assert sorted(str(p.relative_to(src)) for p in src.rglob("*") if p.is_file()) == [
+        "README.md", "catdog_zoo_tiny_net.py", "pyproject.toml", "tests/test_catdog_zoo_tiny_net.py"]
+    target = tmp_path / "site"
+
+    def listed():
+        models = json.loads(zoo_cli(target, "models", "--json", "--no-params").stdout)
+        plugins = json.loads(zoo_cli(target, "plugins", "--json").stdout)
+        return {m["name"] for m in models}, {p["name"]: p for p in plugins}
+
+    models, plugins = listed()
+    assert "tiny_net" not in models and "tiny_net" not in plugins
+    pip_install_target(src, target)
+    models, plugins = listed()
+    assert "tiny_net" in models and "mobilenet_v2" in models
+    assert plugins["tiny_net"]["distribution"] == "catdog-zoo-tiny-net" and plugins["tiny_net"]["status"] == "ok"
+
+    run_dir = tmp_path / "run"
+    zoo_cli(target, "train", "tiny_net", "--data", tiny_data, "--epochs", 1, "--image-size", 40, "--run-dir", run_dir)
+    assert json.loads((run_dir / "metrics.json").read_text())["distribution"] == "catdog-zoo-tiny-net"
+
+    own_tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(src / "tests")],
+                               env={**os.environ, "PYTHONPATH": str(target), "TF_CPP_MIN_LOG_LEVEL": "2"},
+                               capture_output=True, text=True, cwd=tmp_path)
+    assert own_tests.returncode == 0 and "3 passed" in own_tests.stdout, own_tests.stdout[-2000:]
+
+    shutil.rmtree(target)  # uninstalling a --target install is removing it
+    models, plugins = listed()
+    assert "tiny_net" not in models and "tiny_net" not in plugins
+
+
+@pytest.mark.slow
+def test_example_outside_plugin_offline_without_weights_says_what_to_do(tmp_path, tiny_data):
+    target = tmp_path / "site"
+    pip_install_target(EXAMPLE, target)
+    info = json.loads(zoo_cli(target, "models", "mobilenet_v3*", "--json").stdout)
+    assert info[0]["name"] == "mobilenet_v3_small" and info[0]["pretrained"] == "imagenet"
+    assert info[0]["params"] > 900_000 and info[0]["flops"] > 0
+    # An empty Keras cache and a proxy that refuses connections: offline, whatever this machine has.
+    offline = {"KERAS_HOME": str(tmp_path / "empty-keras"), "https_proxy": "http://127.0.0.1:9",
+               "HTTPS_PROXY": "http://127.0.0.1:9"}
+    result = zoo_cli(target, "train", "mobilenet_v3_small", "--data", tiny_data, "--epochs", 1,
+                     "--run-dir", tmp_path / "run", env=offline, check=False)
+    assert result.returncode == 1
+    ours = [line for line in result.stderr.splitlines() if not TF_NOISE.match(line)]
+    assert len(ours) == 1, result.stderr
+    assert ours[0].startswith("Error: model 'mobilenet_v3_small' could not download its imagenet weights")
+    assert "--weights PATH" in ours[0] and "Traceback" not in result.stderr
+
+
+def test_incompatible_api_version_is_skipped_and_never_imported(site, tmp_path):
+    marker = tmp_path / "imported.txt"
+    install_dist(site, "future-plugin", "3.0", {"future": "future_mod"}, {"future_mod": f"""
+        CATDOG_ZOO_API_VERSION = {PLUGIN_API_VERSION + 1}
+        open({str(marker)!r}, "w").write("imported")
+    """})
+    install_dist(site, "current-plugin", "1.0", {"current": "current_mod"}, {"current_mod": f"""
+        CATDOG_ZOO_API_VERSION = {PLUGIN_API_VERSION}
+    """})
+    zoo = Zoo()
+    future = zoo.plugins["future"]
+    assert future.status == "skipped" and f"plugin API {PLUGIN_API_VERSION + 1}" in future.skipped
+    assert not marker.exists()
+    assert zoo.plugins["current"].status == "ok"
+    out = CliRunner().invoke(cli, ["plugins"]).output
+    assert "future (future-plugin 3.0) [skipped]" in out and "skipped: written for plugin API 2" in out
+
+
+def test_hook_reference_in_docs_matches_hookspecs():
+    """docs/plugins.md documents every hook with every argument its spec takes."""
+    import inspect
+
+    from catdog_zoo import hookspecs
+    from catdog_zoo.plugins import HOOK_NAMES
+    docs = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    for name in HOOK_NAMES:
+        args = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert f"`{name}({args})`" in docs, f"{name}({args}) is not documented as in hookspecs.py"
+    assert f"PLUGIN_API_VERSION = {PLUGIN_API_VERSION}" in docs or f"API version {PLUGIN_API_VERSION}" in docs
+
+
+def test_models_json_carries_metadata():
+    rows = json.loads(CliRunner().invoke(cli, ["models", "mobilenet*", "--json"]).output)
+    m = rows[0]
+    assert (m["params"], m["image_size"], m["pretrained"]) == (2_259_265, [160, 160], "imagenet")
+    assert 250e6 < m["flops"] < 400e6  # about 150M multiply-adds at 160x160
+    assert m["weights_licence"].startswith("Apache-2.0") and m["version"] == "0.1.0"
