@@ -44,7 +44,8 @@ def test_plugins_text_lists_models_and_hooks():
 
 def test_info_shows_spec_and_layer_summary():
     out = run("info", "preprocess").output
-    assert "distribution: catdog-zoo-preprocess" in out and "learning_rate=0.001" in out
+    assert "plugin:          catdog-zoo-preprocess" in out and "learning_rate=0.001" in out
+    assert "flops:           213.0M per image at 160x160" in out
     assert "rescaling" in out.lower() and "5,337,250" in out
     spec = json.loads(run("info", "mobilenet_v2", "--json").output)
     assert spec["pretrained"] == "imagenet" and spec["defaults"]["image_size"] == [160, 160]
