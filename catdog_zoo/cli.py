@@ -212,6 +212,33 @@ def stats(data_arg, seed, as_json):
 
 @data.command()
 @_data_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def check(data_arg, as_json):
+    """Report every problem in the images without training; exit 1 if any file would be left out.
+
+    Errors are files or folders training leaves out (corrupt, truncated, empty, not images;
+    class folders without images) and that --strict refuses; warnings are files ignored for
+    their extension; notes are usable files whose content differs from their extension.
+    """
+    from .check import check_folder
+    from .sources import resolve_data
+    report = check_folder(resolve_data(data_arg))
+    errors = sum(1 for p in report["problems"] if p["severity"] == "error")
+    if as_json:
+        _echo_json(report)
+    else:
+        click.echo(f"{report['root']}: {report['usable']} of {report['files']} image files usable, "
+                   f"classes {', '.join(report['class_names']) or '-'}")
+        for p in report["problems"]:
+            click.echo(f"{p['severity']}: {p['path']}: {p['problem']}")
+        if not report["problems"]:
+            click.echo("No problems found.")
+    if errors:
+        raise SystemExit(1)
+
+
+@data.command()
+@_data_option
 @_seed_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
 @click.option("--per-class", default=3, show_default=True, type=click.IntRange(1, 20), help="Images per class.")
@@ -224,7 +251,9 @@ def show(data_arg, seed, out, per_class):
 
 
 @cli.command()
-@click.argument("model")
+@click.argument("model", required=False)
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), metavar="RUN_DIR",
+              help="Continue a stopped run from its last epoch checkpoint (no MODEL or other flags).")
 @click.option("--data", metavar="DIR|NAME", help="Class folders (or train/ + validation/), or a source name.")
 @click.option("--epochs", type=int, help="Training epochs (default: the model's, usually 20).")
 @click.option("--batch-size", type=int, help="Images per batch (default: the model's, usually 32).")
@@ -246,12 +275,16 @@ def show(data_arg, seed, out, per_class):
 @click.option("--fine-tune-epochs", type=int, help="After the head, unfreeze the backbone's top layers for N epochs.")
 @click.option("--fine-tune-at", metavar="LAYER", help="First backbone layer to unfreeze: index or name (default 100).")
 @click.option("--fine-tune-learning-rate", type=float, help="Learning rate while fine-tuning (default 1e-5).")
+@click.option("--strict", is_flag=True, default=None, help="Refuse data with unusable image files or empty "
+              "class folders (default: skip them with a warning).")
+@click.option("--overwrite", is_flag=True, help="Replace the run already in --run-dir.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def train(model, config_file, quiet, **flags):
+def train(model, resume_dir, config_file, quiet, overwrite, **flags):
     """Train MODEL, evaluate it on validation and test, and save a run directory.
 
     The run directory holds config.yaml (the resolved configuration: rerun it with
-    --config), model.keras (images in, logits out), history.csv and metrics.json.
+    --config), model.keras (images in, logits out), history.csv and metrics.json, written
+    last. Until then checkpoints/ holds the last finished epoch: --resume continues from it.
 
     \b
     Examples:
@@ -259,13 +292,23 @@ def train(model, config_file, quiet, **flags):
       catdog-zoo train baseline --data ~/pets --epochs 5 --seed 1
       catdog-zoo train mobilenet_v2 --weights mobilenet_v2_no_top.h5
       catdog-zoo train mobilenet_v2 --fine-tune-epochs 10 --fine-tune-at 100
+      catdog-zoo train --resume runs/mobilenet_v2-20261124-101500
 
     A model that declares a frozen backbone (mobilenet_v2) computes the backbone's features
     once per image (and per augmented view), caches them on disk, and trains its head on them;
     the saved model is still the whole model. Cache: $CATDOG_ZOO_CACHE or ~/.cache/catdog-zoo.
     """
-    from .training import train as run_training
-    run_training(model, config_file=config_file, quiet=quiet, **flags)
+    from .training import resume, train as run_training
+    if resume_dir:
+        given = [f"--{k.replace('_', '-')}" for k, v in flags.items() if v is not None]
+        if model or given or config_file or overwrite:
+            raise click.UsageError(f"--resume continues a run with its own config; drop "
+                                   f"{', '.join(([model] if model else []) + given + (['--config'] if config_file else []) + (['--overwrite'] if overwrite else []))}")
+        resume(resume_dir, quiet=quiet)
+        return
+    if not model:
+        raise click.UsageError("give a MODEL to train (see 'catdog-zoo models'), or --resume RUN_DIR")
+    run_training(model, config_file=config_file, quiet=quiet, overwrite=overwrite, **flags)
 
 
 @cli.command()
@@ -288,10 +331,11 @@ def evaluate(run_dir, data, split, as_json):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help='Print a JSON list of {"path", "label", "probability"}.')
-def predict(run_dir, images, as_json):
+@click.option("--strict", is_flag=True, help="Fail on a file that is not a usable image (default: skip it).")
+def predict(run_dir, images, as_json, strict):
     """Label IMAGES (files, or folders searched recursively) with a finished run's model."""
     from .inference import predict as run_predict
-    results = run_predict(run_dir, images)
+    results = run_predict(run_dir, images, strict=strict)
     if as_json:
         _echo_json(results)
         return

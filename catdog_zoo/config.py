@@ -34,6 +34,7 @@ class TrainConfig:
     test_fraction: float = 0.2  # of the validation files, held out as the test split
     weights: Optional[str] = None  # None: the spec's pretrained source; a path for air-gapped use
     run_dir: Optional[str] = None
+    strict: bool = False  # unusable image files or empty class folders are errors, not warnings
     # Frozen-backbone models only (see catdog_zoo.features):
     feature_cache: bool = True  # train the head on cached backbone features
     aug_views: int = AUG_VIEWS_DEFAULT  # augmented copies of each training image in the cache
@@ -97,9 +98,9 @@ def _check(key, value):
         return _int(key, value, minimum=1)
     if key in ("seed", "aug_views", "fine_tune_epochs"):
         return _int(key, value, minimum=0)
-    if key == "feature_cache":
+    if key in ("feature_cache", "strict"):
         if not isinstance(value, bool):
-            raise ConfigError(f"feature_cache must be true or false, got {value!r}")
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
         return value
     if key == "fine_tune_at":
         if isinstance(value, str) and value.isdigit():

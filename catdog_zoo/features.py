@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from dataclasses import dataclass
 
@@ -116,28 +115,6 @@ def reseed(layers, seed: int) -> None:
                 generator.state.assign(np.array([seed + n, 0], dtype=generator.state.dtype.name
                                                 if hasattr(generator.state.dtype, "name") else "int64"))
                 n += 1
-
-
-class ViewSampler(keras.utils.PyDataset):
-    """Batches of cached features: a fresh order and a random augmented view per image each epoch."""
-
-    def __init__(self, views: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
-        super().__init__()
-        self.views, self.labels, self.batch_size = views, labels, batch_size
-        self.rng = np.random.default_rng(seed)
-        self.on_epoch_end()
-
-    def __len__(self):
-        return math.ceil(len(self.labels) / self.batch_size)
-
-    def __getitem__(self, index):
-        idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        return self.views[self.view_of[idx], idx], self.labels[idx]
-
-    def on_epoch_end(self):
-        n = len(self.labels)
-        self.order = self.rng.permutation(n)
-        self.view_of = self.rng.integers(0, len(self.views), size=n)
 
 
 @dataclass

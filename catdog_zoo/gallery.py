@@ -9,13 +9,15 @@ from .rundir import _atomic
 from .splits import DataSplits
 
 
-def sample_grid(splits: DataSplits, out, per_class: int = 3, seed: int = 42, split: str = "train") -> Path:
+def sample_grid(splits: DataSplits, out, per_class: int = 3, seed: int = 42, split: str = "train",
+                size=(160, 160)) -> Path:
     """Save a grid with ``per_class`` random images of each class (one row per class) to ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
-    from PIL import Image
+
+    from .pipeline import ImageError, decode_file
 
     chosen = splits.get(split)
     rng = random.Random(seed)
@@ -23,13 +25,20 @@ def sample_grid(splits: DataSplits, out, per_class: int = 3, seed: int = 42, spl
     fig, axes = plt.subplots(rows, per_class, figsize=(3 * per_class, 3 * rows), squeeze=False)
     for label, name in enumerate(splits.class_names):
         paths = [p for p, y in zip(chosen.paths, chosen.labels) if y == label]
-        picks = rng.sample(paths, min(per_class, len(paths)))
+        rng.shuffle(paths)
+        pictures = []
+        for path in paths:  # the first usable images of a random order: a broken file is passed over
+            if len(pictures) == per_class:
+                break
+            try:
+                pictures.append(decode_file(path, size))
+            except ImageError:
+                continue
         for col in range(per_class):
             ax = axes[label][col]
             ax.axis("off")
-            if col < len(picks):
-                with Image.open(picks[col]) as img:
-                    ax.imshow(img.convert("RGB"))
+            if col < len(pictures):
+                ax.imshow(pictures[col])
                 ax.set_title(name)
     fig.tight_layout()
     out = Path(out)

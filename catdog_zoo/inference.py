@@ -29,7 +29,9 @@ def load_model(run_dir):
 
 def evaluate(run_dir, data=None, split: str = "validation", batch_size=None) -> dict:
     """Accuracy and loss of a run's model on ``split``, with the run's own seed and fractions."""
-    from .pipeline import make_dataset
+    import sys
+
+    from .pipeline import batches, decode_split, describe_skipped
     from .training import compile_model, load_splits
 
     config, metrics = rundir.read_run(run_dir)
@@ -40,13 +42,14 @@ def evaluate(run_dir, data=None, split: str = "validation", batch_size=None) -> 
     if expected and list(splits.class_names) != list(expected):
         raise ZooError(f"classes in {splits.root} ({', '.join(splits.class_names)}) differ from the run's "
                        f"({', '.join(expected)})")
-    chosen = splits.get(split)
-    if not len(chosen):
-        raise ZooError(f"the {split} split of {splits.root} is empty")
     model = compile_model(load_model(run_dir))
-    ds = make_dataset(chosen, config["image_size"], batch_size or config["batch_size"])
-    result = model.evaluate(ds, verbose=0, return_dict=True)
-    return {"run": str(run_dir), "split": split, "num_images": len(chosen),
+    decoded = decode_split(splits.get(split), config["image_size"])
+    if decoded.skipped:
+        print(f"Warning: {describe_skipped(decoded.skipped)}", file=sys.stderr)
+    if not len(decoded.split):
+        raise ZooError(f"the {split} split of {splits.root} has no usable images")
+    result = model.evaluate(batches(decoded, batch_size or config["batch_size"]), verbose=0, return_dict=True)
+    return {"run": str(run_dir), "split": split, "num_images": len(decoded.split),
             "accuracy": float(result["accuracy"]), "loss": float(result["loss"])}
 
 
@@ -77,28 +80,40 @@ def probabilities(logits):
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def predict(run_dir, paths, batch_size: int = 32) -> list:
-    """``[{"path", "label", "probability"}]``: the most likely class and its probability per image."""
-    import tensorflow as tf
+def predict(run_dir, paths, batch_size: int = 32, strict: bool = False) -> list:
+    """``[{"path", "label", "probability"}]``: the most likely class and its probability per image.
 
-    from .pipeline import load_image
+    Files that are not usable images are skipped with a warning (an error with ``strict``).
+    """
+    import sys
+
+    import numpy as np
+
+    from .pipeline import ImageError, decode_file, describe_skipped
 
     config, metrics = rundir.read_run(run_dir)
     files = collect_images(paths)
     model = load_model(run_dir)
     size = tuple(config["image_size"])
     class_names = metrics["class_names"]
-    results = []
+    results, skipped = [], []
     for start in range(0, len(files), batch_size):
-        chunk = files[start:start + batch_size]
-        images = []
-        for f in chunk:
+        chunk, images = [], []
+        for f in files[start:start + batch_size]:
             try:
-                images.append(load_image(str(f), size))
-            except tf.errors.OpError as exc:
-                raise ZooError(f"cannot decode image {f}: {exc.message.splitlines()[0]}") from None
-        probs = probabilities(model.predict_on_batch(tf.cast(tf.stack(images), tf.float32)))
+                images.append(decode_file(str(f), size))
+                chunk.append(f)
+            except ImageError as exc:
+                skipped.append((str(f), str(exc)))
+        if not chunk:
+            continue
+        probs = probabilities(model.predict_on_batch(np.stack(images).astype(np.float32)))
         for f, p in zip(chunk, probs):
             best = int(p.argmax())
             results.append({"path": str(f), "label": class_names[best], "probability": round(float(p[best]), 6)})
+    if skipped:
+        message = describe_skipped(skipped)
+        if strict or not results:
+            raise ZooError(message if not strict else f"--strict: {message}")
+        print(f"Warning: {message}", file=sys.stderr)
     return results

@@ -8,8 +8,10 @@ images in and logits out), ``history.csv`` (per-epoch metrics) and ``metrics.jso
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import shutil
 import os
 import tempfile
 import time
@@ -25,18 +27,36 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 
 
+RUN_FILES = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, "checkpoints")
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 def _atomic(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
+
+    Whatever happens, ``path`` holds either its old content or the new one, never a part.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if _no_space(exc):
+            raise ZooError(f"cannot write {path}: no space left on the device (earlier files and "
+                           "checkpoints are kept)") from None
         raise
+
+
+def _no_space(exc) -> bool:
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def write_text(path, text: str) -> None:
@@ -76,14 +96,37 @@ def save_model(model, path) -> None:
     _atomic(Path(path), model.save)
 
 
-def create_run_dir(model_name: str, run_dir=None, runs_root="runs") -> Path:
-    """A new, empty run directory; refuses one that already holds files."""
+def check_run_dir(run_dir, overwrite: bool = False) -> None:
+    """Refuse, before any work, a ``--run-dir`` that would lose something."""
+    if not run_dir:
+        return
+    path = Path(run_dir)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--run-dir {path} is a file, not a folder")
+    if not path.is_dir() or not any(path.iterdir()):
+        return
+    ours = {p.name for p in path.iterdir()} <= set(RUN_FILES)
+    if overwrite and ours:
+        return
+    if (path / METRICS_FILE).is_file():
+        raise ConfigError(f"run directory {path} holds a finished run; pass --overwrite to replace it")
+    if (path / CONFIG_FILE).is_file() and ours:
+        raise ConfigError(f"run directory {path} holds an unfinished run; continue it with "
+                          f"'catdog-zoo train --resume {path}' or pass --overwrite")
+    raise ConfigError(f"run directory {path} is not empty and not a run; choose another --run-dir")
+
+
+def create_run_dir(model_name: str, run_dir=None, runs_root="runs", overwrite: bool = False) -> Path:
+    """A run directory ready to write: new, or (``overwrite``) emptied of a previous run's files only."""
     if run_dir:
+        check_run_dir(run_dir, overwrite)
         path = Path(run_dir)
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"--run-dir {path} is a file, not a folder")
-        if path.is_dir() and any(path.iterdir()):
-            raise ConfigError(f"run directory {path} is not empty; choose another --run-dir")
+        for name in RUN_FILES if overwrite and path.is_dir() else ():
+            target = path / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         safe = model_name.replace(":", "_").replace("/", "_")
@@ -94,10 +137,12 @@ def create_run_dir(model_name: str, run_dir=None, runs_root="runs") -> Path:
             n += 1
     try:
         path.mkdir(parents=True, exist_ok=True)
+        # A real write, not os.access: root passes access checks on read-only mounts too.
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
-        raise ConfigError(f"cannot create run directory {path}: {exc.strerror or exc}") from None
-    if not os.access(path, os.W_OK):
-        raise ConfigError(f"run directory {path} is not writable")
+        raise ConfigError(f"cannot write to run directory {path}: {exc.strerror or exc}") from None
     return path
 
 
@@ -108,7 +153,8 @@ def read_run(run_dir) -> tuple:
         raise ZooError(f"run directory not found: {path}")
     metrics_path = path / METRICS_FILE
     if not metrics_path.is_file():
-        raise ZooError(f"{path} is not a finished run (no {METRICS_FILE})")
+        hint = (f"; continue it with 'catdog-zoo train --resume {path}'" if (path / CONFIG_FILE).is_file() else "")
+        raise ZooError(f"{path} is not a finished run (no {METRICS_FILE}){hint}")
     try:
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
         config = yaml.safe_load((path / CONFIG_FILE).read_text(encoding="utf-8"))

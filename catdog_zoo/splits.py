@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class DataSplits:
     train: Split
     validation: Split
     test: Split
+    empty_classes: tuple = ()  # class folders without images, left out
 
     def get(self, name: str) -> Split:
         if name not in ("train", "validation", "test"):
@@ -65,19 +66,21 @@ def find_images(folder: Path) -> list:
     return sorted(found)
 
 
-def scan_class_folders(folder: Path) -> dict:
-    """``{class_name: [image paths]}`` for each sub-folder of ``folder``, in name order."""
-    classes = {}
+def scan_class_folders(folder: Path) -> tuple:
+    """``({class_name: [image paths]}, [empty class folders])`` for the sub-folders of ``folder``."""
+    classes, empty = {}, []
     for sub in sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith(".")):
-        classes[sub.name] = find_images(sub)
+        files = find_images(sub)
+        if files:
+            classes[sub.name] = files
+        else:
+            empty.append(str(sub))
     if not classes:
-        raise ConfigError(f"no class folders in {folder} (expected one sub-folder of images per class)")
-    empty = [name for name, files in classes.items() if not files]
-    if empty:
-        raise ConfigError(f"class folder without images: {Path(folder) / empty[0]}")
+        raise ConfigError(f"no class folders with images in {folder} (expected one sub-folder of images per class)")
     if len(classes) < 2:
-        raise ConfigError(f"only one class folder in {folder} ({next(iter(classes))}); need at least two classes")
-    return classes
+        raise ConfigError(f"only one class with images in {folder} ({next(iter(classes))}); "
+                          "need at least two classes")
+    return classes, empty
 
 
 def _fraction_of(files: list, fraction: float, rng: random.Random) -> tuple:
@@ -105,19 +108,21 @@ def make_splits(root, seed: int = 42, val_fraction: float = 0.2, test_fraction: 
     rng = random.Random(seed)
     if (root / "train").is_dir() and (root / "validation").is_dir():
         layout = "train/validation"
-        train = scan_class_folders(root / "train")
-        validation = scan_class_folders(root / "validation")
+        train, empty = scan_class_folders(root / "train")
+        validation, empty_val = scan_class_folders(root / "validation")
+        empty += empty_val
         extra = sorted(set(validation) - set(train))
         if extra:
             raise ConfigError(f"class '{extra[0]}' is in {root / 'validation'} but not in {root / 'train'}")
     else:
         layout = "single folder"
         train, validation = {}, {}
-        for name, files in scan_class_folders(root).items():
+        classes, empty = scan_class_folders(root)
+        for name, files in classes.items():
             validation[name], train[name] = _fraction_of(files, val_fraction, rng)
     test = {}
     for name in list(validation):
         test[name], validation[name] = _fraction_of(validation[name], test_fraction, rng)
     class_names = tuple(train)
     return DataSplits(str(root), layout, class_names, _as_split(train, class_names),
-                      _as_split(validation, class_names), _as_split(test, class_names))
+                      _as_split(validation, class_names), _as_split(test, class_names), tuple(empty))

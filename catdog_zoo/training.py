@@ -1,9 +1,13 @@
-"""The trainer: config -> data splits -> model -> compile -> fit -> evaluate -> run directory.
+"""The trainer: config -> data splits -> decoded images -> model -> fit -> evaluate -> run directory.
 
 Training has up to two stages. ``head``: the model as built; for a spec with a frozen backbone the
 head trains on cached backbone features (:mod:`catdog_zoo.features`), otherwise the whole model
 trains on images. ``fine_tune`` (``fine_tune_epochs > 0``): the backbone's top layers are unfrozen
 and the whole model trains on images at a low learning rate, BatchNorm kept in inference mode.
+
+Every epoch ends with a checkpoint (:mod:`catdog_zoo.checkpoints`); ``resume`` continues a run
+that was stopped. Data order and random layers are seeded per ``(seed, epoch)``, so a resumed run
+repeats exactly what the interrupted one would have done.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import rundir
+from . import checkpoints, rundir
 from .config import TrainConfig, resolve_config
-from .errors import ConfigError
+from .errors import ConfigError, ZooError
 from .plugins import get_zoo
 from .sources import resolve_data
 from .splits import DataSplits, make_splits
+
+SPLITS = ("train", "validation", "test")
 
 
 @dataclass
@@ -67,7 +73,41 @@ def load_splits(cfg_or_dict) -> DataSplits:
     return make_splits(root, seed=get("seed"), val_fraction=get("val_fraction"), test_fraction=get("test_fraction"))
 
 
-def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs", **overrides) -> RunResult:
+def decode_splits(splits: DataSplits, image_size, strict: bool, warn) -> dict:
+    """Every split decoded once; unusable files and empty class folders warned about, or errors if strict."""
+    from .pipeline import decode_split, describe_skipped
+
+    decoded = {name: decode_split(splits.get(name), image_size) for name in SPLITS}
+    skipped = [item for name in SPLITS for item in decoded[name].skipped]
+    problems = []
+    if skipped:
+        problems.append(describe_skipped(skipped))
+    if splits.empty_classes:
+        problems.append(f"left out {len(splits.empty_classes)} class folder(s) without images: "
+                        f"{', '.join(splits.empty_classes[:3])}")
+    if problems and strict:
+        raise ZooError("--strict: " + "; ".join(problems))
+    for problem in problems:
+        warn(f"Warning: {problem}")
+    empty = [c for i, c in enumerate(splits.class_names) if i not in set(decoded["train"].split.labels)]
+    if empty:
+        raise ZooError(f"class '{empty[0]}' has no usable training images in {splits.root}")
+    return decoded
+
+
+def _say(quiet: bool):
+    def say(text):
+        if not quiet:
+            print(text, flush=True)
+    return say
+
+
+def _warn(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs", overwrite: bool = False,
+          **overrides) -> RunResult:
     """Train a registered model and write its run directory; the Python face of ``catdog-zoo train``.
 
     ``overrides`` are config keys (``epochs=2``, ``data="path"``, ``learning_rate=1e-4`` ...).
@@ -83,15 +123,48 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
             raise ConfigError(f"weights file not found: {cfg.weights}")
     if cfg.fine_tune_epochs and not spec.frozen_backbone:
         raise ConfigError(f"model '{spec.name}' declares no frozen backbone; --fine-tune-epochs does not apply")
+    rundir.check_run_dir(cfg.run_dir, overwrite)
     splits = load_splits(cfg)
+    decoded = decode_splits(splits, cfg.image_size, cfg.strict, _warn)
     keras.utils.set_random_seed(cfg.seed)
     net = spec.build(len(splits.class_names), cfg.image_size,
                      weights=cfg.weights if cfg.weights is not None else "default")
     fine_tune_from = _fine_tune_index(net, spec, cfg) if cfg.fine_tune_epochs else None
-    run_dir = rundir.create_run_dir(spec.name, cfg.run_dir, runs_root)
+    run_dir = rundir.create_run_dir(spec.name, cfg.run_dir, runs_root, overwrite)
     cfg.run_dir = str(run_dir)
     rundir.write_yaml(run_dir / rundir.CONFIG_FILE, cfg.to_dict())
-    return _fit_and_record(spec, cfg, net, splits, run_dir, quiet, fine_tune_from)
+    return _Session(spec, cfg, net, splits, decoded, run_dir, quiet, fine_tune_from).run()
+
+
+def resume(run_dir, *, quiet: bool = False) -> RunResult:
+    """Continue a stopped run from its last checkpoint (or from the start if it has none)."""
+    import keras
+
+    run_dir = Path(run_dir)
+    config_path = run_dir / rundir.CONFIG_FILE
+    if not config_path.is_file():
+        raise ZooError(f"{run_dir} is not a run directory (no {rundir.CONFIG_FILE})")
+    if (run_dir / rundir.METRICS_FILE).is_file():
+        raise ZooError(f"{run_dir} is a finished run; nothing to resume")
+    import yaml
+    spec = get_zoo().models.get(str(yaml.safe_load(config_path.read_text()).get("model")))
+    cfg = resolve_config(spec, config_path)
+    cfg.run_dir = str(run_dir)
+    splits = load_splits(cfg)
+    decoded = decode_splits(splits, cfg.image_size, cfg.strict, _warn)
+    latest = checkpoints.latest(run_dir)
+    keras.utils.set_random_seed(cfg.seed)
+    # From a checkpoint every weight is restored, so nothing needs downloading.
+    weights = None if latest and spec.pretrained else (cfg.weights if cfg.weights is not None else "default")
+    net = spec.build(len(splits.class_names), cfg.image_size, weights=weights)
+    fine_tune_from = _fine_tune_index(net, spec, cfg) if cfg.fine_tune_epochs else None
+    if latest:
+        checkpoints.restore_weights(net, latest)
+    say = _say(quiet)
+    state = checkpoints.load_state(latest) if latest else None
+    say(f"Resuming {run_dir} " + (f"after epoch {state['epoch']} ({state['stage']} stage)" if state
+                                   else "from the start (no checkpoint yet)"))
+    return _Session(spec, cfg, net, splits, decoded, run_dir, quiet, fine_tune_from).run(state, latest)
 
 
 def _fine_tune_index(net, spec, cfg: TrainConfig) -> int:
@@ -107,147 +180,190 @@ def _fine_tune_index(net, spec, cfg: TrainConfig) -> int:
     return at
 
 
-class _History:
-    """Per-epoch metrics of both stages, with a ``stage`` column."""
+class _Session:
+    """One process's share of a run: the stages still to do, checkpointing after every epoch."""
 
-    def __init__(self):
-        self.columns: dict = {}
+    def __init__(self, spec, cfg: TrainConfig, net, splits, decoded, run_dir: Path, quiet: bool, fine_tune_from):
+        self.spec, self.cfg, self.net, self.splits, self.decoded = spec, cfg, net, splits, decoded
+        self.run_dir, self.quiet, self.fine_tune_from = run_dir, quiet, fine_tune_from
+        self.say, self.verbose = _say(quiet), keras_verbosity(quiet)
+        self.history: dict = {}
+        self.stages: dict = {}
+        self.cache_report = None
 
-    def add(self, stage: str, history: dict) -> None:
-        n = len(next(iter(history.values()), []))
-        before = len(self.columns.get("stage", []))
-        for key, values in {"stage": [stage] * n, **history}.items():
-            column = self.columns.setdefault(key, [None] * before)
-            column.extend(float(v) if key != "stage" else v for v in values)
+    # -- stages ---------------------------------------------------------------------------
+    def run(self, state=None, checkpoint=None) -> RunResult:
+        cfg = self.cfg
+        if state:
+            self.history, self.stages = state["history"], state["stages"]
+        seconds_before = state["seconds"] if state else 0.0
+        self.started = time.perf_counter() - seconds_before
+        stage, done = (state["stage"], state["epoch"]) if state else ("head", 0)
+        self.say(f"Training {self.spec.name} on {self.splits.root}: {len(self.decoded['train'].split)} train, "
+                 f"{len(self.decoded['validation'].split)} validation, {len(self.decoded['test'].split)} test "
+                 f"images, classes {', '.join(self.splits.class_names)}")
+        evaluate = None
+        if stage == "head":
+            evaluate = self._head_stage(done, checkpoint if done else None)
+        if self.fine_tune_from is not None:
+            ft_done = done - cfg.epochs if stage == "fine_tune" else 0
+            self._fine_tune_stage(ft_done, checkpoint if stage == "fine_tune" else None)
+            evaluate = None  # the backbone changed: cached features no longer describe the model
+        return self._finish(evaluate)
 
-
-def _fit_and_record(spec, cfg: TrainConfig, net, splits: DataSplits, run_dir: Path, quiet: bool,
-                    fine_tune_from) -> RunResult:
-    from .pipeline import make_dataset
-
-    def say(text):
-        if not quiet:
-            print(text, flush=True)
-
-    compile_model(net, cfg.optimizer, cfg.learning_rate)
-    verbose = keras_verbosity(quiet)
-    say(f"Training {spec.name} on {splits.root}: {len(splits.train)} train, {len(splits.validation)} "
-        f"validation, {len(splits.test)} test images, classes {', '.join(splits.class_names)}")
-    started = time.perf_counter()
-    history, stages = _History(), {}
-    cached = _train_head_on_features(spec, cfg, net, splits, verbose, say) if cfg.feature_cache else None
-    if cached is None:
-        train_ds = make_dataset(splits.train, cfg.image_size, cfg.batch_size, shuffle=True, seed=cfg.seed)
-        val_ds = make_dataset(splits.validation, cfg.image_size, cfg.batch_size)
-        # shuffle=False: the dataset reshuffles itself, seeded; Keras would only warn it ignores the flag.
-        fitted = net.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, verbose=verbose, shuffle=False)
-        head_history, evaluate = fitted.history, None
-    else:
-        head_history, evaluate, cache_report = cached
-    stages["head"] = {"epochs": cfg.epochs, "seconds": round(time.perf_counter() - started, 2),
-                      "val_accuracy": head_history["val_accuracy"][-1], "feature_cache": cached is not None}
-    history.add("head", head_history)
-
-    if fine_tune_from is not None:
+    def _head_stage(self, done: int, checkpoint):
+        cfg = self.cfg
+        compile_model(self.net, cfg.optimizer, cfg.learning_rate)
         stage_started = time.perf_counter()
-        say(f"Fine-tuning {spec.frozen_backbone} from layer {fine_tune_from} for {cfg.fine_tune_epochs} epochs "
-            f"at learning rate {cfg.fine_tune_learning_rate:g}")
-        backbone = net.get_layer(spec.frozen_backbone)
+        cached = self._head_on_features(done, checkpoint) if cfg.feature_cache and self.spec.frozen_backbone else None
+        if cached is None:
+            self._fit(self.net, "head", done, cfg.epochs, self._images("train", shuffle=True, first_epoch=done),
+                      self._images("validation"), checkpoint)
+        self.stages["head"] = {"epochs": cfg.epochs, "feature_cache": cached is not None,
+                               "seconds": round(self.stages.get("head", {}).get("seconds", 0)
+                                                + time.perf_counter() - stage_started, 2),
+                               "val_accuracy": self.history["val_accuracy"][cfg.epochs - 1]}
+        return cached
+
+    def _fine_tune_stage(self, done: int, checkpoint) -> None:
+        cfg = self.cfg
+        stage_started = time.perf_counter()
+        self.say(f"Fine-tuning {self.spec.frozen_backbone} from layer {self.fine_tune_from} for "
+                 f"{cfg.fine_tune_epochs} epochs at learning rate {cfg.fine_tune_learning_rate:g}")
+        backbone = self.net.get_layer(self.spec.frozen_backbone)
         backbone.trainable = True
-        for layer in backbone.layers[:fine_tune_from]:
+        for layer in backbone.layers[:self.fine_tune_from]:
             layer.trainable = False
-        compile_model(net, cfg.optimizer, cfg.fine_tune_learning_rate)
-        train_ds = make_dataset(splits.train, cfg.image_size, cfg.batch_size, shuffle=True, seed=cfg.seed + 1)
-        val_ds = make_dataset(splits.validation, cfg.image_size, cfg.batch_size)
-        fitted = net.fit(train_ds, validation_data=val_ds, initial_epoch=cfg.epochs,
-                         epochs=cfg.epochs + cfg.fine_tune_epochs, verbose=verbose, shuffle=False)
-        history.add("fine_tune", fitted.history)
-        evaluate = None  # the backbone changed: cached features no longer describe the model
-        stages["fine_tune"] = {"epochs": cfg.fine_tune_epochs, "from_layer": fine_tune_from,
-                               "seconds": round(time.perf_counter() - stage_started, 2),
-                               "val_accuracy": fitted.history["val_accuracy"][-1]}
-    train_seconds = time.perf_counter() - started
-    rundir.write_history(run_dir / rundir.HISTORY_FILE, history.columns)
+        compile_model(self.net, cfg.optimizer, cfg.fine_tune_learning_rate)
+        start = cfg.epochs + done
+        self._fit(self.net, "fine_tune", start, cfg.epochs + cfg.fine_tune_epochs,
+                  self._images("train", shuffle=True, first_epoch=start), self._images("validation"), checkpoint)
+        self.stages["fine_tune"] = {"epochs": cfg.fine_tune_epochs, "from_layer": self.fine_tune_from,
+                                    "seconds": round(self.stages.get("fine_tune", {}).get("seconds", 0)
+                                                     + time.perf_counter() - stage_started, 2),
+                                    "val_accuracy": self.history["val_accuracy"][-1]}
 
-    if evaluate is None:
-        def evaluate(split):
-            return net.evaluate(make_dataset(split, cfg.image_size, cfg.batch_size), verbose=0, return_dict=True)
-    val = evaluate(splits.validation)
-    test = evaluate(splits.test) if len(splits.test) else {"accuracy": None, "loss": None}
-    rundir.save_model(net, run_dir / rundir.MODEL_FILE)
-    last = {k: v[-1] for k, v in history.columns.items()}
-    metrics = {
-        "model": spec.name,
-        "plugin": spec.plugin,
-        "distribution": spec.distribution,
-        "plugin_version": spec.version,
-        "seed": cfg.seed,
-        "epochs": cfg.epochs,
-        "fine_tune_epochs": cfg.fine_tune_epochs,
-        "train_accuracy": last["accuracy"],
-        "train_loss": last["loss"],
-        "val_accuracy": float(val["accuracy"]),
-        "val_loss": float(val["loss"]),
-        "test_accuracy": None if test["accuracy"] is None else float(test["accuracy"]),
-        "test_loss": None if test["loss"] is None else float(test["loss"]),
-        "train_seconds": round(train_seconds, 2),
-        "stages": stages,
-        "feature_cache": cache_report.as_dict() if cached is not None else {"used": False},
-        "num_params": int(net.count_params()),
-        "trainable_params": int(sum(int(w.numpy().size) for w in net.trainable_weights)),
-        "num_classes": len(splits.class_names),
-        "class_names": list(splits.class_names),
-        "image_size": list(cfg.image_size),
-        "data_root": splits.root,
-        "split_sizes": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
-        "versions": versions(),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    rundir.write_json(run_dir / rundir.METRICS_FILE, metrics)
-    test_txt = "n/a" if metrics["test_accuracy"] is None else f"{metrics['test_accuracy']:.4f}"
-    say(f"Done in {train_seconds:.1f}s: val_accuracy {metrics['val_accuracy']:.4f}, "
-        f"test_accuracy {test_txt}; run saved to {run_dir}")
-    return RunResult(run_dir, metrics)
+    def _head_on_features(self, done: int, checkpoint):
+        """Head stage on cached features; an ``evaluate(split_name)`` function, or None to train on images."""
+        import numpy as np
 
+        from . import cache
+        from .features import FeatureStore, split_frozen
+        from .pipeline import EpochBatches
 
-def _train_head_on_features(spec, cfg: TrainConfig, net, splits: DataSplits, verbose: int, say):
-    """Head stage on cached features; ``(history, evaluate, cache report)`` or None to train normally."""
-    if not spec.frozen_backbone:
-        return None
-    import numpy as np
+        cfg = self.cfg
+        chain = split_frozen(self.net, self.spec.frozen_backbone)
+        if chain is None:
+            self.say(f"Note: {self.spec.name}'s layers around '{self.spec.frozen_backbone}' are not a simple "
+                     "chain; training end to end without the feature cache")
+            return None
+        store = FeatureStore(chain, self.spec.qualified_name, cfg.image_size, cfg.seed)
+        self.say(f"Features of the frozen '{self.spec.frozen_backbone}': {cfg.aug_views or 1} view(s) of each "
+                 f"training image, one of each validation/test image (cache: {cache.cache_root()})")
+        train = self.decoded["train"]
+        views = (store.augmented(train.images, train.digest, cfg.aug_views) if cfg.aug_views
+                 else store.plain(train.images, train.digest)[None])
+        plain = {name: store.plain(self.decoded[name].images, self.decoded[name].digest)
+                 for name in ("validation", "test")}
+        self.cache_report = store.report
+        r = store.report.as_dict()
+        self.say(f"Features ready: {r['hits']} cached, {r['misses']} computed "
+                 f"({r['images_extracted']} images in {r['extract_seconds']}s)")
+        head = chain.head_model(views.shape[-1])
+        compile_model(head, cfg.optimizer, cfg.learning_rate)
 
-    from . import cache
-    from .features import FeatureStore, ViewSampler, split_frozen
-    from .pipeline import decode_split
+        def labels(name):
+            return np.asarray(self.decoded[name].split.labels, np.int32)
+        train_batches = EpochBatches(views, labels("train"), cfg.batch_size, shuffle=True, seed=cfg.seed,
+                                     first_epoch=done)
+        val_batches = EpochBatches(plain["validation"][None], labels("validation"), cfg.batch_size)
+        self._fit(head, "head", done, cfg.epochs, train_batches, val_batches, checkpoint)
 
-    chain = split_frozen(net, spec.frozen_backbone)
-    if chain is None:
-        say(f"Note: {spec.name}'s layers around '{spec.frozen_backbone}' are not a simple chain; "
-            "training end to end without the feature cache")
-        return None
-    store = FeatureStore(chain, spec.qualified_name, cfg.image_size, cfg.seed)
+        def evaluate(name):
+            return head.evaluate(EpochBatches(plain[name][None], labels(name), cfg.batch_size), verbose=0,
+                                 return_dict=True)
+        return evaluate
 
-    def features(split, views=None):
-        images = decode_split(split, cfg.image_size)
-        digest = cache.files_digest(split.paths)
-        return store.augmented(images, digest, views) if views else store.plain(images, digest)[None]
+    # -- mechanics ------------------------------------------------------------------------
+    def _images(self, name, shuffle=False, first_epoch=0):
+        from .pipeline import batches
+        return batches(self.decoded[name], self.cfg.batch_size, shuffle=shuffle, seed=self.cfg.seed,
+                       first_epoch=first_epoch)
 
-    say(f"Features of the frozen '{spec.frozen_backbone}': {cfg.aug_views or 1} view(s) of each training image, "
-        f"one of each validation/test image (cache: {cache.cache_root()})")
-    train_views = features(splits.train, cfg.aug_views)
-    val_x = features(splits.validation)[0]
-    report = store.report.as_dict()
-    say(f"Features ready: {report['hits']} cached, {report['misses']} computed "
-        f"({report['images_extracted']} images in {report['extract_seconds']}s)")
-    head = chain.head_model(train_views.shape[-1])
-    compile_model(head, cfg.optimizer, cfg.learning_rate)
-    val_y = np.asarray(splits.validation.labels, np.int32)
-    sampler = ViewSampler(train_views, np.asarray(splits.train.labels, np.int32), cfg.batch_size, cfg.seed)
-    fitted = head.fit(sampler, validation_data=(val_x, val_y), batch_size=cfg.batch_size, epochs=cfg.epochs,
-                      verbose=verbose)
+    def _fit(self, model, stage: str, first_epoch: int, last_epoch: int, train, validation, checkpoint) -> None:
+        """Fit ``model`` for epochs ``first_epoch..last_epoch`` (0-based, end excluded), checkpointing each."""
+        import keras
 
-    def evaluate(split):
-        x = val_x if split is splits.validation else features(split)[0]
-        return head.evaluate(x, np.asarray(split.labels, np.int32), batch_size=cfg.batch_size, verbose=0,
-                             return_dict=True)
-    return fitted.history, evaluate, store.report
+        from .features import reseed
+
+        if checkpoint is not None:
+            checkpoints.restore_optimizer(model.optimizer, model.trainable_variables, checkpoint)
+        session = self
+
+        class EpochEnd(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                # Dropout and augmentation draws depend on (seed, epoch) only, so a resumed epoch repeats them.
+                reseed(session.net.layers, session.cfg.seed * 100_003 + epoch * 1_009)
+
+            def on_epoch_end(self, epoch, logs=None):
+                session._record(stage, logs or {})
+                checkpoints.save(session.run_dir, epoch + 1, session.net, model.optimizer,
+                                 {"stage": stage, "history": session.history, "stages": session.stages,
+                                  "seconds": time.perf_counter() - session.started})
+
+        if first_epoch >= last_epoch:
+            return
+        model.fit(train, validation_data=validation, initial_epoch=first_epoch, epochs=last_epoch,
+                  verbose=self.verbose, callbacks=[EpochEnd()])
+
+    def _record(self, stage: str, logs: dict) -> None:
+        n = len(self.history.get("stage", []))
+        row = {"stage": stage, **{k: float(v) for k, v in logs.items()}}
+        for key, value in row.items():
+            self.history.setdefault(key, [None] * n).append(value)
+
+    def _finish(self, evaluate) -> RunResult:
+        cfg, net = self.cfg, self.net
+        train_seconds = time.perf_counter() - self.started
+        rundir.write_history(self.run_dir / rundir.HISTORY_FILE, self.history)
+        if evaluate is None:
+            def evaluate(name):
+                return net.evaluate(self._images(name), verbose=0, return_dict=True)
+        val = evaluate("validation")
+        test = evaluate("test") if len(self.decoded["test"].split) else {"accuracy": None, "loss": None}
+        rundir.save_model(net, self.run_dir / rundir.MODEL_FILE)
+        last = {k: v[-1] for k, v in self.history.items()}
+        metrics = {
+            "model": self.spec.name,
+            "plugin": self.spec.plugin,
+            "distribution": self.spec.distribution,
+            "plugin_version": self.spec.version,
+            "seed": cfg.seed,
+            "epochs": cfg.epochs,
+            "fine_tune_epochs": cfg.fine_tune_epochs,
+            "train_accuracy": last["accuracy"],
+            "train_loss": last["loss"],
+            "val_accuracy": float(val["accuracy"]),
+            "val_loss": float(val["loss"]),
+            "test_accuracy": None if test["accuracy"] is None else float(test["accuracy"]),
+            "test_loss": None if test["loss"] is None else float(test["loss"]),
+            "train_seconds": round(train_seconds, 2),
+            "stages": self.stages,
+            "feature_cache": self.cache_report.as_dict() if self.cache_report else {"used": False},
+            "num_params": int(net.count_params()),
+            "trainable_params": int(sum(int(w.numpy().size) for w in net.trainable_weights)),
+            "num_classes": len(self.splits.class_names),
+            "class_names": list(self.splits.class_names),
+            "image_size": list(cfg.image_size),
+            "data_root": self.splits.root,
+            "split_sizes": {name: len(self.decoded[name].split) for name in SPLITS},
+            "skipped_files": sum(len(self.decoded[name].skipped) for name in SPLITS),
+            "versions": versions(),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        rundir.write_json(self.run_dir / rundir.METRICS_FILE, metrics)  # last: marks the run finished
+        checkpoints.remove(self.run_dir)
+        test_txt = "n/a" if metrics["test_accuracy"] is None else f"{metrics['test_accuracy']:.4f}"
+        self.say(f"Done in {train_seconds:.1f}s: val_accuracy {metrics['val_accuracy']:.4f}, "
+                 f"test_accuracy {test_txt}; run saved to {self.run_dir}")
+        return RunResult(self.run_dir, metrics)

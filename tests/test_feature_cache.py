@@ -63,7 +63,7 @@ def train(model, data, run_dir, **kw):
 
 
 def val_images(data, size=32):
-    return decode_split(make_splits(data).validation, (size, size)).astype("float32")
+    return decode_split(make_splits(data).validation, (size, size)).images.astype("float32")
 
 
 def test_full_batch_training_is_the_same_with_and_without_the_cache(frozen_plugin, tiny_data, tmp_path):
@@ -92,7 +92,7 @@ def test_augmented_views_differ_and_are_reproducible(frozen_plugin, tiny_data, t
     chain = split_frozen(model, "backbone")
     assert [type(layer).__name__ for layer in chain.frozen] == ["Sequential", "GlobalAveragePooling2D"]
     split = make_splits(tiny_data).train
-    images = decode_split(split, (32, 32))
+    images = decode_split(split, (32, 32)).images
     first = FeatureStore(chain, "m", (32, 32), seed=1).augmented(images, "digest", 2)
     assert first.shape == (2, len(split), 8) and not np.allclose(first[0], first[1])
     again = FeatureStore(chain, "m", (32, 32), seed=1)

@@ -1,38 +1,60 @@
-"""The tf.data pipeline: decoded once, resized, seeded reshuffling every epoch."""
+"""Decoding once (validated, cached) and epoch batches whose order depends only on (seed, epoch)."""
 
 import numpy as np
 
-from catdog_zoo.pipeline import make_dataset
+from catdog_zoo.pipeline import EpochBatches, batches, decode_split
 from catdog_zoo.splits import make_splits
 
 
-def labels_of(ds):
-    return np.concatenate([y.numpy() for _, y in ds])
+def epoch_labels(ds):
+    return np.concatenate([ds[i][1] for i in range(len(ds))])
 
 
-def image_means(ds):
-    return np.concatenate([x.numpy().mean(axis=(1, 2, 3)) for x, _ in ds])
+def epoch_means(ds):
+    return np.concatenate([ds[i][0].mean(axis=(1, 2, 3)) for i in range(len(ds))])
 
 
 def test_batches_have_requested_size_dtype_and_range(tiny_data):
-    split = make_splits(tiny_data).train
-    images, labels = next(iter(make_dataset(split, (24, 32), batch_size=5)))
-    assert images.shape == (5, 24, 32, 3) and images.dtype.name == "float32" and labels.dtype.name == "int32"
-    assert 0.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 255.0
+    decoded = decode_split(make_splits(tiny_data).train, (24, 32))
+    assert decoded.images.shape == (32, 24, 32, 3) and decoded.images.dtype == np.uint8 and not decoded.skipped
+    images, labels = batches(decoded, 5)[0]
+    assert images.shape == (5, 24, 32, 3) and images.dtype == np.float32 and labels.dtype == np.int32
+    assert 0.0 <= images.min() and images.max() <= 255.0
     # The generator colours "cats" red, "dogs" blue: decoding kept the channels in RGB order.
-    means = images.numpy().mean(axis=(1, 2))
-    for m, y in zip(means, labels.numpy()):
+    means = images.mean(axis=(1, 2))
+    for m, y in zip(means, labels):
         assert (m[0] > m[2]) == (y == 0)
 
 
-def test_shuffle_changes_order_per_epoch_but_is_reproducible(tiny_data):
-    split = make_splits(tiny_data).train
-    ds = make_dataset(split, (16, 16), batch_size=4, shuffle=True, seed=3)
-    first, second = labels_of(ds), labels_of(ds)
-    again = make_dataset(split, (16, 16), batch_size=4, shuffle=True, seed=3)
-    assert sorted(first) == sorted(second) == sorted(split.labels)
-    epoch1, epoch2 = image_means(ds), image_means(ds)
-    assert not np.allclose(epoch1, epoch2) and np.allclose(sorted(epoch1), sorted(epoch2))
-    assert list(first) == list(labels_of(again))
-    unshuffled = labels_of(make_dataset(split, (16, 16), batch_size=4))
-    assert list(unshuffled) == list(split.labels)
+def test_decoding_is_cached_on_disk(tiny_data, zoo_cache_dir):
+    split = make_splits(tiny_data).validation
+    first = decode_split(split, (20, 20))
+    entries = {p.name for p in zoo_cache_dir.iterdir()}
+    again = decode_split(split, (20, 20))
+    assert {p.name for p in zoo_cache_dir.iterdir()} == entries and np.array_equal(first.images, again.images)
+    decode_split(split, (21, 20))
+    assert len({p.name for p in zoo_cache_dir.iterdir()} - entries) == 2  # images and their verdicts
+
+
+def test_epoch_order_is_a_function_of_seed_and_epoch(tiny_data):
+    decoded = decode_split(make_splits(tiny_data).train, (16, 16))
+    ds = batches(decoded, 4, shuffle=True, seed=3)
+    epoch0 = epoch_means(ds)
+    ds.on_epoch_end()
+    epoch1 = epoch_means(ds)
+    assert not np.allclose(epoch0, epoch1) and np.allclose(sorted(epoch0), sorted(epoch1))
+    resumed = batches(decoded, 4, shuffle=True, seed=3, first_epoch=1)  # a new process resuming at epoch 1
+    np.testing.assert_array_equal(epoch_means(resumed), epoch1)
+    assert sorted(epoch_labels(ds)) == sorted(decoded.split.labels)
+    np.testing.assert_array_equal(epoch_labels(batches(decoded, 4)), decoded.split.labels)
+
+
+def test_views_are_drawn_per_item():
+    views = np.stack([np.full((6, 2), v, np.float32) for v in range(3)])  # view v holds the value v
+    ds = EpochBatches(views, np.zeros(6), 6, shuffle=True, seed=0)
+    drawn = set()
+    for _ in range(5):
+        x, _ = ds[0]
+        drawn |= set(x[:, 0].tolist())
+        ds.on_epoch_end()
+    assert drawn == {0.0, 1.0, 2.0}

@@ -65,16 +65,23 @@ def test_nested_folders_are_searched_and_hidden_files_skipped(tmp_path):
     assert len(everything) == 12 and any(p.endswith("deeper/moved.jpg") for p in everything)
 
 
+def test_empty_class_folder_is_left_out_and_noted(tmp_path):
+    root = make_image_folder(tmp_path, classes=("a", "b"), n_train=3, n_val=2, size=16, layout="single")
+    (root / "zebras").mkdir()
+    s = make_splits(root)
+    assert s.class_names == ("a", "b") and s.empty_classes == (str(root / "zebras"),)
+
+
 @pytest.mark.parametrize("problem, message", [
-    ("empty", "class folder without images"),
-    ("one_class", "only one class folder"),
-    ("no_classes", "no class folders"),
+    ("empty", "only one class with images"),
+    ("one_class", "only one class with images"),
+    ("no_classes", "no class folders with images"),
     ("extra_val_class", "is in"),
 ])
 def test_bad_folders_give_clear_errors(tmp_path, problem, message):
     root = tmp_path / "d"
     if problem == "empty":
-        make_image_folder(root, n_train=2, n_val=2, size=16, layout="single")
+        make_image_folder(root, classes=("cats",), n_train=2, n_val=2, size=16, layout="single")
         (root / "birds").mkdir()
     elif problem == "one_class":
         make_image_folder(root, classes=("cats",), n_train=2, n_val=2, size=16, layout="single")
