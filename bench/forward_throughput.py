@@ -22,7 +22,7 @@ from catdog_zoo.splits import make_splits
 
 def main(dtype: str, batch: int) -> dict:
     splits = make_splits(resolve_data(None))
-    images = np.concatenate([decode_split(s, (160, 160)) for s in (splits.train, splits.validation, splits.test)])
+    images = np.concatenate([decode_split(s, (160, 160)).images for s in (splits.train, splits.validation, splits.test)])
     if dtype == "bfloat16":
         keras.config.set_dtype_policy("mixed_bfloat16")
     backbone = keras.applications.MobileNetV2(input_shape=(160, 160, 3), include_top=False, weights="imagenet")

@@ -39,6 +39,12 @@ def train(model, **kwargs):
     return _train(model, **kwargs)
 
 
+def train_resume(run_dir, **kwargs):
+    """Continue a stopped run from its last checkpoint; see :func:`catdog_zoo.training.resume`."""
+    from .training import resume
+    return resume(run_dir, **kwargs)
+
+
 def evaluate(run_dir, **kwargs):
     from .inference import evaluate as _evaluate
     return _evaluate(run_dir, **kwargs)
@@ -50,4 +56,4 @@ def predict(run_dir, paths, **kwargs):
 
 
 __all__ = ["ConfigError", "ModelSpec", "TrainingDefaults", "ZooError", "create_model", "evaluate",
-           "get_model_spec", "hookimpl", "list_models", "predict", "train", "__version__"]
+           "get_model_spec", "hookimpl", "list_models", "predict", "train", "train_resume", "__version__"]

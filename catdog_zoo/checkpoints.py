@@ -48,7 +48,7 @@ def save(run_dir, epoch: int, model, optimizer, state: dict) -> Path:
                            + (f"; {kept.name} is kept" if kept else "") +
                            f"; free some space and continue with 'catdog-zoo train --resume {run_dir}'") from None
         raise
-    for old in root.glob("epoch-*"):
+    for old in [*root.glob("epoch-*"), *root.glob(".epoch-*")]:  # older epochs, a killed process's staging
         if old != target:
             shutil.rmtree(old, ignore_errors=True)
     return target

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from . import cache
 
+EXTRACT_BATCH = 64
 WEIGHTLESS_FOLLOWERS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten)
 
 
@@ -86,8 +87,11 @@ def split_frozen(model: keras.Model, backbone: str):
     return chain
 
 
-def extract(chain: FrozenChain, images: np.ndarray, augment: bool, batch_size: int = 64) -> np.ndarray:
-    """Features of uint8 ``images`` through front (augmenting if asked) and frozen layers."""
+def extractor(chain: FrozenChain, augment: bool):
+    """A compiled ``uint8 images -> features`` function: front (augmenting if asked), then frozen layers.
+
+    Build it once and reuse it: tracing MobileNetV2 costs about a second each time.
+    """
 
     @tf.function(reduce_retracing=True)
     def step(x):
@@ -97,7 +101,11 @@ def extract(chain: FrozenChain, images: np.ndarray, augment: bool, batch_size: i
         for layer in chain.frozen:
             x = layer(x, training=False)
         return x
+    return step
 
+
+def extract(step, images: np.ndarray, batch_size: int = EXTRACT_BATCH) -> np.ndarray:
+    """Run ``step`` (from :func:`extractor`) over ``images`` in batches."""
     out = [step(images[i:i + batch_size]).numpy() for i in range(0, len(images), batch_size)]
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 
@@ -140,6 +148,12 @@ class FeatureStore:
                          "front": json.dumps(chain.front_config(), sort_keys=True, default=str)}
         self.seed = seed
         self.report = FeatureCacheReport()
+        self._steps = {}
+
+    def _step(self, augment: bool):
+        if augment not in self._steps:
+            self._steps[augment] = extractor(self.chain, augment)
+        return self._steps[augment]
 
     def _get(self, name, compute, count):
         found = cache.load(name)
@@ -156,7 +170,7 @@ class FeatureStore:
 
     def plain(self, images: np.ndarray, files_digest: str) -> np.ndarray:
         name = cache.key("features", files=files_digest, augment=0, **self.base_key)
-        return self._get(name, lambda: extract(self.chain, images, augment=False), len(images))
+        return self._get(name, lambda: extract(self._step(False), images), len(images))
 
     def augmented(self, images: np.ndarray, files_digest: str, views: int) -> np.ndarray:
         """``(views, N, D)`` features of augmented copies; view k is the same for any ``views`` >= k."""
@@ -166,6 +180,6 @@ class FeatureStore:
 
             def compute(k=k):
                 reseed(self.chain.front, self.seed * 1000 + k)
-                return extract(self.chain, images, augment=True)
+                return extract(self._step(True), images)
             out.append(self._get(name, compute, len(images)))
         return np.stack(out)

@@ -105,15 +105,18 @@ def check_run_dir(run_dir, overwrite: bool = False) -> None:
         raise ConfigError(f"--run-dir {path} is a file, not a folder")
     if not path.is_dir() or not any(path.iterdir()):
         return
-    ours = {p.name for p in path.iterdir()} <= set(RUN_FILES)
-    if overwrite and ours:
+    foreign = sorted(p.name for p in path.iterdir() if p.name not in RUN_FILES)
+    if foreign and (overwrite or (path / CONFIG_FILE).is_file()):
+        raise ConfigError(f"run directory {path} holds files catdog-zoo did not write ({', '.join(foreign[:3])}); "
+                          "--overwrite only replaces a run's own files: choose another --run-dir")
+    if foreign:
+        raise ConfigError(f"run directory {path} is not empty and not a run; choose another --run-dir")
+    if overwrite:
         return
     if (path / METRICS_FILE).is_file():
         raise ConfigError(f"run directory {path} holds a finished run; pass --overwrite to replace it")
-    if (path / CONFIG_FILE).is_file() and ours:
-        raise ConfigError(f"run directory {path} holds an unfinished run; continue it with "
-                          f"'catdog-zoo train --resume {path}' or pass --overwrite")
-    raise ConfigError(f"run directory {path} is not empty and not a run; choose another --run-dir")
+    raise ConfigError(f"run directory {path} holds an unfinished run; continue it with "
+                      f"'catdog-zoo train --resume {path}' or pass --overwrite")
 
 
 def create_run_dir(model_name: str, run_dir=None, runs_root="runs", overwrite: bool = False) -> Path:

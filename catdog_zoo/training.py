@@ -296,6 +296,8 @@ class _Session:
 
         from .features import reseed
 
+        if first_epoch >= last_epoch:
+            return
         if checkpoint is not None:
             checkpoints.restore_optimizer(model.optimizer, model.trainable_variables, checkpoint)
         session = self
@@ -311,8 +313,6 @@ class _Session:
                                  {"stage": stage, "history": session.history, "stages": session.stages,
                                   "seconds": time.perf_counter() - session.started})
 
-        if first_epoch >= last_epoch:
-            return
         model.fit(train, validation_data=validation, initial_epoch=first_epoch, epochs=last_epoch,
                   verbose=self.verbose, callbacks=[EpochEnd()])
 

@@ -1,0 +1,278 @@
+"""Never lose work, never trust input: messy images, bad configs, killed runs, unsafe files, full disks."""
+
+import io
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from imagefactory import make_image_folder
+from PIL import Image
+
+import catdog_zoo
+from catdog_zoo import checkpoints
+from catdog_zoo.cli import cli
+from catdog_zoo.errors import ZooError
+from catdog_zoo.pipeline import ImageError, decode_file
+from catdog_zoo.sources import fetch_archive, safe_extract
+
+TF_NOISE = re.compile(r"^([IWE]\d{4} |WARNING: All log messages before absl)")
+
+
+def save(img: Image.Image, path: Path, fmt: str, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, fmt, **kw)
+    return path
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory) -> Path:
+    """Colour-coded cats/dogs plus every kind of awkward file the loader must survive."""
+    root = make_image_folder(tmp_path_factory.mktemp("messy"), n_train=12, n_val=6, size=40)
+    cats = root / "train" / "cats"
+    rgb = Image.fromarray(np.full((40, 40, 3), (200, 60, 50), np.uint8))
+    good_jpeg = io.BytesIO()
+    rgb.save(good_jpeg, "JPEG")
+    (cats / "truncated.jpg").write_bytes(good_jpeg.getvalue()[:300])
+    (cats / "empty.jpg").write_bytes(b"")
+    (cats / "text.jpg").write_text("this is not a picture")
+    (cats / "notes.txt").write_text("ignored by extension")
+    save(rgb, cats / "really_a_gif.jpg", "GIF")
+    save(rgb, cats / "really_a_png.jpg", "PNG")
+    save(rgb.convert("L"), cats / "grey.png", "PNG")
+    save(rgb.convert("RGBA"), cats / "alpha.png", "PNG")
+    save(rgb.convert("CMYK"), cats / "cmyk.jpg", "JPEG")
+    save(rgb.convert("P"), cats / "palette.png", "PNG")
+    save(Image.fromarray(np.full((40, 40), 51400, np.uint16)), cats / "sixteen_bit.png", "PNG")
+    save(rgb, cats / "deeper" / "nested" / "chat_été_猫.jpg", "JPEG")
+    (root / "train" / "zebras").mkdir()  # an empty class folder
+    return root
+
+
+def cli_run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_every_odd_image_kind_decodes_as_rgb(messy):
+    cats = messy / "train" / "cats"
+    grey_rgb = decode_file(str(cats / "grey.png"), (20, 20))
+    assert grey_rgb.shape == (20, 20, 3) and (grey_rgb[..., 0] == grey_rgb[..., 2]).all()
+    for name in ("really_a_gif.jpg", "really_a_png.jpg", "alpha.png", "cmyk.jpg", "palette.png",
+                 "deeper/nested/chat_été_猫.jpg"):
+        pixels = decode_file(str(cats / name), (20, 20))
+        assert pixels.shape == (20, 20, 3) and pixels.dtype == np.uint8, name
+        assert pixels[..., 0].mean() > pixels[..., 2].mean(), name  # still red
+    grey = decode_file(str(cats / "sixteen_bit.png"), (8, 8))
+    assert abs(int(grey[0, 0, 0]) - 200) <= 1 and grey[0, 0, 0] == grey[0, 0, 2]  # 51400/257 = 200
+    for name, reason in (("truncated.jpg", "truncated or corrupt"), ("empty.jpg", "empty file"),
+                         ("text.jpg", "not an image")):
+        with pytest.raises(ImageError, match=reason):
+            decode_file(str(cats / name), (20, 20))
+
+
+@pytest.mark.slow
+def test_very_large_image(tmp_path):
+    big = np.linspace(0, 255, 12000, dtype=np.uint8)[None, :, None].repeat(3, axis=2)
+    path = save(Image.fromarray(np.broadcast_to(big, (12000, 12000, 3)).copy()), tmp_path / "big.jpg", "JPEG")
+    pixels = decode_file(str(path), (64, 64))
+    assert pixels.shape == (64, 64, 3) and pixels[0, 0, 0] < 20 and pixels[0, -1, 0] > 235
+
+
+def test_data_check_reports_every_problem(messy):
+    result = cli_run("data", "check", "--data", messy, "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    by_name = {Path(p["path"]).name: p for p in report["problems"]}
+    for name in ("truncated.jpg", "empty.jpg", "text.jpg", "zebras"):
+        assert by_name[name]["severity"] == "error", name
+    assert by_name["notes.txt"]["severity"] == "warning"
+    assert by_name["really_a_gif.jpg"]["problem"] == "a GIF file named .jpg"
+    assert by_name["really_a_png.jpg"]["severity"] == "note"
+    assert report["files"] - report["usable"] == 3 and report["class_names"] == ["cats", "dogs"]
+    clean = cli_run("data", "check", "--data", make_image_folder(messy.parent / "clean", n_train=2, n_val=2))
+    assert clean.exit_code == 0 and "No problems found." in clean.output
+
+
+def test_training_skips_bad_files_with_a_warning_and_strict_refuses(messy, tmp_path, capfd):
+    run = catdog_zoo.train("baseline", data=str(messy), epochs=1, image_size=40, batch_size=8,
+                           run_dir=str(tmp_path / "run"), quiet=True)
+    warning = capfd.readouterr().err
+    assert "skipped 3 file(s) that are not usable images" in warning and "truncated.jpg" in warning
+    assert "left out 1 class folder(s) without images" in warning
+    assert run.metrics["skipped_files"] == 3 and run.metrics["class_names"] == ["cats", "dogs"]
+    assert run.metrics["split_sizes"]["train"] == 12 + 12 + 8  # 8 odd-but-usable cats
+    result = cli_run("train", "baseline", "--data", messy, "--strict", "--run-dir", tmp_path / "strict")
+    assert result.exit_code == 1 and result.output.startswith("Error: --strict: skipped 3 file(s)")
+    assert not (tmp_path / "strict").exists()
+
+
+@pytest.mark.parametrize("config, flags, message", [
+    ("epochs: [1\n", [], "malformed YAML"),
+    ("epochz: 3\n", [], "unknown config key 'epochz'"),
+    ("batch_size: many\n", [], "batch_size must be an integer"),
+    ("", ["--epochs", "0"], "epochs must be >= 1"),
+    ("", ["--learning-rate", "0"], "learning_rate must be > 0"),
+    ("", ["--batch-size", "0"], "batch_size must be >= 1"),
+    ("", ["--image-size", "16"], "image_size must be >= 32"),
+    ("", ["--data", "/no/such/folder"], "data folder not found"),
+])
+def test_bad_configs_fail_before_any_work(tiny_data, tmp_path, config, flags, message):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(config or "seed: 1\n")
+    args = ["train", "baseline", "--config", cfg, "--run-dir", tmp_path / "run"]
+    if "--data" not in flags:
+        args += ["--data", tiny_data]
+    result = cli_run(*args, *flags)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+    unknown = cli_run("train", "resnet9000", "--data", tiny_data, "--run-dir", tmp_path / "run")
+    assert unknown.exit_code == 2 and "unknown model 'resnet9000'" in unknown.output
+
+
+def fake_run_with_model(tiny_run, tmp_path, model_bytes=None, model=None) -> Path:
+    run_dir = tmp_path / "suspicious"
+    run_dir.mkdir()
+    for name in ("config.yaml", "metrics.json"):
+        (run_dir / name).write_bytes((tiny_run / name).read_bytes())
+    if model is not None:
+        model.save(run_dir / "model.keras")
+    else:
+        (run_dir / "model.keras").write_bytes(model_bytes)
+    return run_dir
+
+
+def test_model_with_code_is_refused_in_safe_mode(tiny_run, tmp_path, tiny_data):
+    import keras
+    inputs = keras.Input((40, 40, 3))
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Lambda(lambda x: x * 2)(inputs)))
+    run_dir = fake_run_with_model(tiny_run, tmp_path, model=keras.Model(inputs, outputs))
+    for args in (["evaluate", run_dir], ["predict", run_dir, tiny_data / "validation"]):
+        result = cli_run(*args)
+        assert result.exit_code == 1 and "refusing to load" in result.output and "safe mode" in result.output
+
+
+def test_file_that_is_not_a_model_gives_a_clear_error(tiny_run, tmp_path):
+    run_dir = fake_run_with_model(tiny_run, tmp_path, model_bytes=b"definitely not a zip")
+    result = cli_run("evaluate", run_dir)
+    assert result.exit_code == 1 and "is not a loadable Keras model" in result.output
+
+
+def test_archive_members_outside_the_target_are_refused(tmp_path):
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("data/cats/ok.txt", "fine")
+        zf.writestr("../../escaped.txt", "should never be written")
+    with pytest.raises(ZooError, match="member '../../escaped.txt' would land outside"):
+        safe_extract(evil, tmp_path / "out" / "target")
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "out").exists()  # nothing written
+    # Through the download path too (a file:// origin stands in for the web).
+    with pytest.raises(ZooError, match="refusing to extract"):
+        fetch_archive("evil.zip", evil.as_uri(), "data", cache_dir=str(tmp_path / "keras"))
+
+
+def test_archive_is_downloaded_and_extracted_once(tmp_path):
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.writestr("pets/cats/a.txt", "a")
+    folder = fetch_archive("good.zip", good.as_uri(), "pets", cache_dir=str(tmp_path / "keras"))
+    assert folder == tmp_path / "keras" / "datasets" / "good_extracted" / "pets" and (folder / "cats").is_dir()
+
+
+def test_finished_runs_are_not_overwritten_without_overwrite(tiny_data, tmp_path):
+    args = ["train", "baseline", "--data", tiny_data, "--epochs", 1, "--image-size", 32, "--run-dir", tmp_path / "r"]
+    assert cli_run(*args).exit_code == 0
+    before = (tmp_path / "r" / "metrics.json").read_text()
+    again = cli_run(*args)
+    assert again.exit_code == 2 and "holds a finished run; pass --overwrite" in again.output
+    assert (tmp_path / "r" / "metrics.json").read_text() == before
+    (tmp_path / "r" / "my_notes.md").write_text("mine")
+    refused = cli_run(*args, "--overwrite")
+    assert refused.exit_code == 2 and "holds files catdog-zoo did not write (my_notes.md)" in refused.output
+    (tmp_path / "r" / "my_notes.md").unlink()
+    assert cli_run(*args, "--overwrite", "--seed", 9).exit_code == 0
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["seed"] == 9
+
+
+def test_unwritable_run_dir_fails_before_training(tiny_data, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    result = cli_run("train", "baseline", "--data", tiny_data, "--run-dir", blocker / "run")
+    assert result.exit_code == 2 and "cannot write to run directory" in result.output
+
+
+def zoo_process(*args, limit_bytes=None):
+    def limit():
+        if limit_bytes:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return subprocess.Popen([sys.executable, "-m", "catdog_zoo", *map(str, args)], preexec_fn=limit,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def our_lines(stderr: str) -> list:
+    return [line for line in stderr.splitlines() if not TF_NOISE.match(line)]
+
+
+@pytest.mark.slow
+def test_full_disk_stops_cleanly_and_the_run_resumes(tiny_data, tmp_path):
+    run_dir = tmp_path / "run"
+    # Checkpoints (~0.7 MB) fit under the limit, the final model.keras (weights + optimizer) does not.
+    proc = zoo_process("train", "baseline", "--data", tiny_data, "--epochs", 2, "--image-size", 40,
+                       "--run-dir", run_dir, limit_bytes=1_500_000)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert our_lines(err)[-1].startswith(f"Error: cannot write {run_dir / 'model.keras'}: no space left")
+    assert not (run_dir / "metrics.json").exists() and not (run_dir / "model.keras").exists()
+    assert checkpoints.latest(run_dir).name == "epoch-0002"
+    resumed = catdog_zoo.train_resume(run_dir, quiet=True)
+    assert resumed.metrics["epochs"] == 2 and (run_dir / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(tmp_path):
+    data = make_image_folder(tmp_path / "data", n_train=48, n_val=16, size=64)
+    common = ["--data", data, "--epochs", 8, "--image-size", 64, "--batch-size", 8, "--seed", 3]
+    killed = tmp_path / "killed"
+    proc = zoo_process("train", "dropout_heavy", *common, "--run-dir", killed)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (checkpoints.latest(killed) and
+                                          checkpoints.latest(killed).name >= "epoch-0003"):
+        time.sleep(0.05)
+    time.sleep(0.3)  # somewhere inside a later epoch (or its checkpoint)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    # What a killed run leaves: its config, a complete checkpoint, no finished-run files.
+    assert yaml.safe_load((killed / "config.yaml").read_text())["epochs"] == 8
+    assert not (killed / "metrics.json").exists() and not (killed / "model.keras").exists()
+    last = checkpoints.latest(killed)
+    assert {p.name for p in last.iterdir()} == {"weights.npz", "optimizer.npz", "state.json"}
+    assert "train --resume" in cli_run("evaluate", killed).output
+    epochs_done = json.loads((last / "state.json").read_text())["epoch"]
+    assert 3 <= epochs_done < 8
+
+    result = cli_run("train", "--resume", killed, "-q")
+    assert result.exit_code == 0, result.output
+    straight = tmp_path / "straight"
+    assert cli_run("train", "dropout_heavy", *common, "--run-dir", straight, "-q").exit_code == 0
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (killed, straight))
+    assert a["val_accuracy"] == pytest.approx(b["val_accuracy"]) and a["val_loss"] == pytest.approx(b["val_loss"],
+                                                                                                     rel=1e-4)
+    hist_a, hist_b = ((d / "history.csv").read_text().splitlines() for d in (killed, straight))
+    assert len(hist_a) == len(hist_b) == 9
+    for row_a, row_b in zip(hist_a[1:], hist_b[1:]):
+        np.testing.assert_allclose([float(v) for v in row_a.split(",")[2:]],
+                                   [float(v) for v in row_b.split(",")[2:]], rtol=1e-3, atol=1e-5)
+    assert not (killed / "checkpoints").exists()  # a finished run keeps only its results
