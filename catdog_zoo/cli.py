@@ -271,7 +271,7 @@ def show(data_arg, seed, out, per_class):
 @click.option("--feature-cache/--no-feature-cache", default=None, help="Frozen-backbone models: train the head "
               "on cached backbone features (default) or end to end on images.")
 @click.option("--aug-views", type=int, help="Augmented copies of each training image in the feature cache "
-              "(default 2; 0: no augmentation).")
+              "(default 1; 0: no augmentation).")
 @click.option("--fine-tune-epochs", type=int, help="After the head, unfreeze the backbone's top layers for N epochs.")
 @click.option("--fine-tune-at", metavar="LAYER", help="First backbone layer to unfreeze: index or name (default 100).")
 @click.option("--fine-tune-learning-rate", type=float, help="Learning rate while fine-tuning (default 1e-5).")

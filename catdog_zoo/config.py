@@ -17,7 +17,7 @@ from .registry import ModelSpec
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # Chosen by measurement: see the aug-views sweep in bench/transfer.py and docs/performance.md.
-AUG_VIEWS_DEFAULT = 2
+AUG_VIEWS_DEFAULT = 1
 
 
 @dataclass
