@@ -140,3 +140,21 @@ def test_models_json_carries_metadata():
     assert (m["params"], m["image_size"], m["pretrained"]) == (2_259_265, [160, 160], "imagenet")
     assert 250e6 < m["flops"] < 400e6  # about 150M multiply-adds at 160x160
     assert m["weights_licence"].startswith("Apache-2.0") and m["version"] == "0.1.0"
+
+
+def test_plugin_data_source_is_usable_as_data_name(site, tiny_data):
+    install_dist(site, "catdog-zoo-tinyset", "0.2", {"tinyset": "tinyset_mod"}, {"tinyset_mod": f"""
+        from pathlib import Path
+        from catdog_zoo import hookimpl
+        from catdog_zoo.sources import DataSource
+
+        @hookimpl
+        def register_datasets(register):
+            register(DataSource("tinyset", "generated colour squares", lambda: Path({str(tiny_data)!r})))
+    """})
+    plugins = json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).output)
+    assert next(p for p in plugins if p["name"] == "tinyset")["datasets"] == ["tinyset"]
+    stats = json.loads(CliRunner().invoke(cli, ["data", "stats", "--data", "tinyset", "--json"]).output)
+    assert stats["root"] == str(tiny_data) and stats["totals"]["train"] == 32
+    unknown = CliRunner().invoke(cli, ["data", "stats", "--data", "nosuchset"])
+    assert unknown.exit_code == 2 and "known: cats_and_dogs_filtered, tinyset" in unknown.output
