@@ -87,13 +87,14 @@ def split_frozen(model: keras.Model, backbone: str):
     return chain
 
 
-def extractor(chain: FrozenChain, augment: bool):
+def extractor(chain: FrozenChain, augment: bool, image_shape):
     """A compiled ``uint8 images -> features`` function: front (augmenting if asked), then frozen layers.
 
-    Build it once and reuse it: tracing MobileNetV2 costs about a second each time.
+    Build it once and reuse it: tracing MobileNetV2 costs about a second. The signature leaves the
+    batch size open, so the short last batch of a split does not trigger another trace.
     """
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(input_signature=[tf.TensorSpec([None, *image_shape], tf.uint8)])
     def step(x):
         x = tf.cast(x, tf.float32)
         for layer in chain.front:
@@ -106,7 +107,7 @@ def extractor(chain: FrozenChain, augment: bool):
 
 def extract(step, images: np.ndarray, batch_size: int = EXTRACT_BATCH) -> np.ndarray:
     """Run ``step`` (from :func:`extractor`) over ``images`` in batches."""
-    out = [step(images[i:i + batch_size]).numpy() for i in range(0, len(images), batch_size)]
+    out = [step(tf.constant(images[i:i + batch_size])).numpy() for i in range(0, len(images), batch_size)]
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 
 
@@ -147,12 +148,13 @@ class FeatureStore:
         self.base_key = {"model": model_name, "weights": chain.weights_digest(), "image_size": list(image_size),
                          "front": json.dumps(chain.front_config(), sort_keys=True, default=str)}
         self.seed = seed
+        self.image_size = tuple(image_size)
         self.report = FeatureCacheReport()
         self._steps = {}
 
     def _step(self, augment: bool):
         if augment not in self._steps:
-            self._steps[augment] = extractor(self.chain, augment)
+            self._steps[augment] = extractor(self.chain, augment, (*self.image_size, 3))
         return self._steps[augment]
 
     def _get(self, name, compute, count):

@@ -180,6 +180,20 @@ def _fine_tune_index(net, spec, cfg: TrainConfig) -> int:
     return at
 
 
+def unfreeze_top(backbone, first: int) -> None:
+    """Make backbone layers from index ``first`` on trainable, BatchNormalization excepted.
+
+    Keras 3 runs a BatchNormalization layer in training mode (batch statistics, moving averages
+    updated) whenever it is trainable, even inside a backbone that was called with training=False;
+    only ``trainable=False`` keeps its ImageNet statistics, as the fine-tuning recipe requires.
+    """
+    import keras
+
+    backbone.trainable = True
+    for index, layer in enumerate(backbone.layers):
+        layer.trainable = index >= first and not isinstance(layer, keras.layers.BatchNormalization)
+
+
 class _Session:
     """One process's share of a run: the stages still to do, checkpointing after every epoch."""
 
@@ -230,10 +244,7 @@ class _Session:
         stage_started = time.perf_counter()
         self.say(f"Fine-tuning {self.spec.frozen_backbone} from layer {self.fine_tune_from} for "
                  f"{cfg.fine_tune_epochs} epochs at learning rate {cfg.fine_tune_learning_rate:g}")
-        backbone = self.net.get_layer(self.spec.frozen_backbone)
-        backbone.trainable = True
-        for layer in backbone.layers[:self.fine_tune_from]:
-            layer.trainable = False
+        unfreeze_top(self.net.get_layer(self.spec.frozen_backbone), self.fine_tune_from)
         compile_model(self.net, cfg.optimizer, cfg.fine_tune_learning_rate)
         start = cfg.epochs + done
         self._fit(self.net, "fine_tune", start, cfg.epochs + cfg.fine_tune_epochs,

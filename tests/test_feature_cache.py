@@ -22,7 +22,8 @@ FROZEN_PLUGIN = """
         from catdog_zoo.blocks import augmentation, logit_units
         shape = tuple(image_size) + (3,)
         backbone = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(8, 3, activation="relu"),
-                                     keras.layers.Conv2D(8, 3, strides=2, activation="relu")], name="backbone")
+                                     keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+                                     keras.layers.BatchNormalization()], name="backbone")
         if weights not in ("init", None):
             backbone.load_weights(weights)
         backbone.trainable = False
@@ -142,17 +143,21 @@ def test_fine_tuning_unfreezes_the_top_of_the_backbone(frozen_plugin, tiny_data,
     assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
     stages = json.loads((tuned.run_dir / "metrics.json").read_text())["stages"]
     assert stages["fine_tune"]["epochs"] == 2 and stages["fine_tune"]["from_layer"] == 1
-    kernels = [load_model(r.run_dir).get_layer("backbone").layers[i].kernel.numpy()
-               for r in (head_only, tuned) for i in (0, 1)]
+    backbones = [load_model(r.run_dir).get_layer("backbone") for r in (head_only, tuned)]
+    kernels = [b.layers[i].kernel.numpy() for b in backbones for i in (0, 1)]
     np.testing.assert_array_equal(kernels[0], kernels[2])  # below fine_tune_at: untouched
     assert not np.allclose(kernels[1], kernels[3])  # from fine_tune_at on: trained
+    # BatchNorm stays in inference mode: its statistics are the pretrained ones, untouched.
+    for name in ("moving_mean", "moving_variance", "gamma", "beta"):
+        np.testing.assert_array_equal(getattr(backbones[0].layers[2], name).numpy(),
+                                      getattr(backbones[1].layers[2], name).numpy())
     assert catdog_zoo.evaluate(tuned.run_dir)["accuracy"] == pytest.approx(tuned.metrics["val_accuracy"], abs=1e-6)
 
 
 def test_fine_tuning_errors(frozen_plugin, tiny_data, tmp_path):
     with pytest.raises(catdog_zoo.ConfigError, match="declares no frozen backbone"):
         train("baseline", tiny_data, tmp_path / "a", fine_tune_epochs=1)
-    with pytest.raises(catdog_zoo.ConfigError, match="fine_tune_at must be < 2"):
+    with pytest.raises(catdog_zoo.ConfigError, match="fine_tune_at must be < 3"):
         train("frozen_plain", tiny_data, tmp_path / "b", fine_tune_epochs=1, fine_tune_at=5)
     with pytest.raises(catdog_zoo.ConfigError, match="no layer 'nope'"):
         train("frozen_plain", tiny_data, tmp_path / "c", fine_tune_epochs=1, fine_tune_at="nope")

@@ -22,7 +22,7 @@ def build_mobilenet_v2(num_classes, image_size, weights="imagenet"):
     inputs = keras.Input(shape=shape)
     x = mobilenet_v2_preprocessing()(inputs)
     x = augmentation(flip="horizontal", rotation=0.3)(x)
-    x = backbone(x, training=False)  # BatchNorm stays in inference mode, even if unfrozen later
+    x = backbone(x, training=False)  # inference mode while frozen; fine-tuning keeps BatchNorm frozen
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dropout(0.2)(x)
     outputs = keras.layers.Dense(logit_units(num_classes))(x)
