@@ -26,7 +26,13 @@ def count_flops(model, image_size) -> int:
     graph = convert_variables_to_constants_v2(concrete).graph
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
-    return int(tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops)
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # the v1 profiler logs its own deprecation on every call
+    try:
+        return int(tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops)
+    finally:
+        logger.setLevel(level)
 
 
 def model_facts(spec: ModelSpec, num_classes: int = 2, image_size=None) -> dict:

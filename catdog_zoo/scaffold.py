@@ -34,6 +34,10 @@ test = ["pytest"]
 
 [tool.setuptools]
 py-modules = ["{module}"]
+
+[tool.pytest.ini_options]
+# Keras 3 on NumPy 2 warns from inside Keras on every batch; not this plugin's concern.
+filterwarnings = ["ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"]
 '''
 
 MODULE = '''\
