@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .rundir import _atomic
+from .errors import ZooError
+from .rundir import atomic_write
 
 CACHE_ENV = "CATDOG_ZOO_CACHE"
 # Bump when the decoding or feature code changes what an entry holds.
@@ -67,8 +68,8 @@ def store(name: str, array) -> None:
     root = cache_root()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        _atomic(root / f"{name}.npy", lambda tmp: np.save(tmp, array, allow_pickle=False))
-    except OSError:
+        atomic_write(root / f"{name}.npy", lambda tmp: np.save(tmp, array, allow_pickle=False))
+    except (OSError, ZooError):  # ZooError: atomic_write's "no space left" (the entry is simply not kept)
         pass
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from .rundir import _atomic
+from .rundir import atomic_write
 from .splits import DataSplits
 
 
@@ -43,6 +43,6 @@ def sample_grid(splits: DataSplits, out, per_class: int = 3, seed: int = 42, spl
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic(out, lambda tmp: fig.savefig(tmp, format=out.suffix.lstrip(".") or "png", dpi=80))
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format=out.suffix.lstrip(".") or "png", dpi=80))
     plt.close(fig)
     return out

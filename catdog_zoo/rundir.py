@@ -31,7 +31,7 @@ RUN_FILES = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, "checkpoints")
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
 
     Whatever happens, ``path`` holds either its old content or the new one, never a part.
@@ -65,7 +65,7 @@ def write_text(path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-    _atomic(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def write_json(path, data) -> None:
@@ -93,7 +93,7 @@ def write_history(path, history: dict) -> None:
 
 def save_model(model, path) -> None:
     # Keras picks the format from the suffix, so the temporary file keeps ".keras".
-    _atomic(Path(path), model.save)
+    atomic_write(Path(path), model.save)
 
 
 def check_run_dir(run_dir, overwrite: bool = False) -> None:
