@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import ConfigError
+from .registry import TrainingDefaults
 from .splits import IMAGE_EXTENSIONS, make_splits
 
 SIGNATURES = {b"\xff\xd8": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
@@ -26,37 +26,31 @@ def check_folder(root) -> dict:
     Severity ``error``: the file or folder is left out of training (``--strict`` refuses it);
     ``warning``: a file is ignored because of its extension; ``note``: usable, but not what it says.
     """
-    from .pipeline import ImageError, decode_file
+    from .pipeline import decode_split
 
     root = Path(root)
     problems = []
     try:
-        splits = make_splits(root, test_fraction=0.0)
+        # The default splits and size of `catdog-zoo train`: what is decoded here is cached for it.
+        splits = make_splits(root)
     except ConfigError as exc:
         return {"root": str(root), "class_names": [], "files": 0, "usable": 0,
                 "problems": [{"path": str(root), "severity": "error", "problem": str(exc)}]}
     for folder in splits.empty_classes:
         problems.append({"path": folder, "severity": "error", "problem": "class folder without images"})
-    images = list(splits.train.paths) + list(splits.validation.paths)
-    class_folders = {Path(p).parent for p in images}
-    for folder in sorted(class_folders):
+    decoded = [decode_split(splits.get(name), TrainingDefaults().image_size) for name in ("train", "validation", "test")]
+    images = [p for d in decoded for p in d.split.paths] + [p for d in decoded for p, _ in d.skipped]
+    for folder in sorted({Path(p).parent for p in images}):
         for other in sorted(folder.iterdir()):
             if other.is_file() and other.suffix.lower() not in IMAGE_EXTENSIONS and not other.name.startswith("."):
                 problems.append({"path": str(other), "severity": "warning",
                                  "problem": f"ignored: '{other.suffix or other.name}' is not an image extension"})
-
-    def one(path):
-        try:
-            decode_file(path, (32, 32))
-        except ImageError as exc:
-            return {"path": path, "severity": "error", "problem": f"skipped: {exc}"}
+    found = [{"path": path, "severity": "error", "problem": f"skipped: {reason}"}
+             for d in decoded for path, reason in d.skipped]
+    for path in (p for d in decoded for p in d.split.paths):
         actual, claimed = content_format(Path(path)), EXTENSION_FORMAT.get(Path(path).suffix.lower())
         if actual and claimed and actual != claimed:
-            return {"path": path, "severity": "note", "problem": f"a {actual.upper()} file named {Path(path).suffix}"}
-        return None
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        found = [p for p in pool.map(one, images) if p]
+            found.append({"path": path, "severity": "note", "problem": f"a {actual.upper()} file named {Path(path).suffix}"})
     problems.extend(found)
     unusable = sum(1 for p in found if p["severity"] == "error")
     return {"root": str(root), "layout": splits.layout, "class_names": list(splits.class_names),

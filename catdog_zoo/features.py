@@ -158,16 +158,18 @@ class FeatureStore:
         return self._steps[augment]
 
     def _get(self, name, compute, count):
-        found = cache.load(name)
-        if found is not None:
+        """``cache.cached``, counting hits, misses and the time spent extracting."""
+        def timed():
+            started = time.perf_counter()
+            array = compute()
+            self.report.misses += 1
+            self.report.extract_seconds += time.perf_counter() - started
+            self.report.images_extracted += count
+            return array
+        misses = self.report.misses
+        array = cache.cached(name, timed)
+        if self.report.misses == misses:
             self.report.hits += 1
-            return found
-        self.report.misses += 1
-        started = time.perf_counter()
-        array = compute()
-        self.report.extract_seconds += time.perf_counter() - started
-        self.report.images_extracted += count
-        cache.store(name, array)
         return array
 
     def plain(self, images: np.ndarray, files_digest: str) -> np.ndarray:

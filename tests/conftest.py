@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -89,3 +90,21 @@ def site(tmp_path, monkeypatch):
     yield path
     for name in [m for m, mod in sys.modules.items() if str(getattr(mod, "__file__", "") or "").startswith(str(path))]:
         del sys.modules[name]
+
+
+# TensorFlow's C++ start-up lines, printed before any Python code can silence them.
+TF_NOISE = re.compile(r"^([IWE]\d{4} |WARNING: All log messages before absl)")
+
+
+def our_lines(stderr: str) -> list:
+    """stderr without TensorFlow's start-up lines: what catdog-zoo itself printed."""
+    return [line for line in stderr.splitlines() if not TF_NOISE.match(line)]
+
+
+def zoo_subprocess(*args, env=None, check=True) -> subprocess.CompletedProcess:
+    """``catdog-zoo ARGS`` in a fresh process (its own Keras import, KERAS_HOME, plugin discovery)."""
+    result = subprocess.run([sys.executable, "-m", "catdog_zoo", *map(str, args)], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result

@@ -6,21 +6,15 @@ and ``weights="imagenet"`` find their files there instead of downloading. Select
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from conftest import zoo_subprocess
 
 pytestmark = pytest.mark.realdata
 
 
 def zoo(keras_home, *args):
-    env = {**os.environ, "KERAS_HOME": str(keras_home), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-m", "catdog_zoo", *map(str, args)], env=env,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    return zoo_subprocess(*args, env={"KERAS_HOME": str(keras_home)}).stdout
 
 
 def test_default_source_is_fetched_into_the_keras_cache(keras_home):

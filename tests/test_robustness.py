@@ -3,7 +3,6 @@
 import io
 import json
 import os
-import re
 import resource
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import our_lines
 from imagefactory import make_image_folder
 from PIL import Image
 
@@ -26,7 +26,6 @@ from catdog_zoo.errors import ZooError
 from catdog_zoo.pipeline import ImageError, decode_file
 from catdog_zoo.sources import fetch_archive, safe_extract
 
-TF_NOISE = re.compile(r"^([IWE]\d{4} |WARNING: All log messages before absl)")
 
 
 def save(img: Image.Image, path: Path, fmt: str, **kw) -> Path:
@@ -219,10 +218,6 @@ def zoo_process(*args, limit_bytes=None):
     return subprocess.Popen([sys.executable, "-m", "catdog_zoo", *map(str, args)], preexec_fn=limit,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def our_lines(stderr: str) -> list:
-    return [line for line in stderr.splitlines() if not TF_NOISE.match(line)]
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import install_dist
+from conftest import install_dist, our_lines, zoo_subprocess
 
 from catdog_zoo.cli import cli
 from catdog_zoo.errors import ConfigError
@@ -18,8 +17,6 @@ from catdog_zoo.hookspecs import PLUGIN_API_VERSION
 from catdog_zoo.plugins import Zoo
 from catdog_zoo.scaffold import names_for, scaffold
 
-# TensorFlow's C++ start-up lines, printed before any Python code can silence them.
-TF_NOISE = re.compile(r"^([IWE]\d{4} |WARNING: All log messages before absl)")
 EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "catdog-zoo-mobilenet-v3"
 
 
@@ -30,12 +27,7 @@ def pip_install_target(src: Path, target: Path) -> None:
 
 def zoo_cli(target: Path, *args, env=None, check=True):
     """``catdog-zoo ARGS`` in a fresh process that also sees the packages under ``target``."""
-    full_env = {**os.environ, "PYTHONPATH": str(target), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    result = subprocess.run([sys.executable, "-m", "catdog_zoo", *map(str, args)], env=full_env,
-                            capture_output=True, text=True)
-    if check:
-        assert result.returncode == 0, result.stderr[-2000:]
-    return result
+    return zoo_subprocess(*args, env={"PYTHONPATH": str(target), **(env or {})}, check=check)
 
 
 def test_names_and_refusals(tmp_path):
@@ -97,7 +89,7 @@ def test_example_outside_plugin_offline_without_weights_says_what_to_do(tmp_path
     result = zoo_cli(target, "train", "mobilenet_v3_small", "--data", tiny_data, "--epochs", 1,
                      "--run-dir", tmp_path / "run", env=offline, check=False)
     assert result.returncode == 1
-    ours = [line for line in result.stderr.splitlines() if not TF_NOISE.match(line)]
+    ours = our_lines(result.stderr)
     assert len(ours) == 1, result.stderr
     assert ours[0].startswith("Error: model 'mobilenet_v3_small' could not download its imagenet weights")
     assert "--weights PATH" in ours[0] and "Traceback" not in result.stderr
