@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) buries the output; keep warnings+.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -277,8 +278,10 @@ def show(data_arg, seed, out, per_class):
 @click.option("--fine-tune-learning-rate", type=float, help="Learning rate while fine-tuning (default 1e-5).")
 @click.option("--strict", is_flag=True, default=None, help="Refuse data with unusable image files or empty "
               "class folders (default: skip them with a warning).")
+@click.option("--tensorboard", is_flag=True, default=None, help="Also write TensorBoard logs to RUN_DIR/tensorboard "
+              "(view with: tensorboard --logdir RUN_DIR/tensorboard).")
 @click.option("--overwrite", is_flag=True, help="Replace the run already in --run-dir.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output (decoding, feature extraction, epochs).")
 def train(model, resume_dir, config_file, quiet, overwrite, **flags):
     """Train MODEL, evaluate it on validation and test, and save a run directory.
 
@@ -330,17 +333,161 @@ def evaluate(run_dir, data, split, as_json):
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("images", nargs=-1, required=True, type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help='Print a JSON list of {"path", "label", "probability"}.')
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write a CSV: path, label, probability, "
+              "and p_CLASS per class.")
+@click.option("--threshold", type=click.FloatRange(0, 1), help="Two-class models: predict the second class "
+              "(e.g. dogs) when its probability is >= this (default: the more likely class).")
+@click.option("--json", "as_json", is_flag=True, help='Print a JSON list of {"path", "label", "probability", '
+              '"probabilities"}.')
 @click.option("--strict", is_flag=True, help="Fail on a file that is not a usable image (default: skip it).")
-def predict(run_dir, images, as_json, strict):
-    """Label IMAGES (files, or folders searched recursively) with a finished run's model."""
-    from .inference import predict as run_predict
-    results = run_predict(run_dir, images, strict=strict)
+def predict(run_dir, images, out, threshold, as_json, strict):
+    """Label IMAGES (files, or folders searched recursively) with a finished run's model.
+
+    \b
+    catdog-zoo predict runs/mobilenet_v2-* photos/ --out predictions.csv
+    catdog-zoo predict runs/mobilenet_v2-* photos/ --threshold 0.9   # dogs only when sure
+    """
+    from .inference import predict as run_predict, write_predictions_csv
+    results = run_predict(run_dir, images, strict=strict, threshold=threshold)
+    if out:
+        write_predictions_csv(results, out)
     if as_json:
         _echo_json(results)
         return
     for r in results:
         click.echo(f"{r['label']}\t{r['probability']:.4f}\t{r['path']}")
+    if out:
+        click.echo(f"Wrote {len(results)} predictions to {out}", err=True)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["saved_model", "tflite"]), required=True,
+              help="saved_model: a TensorFlow SavedModel folder (TF Serving); tflite: one float32 .tflite file.")
+@click.option("--out", type=click.Path(), help="Where to write (default RUN_DIR/export/saved_model or "
+              "RUN_DIR/export/model.tflite).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing export at --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the export report (path, parity numbers) as JSON.")
+def export(run_dir, fmt, out, overwrite, as_json):
+    """Export a finished run's model for serving, and check it against the Keras model.
+
+    The export takes float32 images in [0, 255] at the run's image size and returns logits.
+    It is then run on the run's test split: the largest difference in class probabilities
+    from model.keras is printed and saved beside it (OUT.export.json); above 1e-3 the command
+    exits with status 1.
+    """
+    from .export import describe, export as run_export
+    report = run_export(run_dir, fmt, out, overwrite=overwrite)
+    if as_json:
+        _echo_json(report)
+    else:
+        click.echo(describe(report))
+    if not report["parity_ok"]:
+        raise SystemExit(1)
+
+
+@cli.command("augment-preview")
+@click.argument("model")
+@_data_option
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--copies", default=6, show_default=True, type=click.IntRange(1, 24), help="Augmented copies.")
+@_seed_option
+def augment_preview(model, data_arg, out, copies, seed):
+    """Save one training image and augmented copies of it, made by MODEL's own augmentation layers.
+
+    Shows what the model sees while training (e.g. the flips and rotations of 'augmentation'
+    or 'mobilenet_v2'); a model without Random* layers is an error.
+    """
+    from .gallery import augment_preview as preview
+    spec = get_zoo().models.get(model)
+    path = preview(spec, _splits(data_arg, seed), out, copies=copies, seed=seed)
+    click.echo(f"Wrote {path} (1 original + {copies} augmented copies)")
+
+
+_output_options = [
+    click.option("--json", "as_json", is_flag=True, help="Print a JSON list of runs (run, model, val_accuracy, "
+                 "test_accuracy, overfit_gap, params, train_seconds, ...)."),
+    click.option("--markdown", is_flag=True, help="Print a Markdown table."),
+    click.option("--plot", type=click.Path(dir_okay=False), help="Also save validation accuracy per epoch of "
+                 "every run, overlaid, to this PNG."),
+]
+
+
+def _output(fn):
+    for option in reversed(_output_options):
+        fn = option(fn)
+    return fn
+
+
+def _print_leaderboard(runs, as_json, markdown, plot, relative_to=None) -> None:
+    from . import leaderboard as lb
+    rows = lb.leaderboard(runs)
+    if as_json:
+        _echo_json(rows)
+    elif markdown:
+        click.echo(lb.as_markdown(rows, relative_to))
+    else:
+        click.echo(lb.as_text(rows, relative_to))
+    if plot:
+        click.echo(f"Wrote {lb.plot_curves(rows, plot)}", err=True)
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--runs-dir", type=click.Path(file_okay=False), help="Also every finished run under this folder "
+              "(searched recursively). Default when no RUN_DIR is given: runs/.")
+@_output
+def compare(run_dirs, runs_dir, as_json, markdown, plot):
+    """Leaderboard of finished runs, best validation accuracy first.
+
+    Columns: validation and test accuracy, the overfitting gap (final training accuracy minus
+    validation accuracy: large means memorising), parameters and training seconds.
+
+    \b
+    catdog-zoo compare                                  # every run under runs/
+    catdog-zoo compare runs/baseline-* runs/dropout-* --markdown
+    catdog-zoo compare --runs-dir runs/zoo --plot curves.png
+    """
+    from .leaderboard import find_runs
+    if not run_dirs and runs_dir is None:
+        runs_dir = "runs"
+    _print_leaderboard(find_runs(run_dirs, runs_dir), as_json, markdown, plot, relative_to=Path.cwd())
+
+
+@cli.command()
+@click.argument("pattern", required=False)
+@click.option("--epochs", type=int, help="Epochs for every model (default: each model's own, usually 20).")
+@click.option("--data", metavar="DIR|NAME", help="Class folders or a source name (default: cats_and_dogs_filtered).")
+@click.option("--seed", type=int, help="Seed for every run (default 42).")
+@click.option("--runs-dir", default="runs/zoo", show_default=True, type=click.Path(file_okay=False),
+              help="One run directory per model goes here.")
+@click.option("-q", "--quiet", is_flag=True, help="No per-epoch progress; only a line per model.")
+@_output
+def zoo(pattern, epochs, data, seed, runs_dir, quiet, as_json, markdown, plot):
+    """Train every installed model (or those matching PATTERN), then print the leaderboard.
+
+    The whole reference workflow in one command. Each model trains into RUNS_DIR/MODEL;
+    run the same command again after a stop and finished models are kept, an unfinished
+    one resumes from its last epoch. A model that fails is reported and the others go on;
+    the exit status is then 1.
+
+    \b
+    catdog-zoo zoo                      # all installed models, 20 epochs each
+    catdog-zoo zoo --epochs 2 --runs-dir runs/quick
+    catdog-zoo zoo 'dropout*' --markdown
+    """
+    from .sweep import run_zoo
+    if epochs is not None and epochs < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--epochs")
+    result = run_zoo(pattern, runs_dir=runs_dir, epochs=epochs, data=data, seed=seed, quiet=quiet,
+                     say=lambda text: click.echo(text, err=as_json))
+    if result.runs:
+        click.echo("", err=as_json)
+        _print_leaderboard(result.runs, as_json, markdown, plot, relative_to=Path.cwd())
+    for name, reason in result.failures.items():
+        click.echo(f"Error: {name}: {reason}", err=True)
+    if result.failures:
+        raise SystemExit(1)
 
 
 @cli.command("new-plugin")

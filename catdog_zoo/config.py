@@ -35,6 +35,7 @@ class TrainConfig:
     weights: Optional[str] = None  # None: the spec's pretrained source; a path for air-gapped use
     run_dir: Optional[str] = None
     strict: bool = False  # unusable image files or empty class folders are errors, not warnings
+    tensorboard: bool = False  # also write TensorBoard logs into the run directory
     # Frozen-backbone models only (see catdog_zoo.features):
     feature_cache: bool = True  # train the head on cached backbone features
     aug_views: int = AUG_VIEWS_DEFAULT  # augmented copies of each training image in the cache
@@ -98,7 +99,7 @@ def _check(key, value):
         return _int(key, value, minimum=1)
     if key in ("seed", "aug_views", "fine_tune_epochs"):
         return _int(key, value, minimum=0)
-    if key in ("feature_cache", "strict"):
+    if key in ("feature_cache", "strict", "tensorboard"):
         if not isinstance(value, bool):
             raise ConfigError(f"{key} must be true or false, got {value!r}")
         return value

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import cache
+from .progress import SILENT
 
 EXTRACT_BATCH = 64
 WEIGHTLESS_FOLLOWERS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten)
@@ -105,9 +106,12 @@ def extractor(chain: FrozenChain, augment: bool, image_shape):
     return step
 
 
-def extract(step, images: np.ndarray, batch_size: int = EXTRACT_BATCH) -> np.ndarray:
+def extract(step, images: np.ndarray, batch_size: int = EXTRACT_BATCH, advance=lambda n: None) -> np.ndarray:
     """Run ``step`` (from :func:`extractor`) over ``images`` in batches."""
-    out = [step(tf.constant(images[i:i + batch_size])).numpy() for i in range(0, len(images), batch_size)]
+    out = []
+    for i in range(0, len(images), batch_size):
+        out.append(step(tf.constant(images[i:i + batch_size])).numpy())
+        advance(len(out[-1]))
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 
 
@@ -143,13 +147,14 @@ class FeatureCacheReport:
 class FeatureStore:
     """Cached features of one model's frozen part, keyed by everything that changes them."""
 
-    def __init__(self, chain: FrozenChain, model_name: str, image_size, seed: int):
+    def __init__(self, chain: FrozenChain, model_name: str, image_size, seed: int, progress=SILENT):
         self.chain = chain
         self.base_key = {"model": model_name, "weights": chain.weights_digest(), "image_size": list(image_size),
                          "front": json.dumps(chain.front_config(), sort_keys=True, default=str)}
         self.seed = seed
         self.image_size = tuple(image_size)
         self.report = FeatureCacheReport()
+        self.progress = progress
         self._steps = {}
 
     def _step(self, augment: bool):
@@ -157,11 +162,12 @@ class FeatureStore:
             self._steps[augment] = extractor(self.chain, augment, (*self.image_size, 3))
         return self._steps[augment]
 
-    def _get(self, name, compute, count):
+    def _get(self, name, compute, count, label):
         """``cache.cached``, counting hits, misses and the time spent extracting."""
         def timed():
             started = time.perf_counter()
-            array = compute()
+            with self.progress(label, count) as bar:
+                array = compute(bar.advance)
             self.report.misses += 1
             self.report.extract_seconds += time.perf_counter() - started
             self.report.images_extracted += count
@@ -172,9 +178,10 @@ class FeatureStore:
             self.report.hits += 1
         return array
 
-    def plain(self, images: np.ndarray, files_digest: str) -> np.ndarray:
+    def plain(self, images: np.ndarray, files_digest: str, label: str = "features") -> np.ndarray:
         name = cache.key("features", files=files_digest, augment=0, **self.base_key)
-        return self._get(name, lambda: extract(self._step(False), images), len(images))
+        return self._get(name, lambda advance: extract(self._step(False), images, advance=advance), len(images),
+                         label)
 
     def augmented(self, images: np.ndarray, files_digest: str, views: int) -> np.ndarray:
         """``(views, N, D)`` features of augmented copies; view k is the same for any ``views`` >= k."""
@@ -182,8 +189,8 @@ class FeatureStore:
         for k in range(views):
             name = cache.key("features", files=files_digest, augment=1, view=k, seed=self.seed, **self.base_key)
 
-            def compute(k=k):
+            def compute(advance, k=k):
                 reseed(self.chain.front, self.seed * 1000 + k)
-                return extract(self._step(True), images)
-            out.append(self._get(name, compute, len(images)))
+                return extract(self._step(True), images, advance=advance)
+            out.append(self._get(name, compute, len(images), f"features of train, augmented view {k + 1}/{views}"))
         return np.stack(out)

@@ -1,48 +1,85 @@
-"""Pictures of the data: the reference's sample grid, one row per class."""
+"""Pictures of the data: the reference's sample grid, and what a model's augmentation does to an image."""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
-from .rundir import atomic_write
+import numpy as np
+
+from .errors import ZooError
+from .plots import image_grid
 from .splits import DataSplits
+
+
+def _first_usable(paths, count: int, size) -> list:
+    """Up to ``count`` decoded images from ``paths`` in order, passing over broken files."""
+    from .pipeline import ImageError, decode_file
+
+    pictures = []
+    for path in paths:
+        if len(pictures) == count:
+            break
+        try:
+            pictures.append((path, decode_file(path, size)))
+        except ImageError:
+            continue
+    return pictures
 
 
 def sample_grid(splits: DataSplits, out, per_class: int = 3, seed: int = 42, split: str = "train",
                 size=(160, 160)) -> Path:
     """Save a grid with ``per_class`` random images of each class (one row per class) to ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    from .pipeline import ImageError, decode_file
-
     chosen = splits.get(split)
     rng = random.Random(seed)
-    rows = len(splits.class_names)
-    fig, axes = plt.subplots(rows, per_class, figsize=(3 * per_class, 3 * rows), squeeze=False)
+    images, titles = [], []
     for label, name in enumerate(splits.class_names):
         paths = [p for p, y in zip(chosen.paths, chosen.labels) if y == label]
         rng.shuffle(paths)
-        pictures = []
-        for path in paths:  # the first usable images of a random order: a broken file is passed over
-            if len(pictures) == per_class:
-                break
-            try:
-                pictures.append(decode_file(path, size))
-            except ImageError:
-                continue
-        for col in range(per_class):
-            ax = axes[label][col]
-            ax.axis("off")
-            if col < len(pictures):
-                ax.imshow(pictures[col])
-                ax.set_title(name)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda tmp: fig.savefig(tmp, format=out.suffix.lstrip(".") or "png", dpi=80))
-    plt.close(fig)
-    return out
+        row = [image for _, image in _first_usable(paths, per_class, size)]
+        images += row + [None] * (per_class - len(row))
+        titles += [name] * len(row) + [""] * (per_class - len(row))
+    return image_grid(images, titles, out, columns=per_class, cell=3.0)
+
+
+def augmentation_layers(model) -> list:
+    """The model's random augmentation layers (Keras names them Random*), in call order, nested included."""
+    found = []
+    for layer in getattr(model, "layers", []):  # Sequential and functional models list layers in call order
+        if type(layer).__name__.startswith("Random"):
+            found.append(layer)
+        else:
+            found.extend(augmentation_layers(layer))
+    return found
+
+
+def augment_preview(spec, splits: DataSplits, out, copies: int = 6, seed: int = 42, image_size=None) -> Path:
+    """One training image and ``copies`` augmented versions of it, through ``spec``'s own layers.
+
+    The model is built without pretrained weights (augmentation has none), so nothing is downloaded.
+    Its Random* layers run in training mode on the image in [0, 255], in the order the model calls them.
+    """
+    import keras
+
+    size = tuple(image_size or spec.defaults.image_size)
+    model = spec.build(len(splits.class_names), size, weights=None)
+    layers = augmentation_layers(model)
+    if not layers:
+        raise ZooError(f"model '{spec.name}' has no augmentation layers (Random*): nothing to preview")
+    paths = list(splits.get("train").paths)
+    random.Random(seed).shuffle(paths)
+    found = _first_usable(paths, 1, size)
+    if not found:
+        raise ZooError(f"no usable training image in {splits.root}")
+    path, image = found[0]
+    keras.utils.set_random_seed(seed)
+    copies_made = []
+    for _ in range(copies):
+        x = np.asarray(image, np.float32)[None]
+        for layer in layers:
+            x = layer(x, training=True)
+        copies_made.append(np.clip(keras.ops.convert_to_numpy(x)[0], 0, 255).astype(np.uint8))
+    names = " + ".join(type(layer).__name__ for layer in layers)
+    return image_grid([image] + copies_made, ["original"] + [f"augmented {i + 1}" for i in range(copies)], out,
+                      columns=min(4, copies + 1), cell=2.6,
+                      suptitle=f"{spec.name}: {names}\n{Path(path).name}")

@@ -80,9 +80,20 @@ def probabilities(logits):
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def predict(run_dir, paths, batch_size: int = 32, strict: bool = False) -> list:
-    """``[{"path", "label", "probability"}]``: the most likely class and its probability per image.
+def choose(probs, class_names, threshold=None) -> int:
+    """The predicted class index: the most likely one, or for two classes with ``threshold``,
+    the second class when its probability is at least ``threshold``."""
+    if threshold is None:
+        return int(probs.argmax())
+    return 1 if probs[1] >= threshold else 0
 
+
+def predict(run_dir, paths, batch_size: int = 32, strict: bool = False, threshold=None) -> list:
+    """``[{"path", "label", "probability", "probabilities"}]`` per image: the predicted class, its
+    probability, and every class's probability.
+
+    ``threshold`` (two-class models only): predict the second class (``class_names[1]``, "dogs" for
+    cats/dogs) when its probability is at least ``threshold``, instead of at 0.5.
     Files that are not usable images are skipped with a warning (an error with ``strict``).
     """
     import sys
@@ -96,6 +107,11 @@ def predict(run_dir, paths, batch_size: int = 32, strict: bool = False) -> list:
     model = load_model(run_dir)
     size = tuple(config["image_size"])
     class_names = metrics["class_names"]
+    if threshold is not None:
+        if len(class_names) != 2:
+            raise ZooError(f"--threshold applies to two-class models; {run_dir} has {len(class_names)} classes")
+        if not 0 <= threshold <= 1:
+            raise ZooError(f"--threshold must be between 0 and 1, got {threshold}")
     results, skipped = [], []
     for start in range(0, len(files), batch_size):
         chunk, images = [], []
@@ -109,11 +125,30 @@ def predict(run_dir, paths, batch_size: int = 32, strict: bool = False) -> list:
             continue
         probs = probabilities(model.predict_on_batch(np.stack(images).astype(np.float32)))
         for f, p in zip(chunk, probs):
-            best = int(p.argmax())
-            results.append({"path": str(f), "label": class_names[best], "probability": round(float(p[best]), 6)})
+            best = choose(p, class_names, threshold)
+            results.append({"path": str(f), "label": class_names[best], "probability": round(float(p[best]), 6),
+                            "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)}})
     if skipped:
         message = describe_skipped(skipped)
         if strict or not results:
             raise ZooError(message if not strict else f"--strict: {message}")
         print(f"Warning: {message}", file=sys.stderr)
     return results
+
+
+def write_predictions_csv(results: list, out) -> Path:
+    """``path,label,probability`` plus one ``p_<class>`` column per class; written whole or not at all."""
+    import csv
+    import io
+
+    classes = list(results[0]["probabilities"]) if results else []
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["path", "label", "probability", *(f"p_{c}" for c in classes)])
+    for r in results:
+        writer.writerow([r["path"], r["label"], f"{r['probability']:.6f}",
+                         *(f"{r['probabilities'][c]:.6f}" for c in classes)])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rundir.write_text(out, buf.getvalue())
+    return out

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import cache
+from .progress import SILENT
 from .splits import Split
 
 
@@ -66,14 +67,18 @@ class Decoded:
     skipped: list = field(default_factory=list)  # [(path, reason)]
 
 
-def decode_split(split: Split, image_size) -> Decoded:
-    """Decode (or load from the cache) every file of ``split`` at ``image_size``."""
+def decode_split(split: Split, image_size, progress=SILENT, label: str = "decoding") -> Decoded:
+    """Decode (or load from the cache) every file of ``split`` at ``image_size``.
+
+    ``progress`` is a :func:`catdog_zoo.progress.progress_factory`; it reports only real decoding.
+    """
     size = tuple(int(s) for s in image_size)
     digest = cache.files_digest(split.paths)
     name = cache.key("decoded", files=digest, size=size)
     images, reasons = cache.load(name), cache.load(name + "-reasons")
     if images is None or reasons is None:
-        images, reasons = _decode_all(split.paths, size)
+        with progress(label, len(split.paths)) as bar:
+            images, reasons = _decode_all(split.paths, size, bar.advance)
         cache.store(name, images)
         cache.store(name + "-reasons", reasons)
     ok = [i for i, r in enumerate(reasons) if not r]
@@ -82,7 +87,7 @@ def decode_split(split: Split, image_size) -> Decoded:
     return Decoded(kept, images, digest, skipped)
 
 
-def _decode_all(paths, size) -> tuple:
+def _decode_all(paths, size, advance=lambda n: None) -> tuple:
     """``(uint8 images of the files that decode, reasons)``; ``reasons[i]`` is "" for a usable file."""
 
     def one(path):
@@ -90,6 +95,8 @@ def _decode_all(paths, size) -> tuple:
             return decode_file(path, size), ""
         except ImageError as exc:
             return None, str(exc)
+        finally:
+            advance(1)
 
     # TensorFlow's decoders release the GIL, so threads use every core.
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:

@@ -1,8 +1,9 @@
 """The run directory: every file is written whole or not at all (write to a temp name, then rename).
 
 A run directory holds ``config.yaml`` (the resolved config), ``model.keras`` (the whole model,
-images in and logits out), ``history.csv`` (per-epoch metrics) and ``metrics.json``. The
-``metrics.json`` file is written last, so its presence marks a finished run.
+images in and logits out), ``history.csv`` (per-epoch metrics), the report (three PNGs and
+``report.html``), optionally ``tensorboard/``, and ``metrics.json``. The ``metrics.json`` file is
+written last, so its presence marks a finished run.
 """
 
 from __future__ import annotations
@@ -25,10 +26,20 @@ CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
+# Written by catdog_zoo.report just before metrics.json:
+CURVES_FILE = "learning_curves.png"
+CONFUSION_FILE = "confusion_matrix.png"
+ERRORS_FILE = "errors.png"
+REPORT_FILE = "report.html"
+REPORT_FILES = (CURVES_FILE, CONFUSION_FILE, ERRORS_FILE, REPORT_FILE)
+TENSORBOARD_DIR = "tensorboard"  # with --tensorboard
+EXPORT_DIR = "export"  # catdog-zoo export's default destination
 
-
-RUN_FILES = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, "checkpoints")
+RUN_FILES = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, "checkpoints", TENSORBOARD_DIR, EXPORT_DIR,
+             *REPORT_FILES)
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # reading the umask means setting it; put it straight back
 
 
 def atomic_write(path: Path, write) -> None:
@@ -41,6 +52,7 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
         os.replace(tmp, path)
     except BaseException as exc:
         if os.path.exists(tmp):

@@ -22,6 +22,7 @@ from . import checkpoints, rundir
 from .config import TrainConfig, resolve_config
 from .errors import ConfigError, ZooError
 from .plugins import get_zoo
+from .progress import SILENT, progress_factory
 from .sources import resolve_data
 from .splits import DataSplits, make_splits
 
@@ -73,11 +74,11 @@ def load_splits(cfg_or_dict) -> DataSplits:
     return make_splits(root, seed=get("seed"), val_fraction=get("val_fraction"), test_fraction=get("test_fraction"))
 
 
-def decode_splits(splits: DataSplits, image_size, strict: bool, warn) -> dict:
+def decode_splits(splits: DataSplits, image_size, strict: bool, warn, progress=SILENT) -> dict:
     """Every split decoded once; unusable files and empty class folders warned about, or errors if strict."""
     from .pipeline import decode_split, describe_skipped
 
-    decoded = {name: decode_split(splits.get(name), image_size) for name in SPLITS}
+    decoded = {name: decode_split(splits.get(name), image_size, progress, f"decoding {name}") for name in SPLITS}
     skipped = [item for name in SPLITS for item in decoded[name].skipped]
     problems = []
     if skipped:
@@ -123,9 +124,11 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
             raise ConfigError(f"weights file not found: {cfg.weights}")
     if cfg.fine_tune_epochs and not spec.frozen_backbone:
         raise ConfigError(f"model '{spec.name}' declares no frozen backbone; --fine-tune-epochs does not apply")
+    if cfg.tensorboard:
+        _require_tensorboard()
     rundir.check_run_dir(cfg.run_dir, overwrite)
     splits = load_splits(cfg)
-    decoded = decode_splits(splits, cfg.image_size, cfg.strict, _warn)
+    decoded = decode_splits(splits, cfg.image_size, cfg.strict, _warn, progress_factory(quiet))
     keras.utils.set_random_seed(cfg.seed)
     net = spec.build(len(splits.class_names), cfg.image_size,
                      weights=cfg.weights if cfg.weights is not None else "default")
@@ -151,7 +154,7 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
     cfg = resolve_config(spec, config_path)
     cfg.run_dir = str(run_dir)
     splits = load_splits(cfg)
-    decoded = decode_splits(splits, cfg.image_size, cfg.strict, _warn)
+    decoded = decode_splits(splits, cfg.image_size, cfg.strict, _warn, progress_factory(quiet))
     latest = checkpoints.latest(run_dir)
     keras.utils.set_random_seed(cfg.seed)
     # From a checkpoint every weight is restored, so nothing needs downloading.
@@ -165,6 +168,12 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
     say(f"Resuming {run_dir} " + (f"after epoch {state['epoch']} ({state['stage']} stage)" if state
                                    else "from the start (no checkpoint yet)"))
     return _Session(spec, cfg, net, splits, decoded, run_dir, quiet, fine_tune_from).run(state, latest)
+
+
+def _require_tensorboard() -> None:
+    import importlib.util
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install 'catdog-zoo[tensorboard]'")
 
 
 def _fine_tune_index(net, spec, cfg: TrainConfig) -> int:
@@ -194,6 +203,21 @@ def unfreeze_top(backbone, first: int) -> None:
         layer.trainable = index >= first and not isinstance(layer, keras.layers.BatchNormalization)
 
 
+class _Scorer:
+    """Scores a split with ``model`` fed by ``inputs(split_name)``: the full model on images, or the
+    cached-feature head on features (the same numbers, without running the backbone again)."""
+
+    def __init__(self, model, inputs):
+        self.model, self.inputs = model, inputs
+
+    def evaluate(self, name) -> dict:
+        return self.model.evaluate(self.inputs(name), verbose=0, return_dict=True)
+
+    def probabilities(self, name):
+        from .inference import probabilities
+        return probabilities(self.model.predict(self.inputs(name), verbose=0))
+
+
 class _Session:
     """One process's share of a run: the stages still to do, checkpointing after every epoch."""
 
@@ -201,6 +225,7 @@ class _Session:
         self.spec, self.cfg, self.net, self.splits, self.decoded = spec, cfg, net, splits, decoded
         self.run_dir, self.quiet, self.fine_tune_from = run_dir, quiet, fine_tune_from
         self.say, self.verbose = _say(quiet), keras_verbosity(quiet)
+        self.progress = progress_factory(quiet)
         self.history: dict = {}
         self.stages: dict = {}
         self.cache_report = None
@@ -216,14 +241,14 @@ class _Session:
         self.say(f"Training {self.spec.name} on {self.splits.root}: {len(self.decoded['train'].split)} train, "
                  f"{len(self.decoded['validation'].split)} validation, {len(self.decoded['test'].split)} test "
                  f"images, classes {', '.join(self.splits.class_names)}")
-        evaluate = None
+        scorer = None
         if stage == "head":
-            evaluate = self._head_stage(done, checkpoint if done else None)
+            scorer = self._head_stage(done, checkpoint if done else None)
         if self.fine_tune_from is not None:
             ft_done = done - cfg.epochs if stage == "fine_tune" else 0
             self._fine_tune_stage(ft_done, checkpoint if stage == "fine_tune" else None)
-            evaluate = None  # the backbone changed: cached features no longer describe the model
-        return self._finish(evaluate)
+            scorer = None  # the backbone changed: cached features no longer describe the model
+        return self._finish(scorer)
 
     def _head_stage(self, done: int, checkpoint):
         cfg = self.cfg
@@ -255,7 +280,7 @@ class _Session:
                                     "val_accuracy": self.history["val_accuracy"][-1]}
 
     def _head_on_features(self, done: int, checkpoint):
-        """Head stage on cached features; an ``evaluate(split_name)`` function, or None to train on images."""
+        """Head stage on cached features; a :class:`_Scorer` of the head on features, or None to train on images."""
         import numpy as np
 
         from . import cache
@@ -268,13 +293,13 @@ class _Session:
             self.say(f"Note: {self.spec.name}'s layers around '{self.spec.frozen_backbone}' are not a simple "
                      "chain; training end to end without the feature cache")
             return None
-        store = FeatureStore(chain, self.spec.qualified_name, cfg.image_size, cfg.seed)
+        store = FeatureStore(chain, self.spec.qualified_name, cfg.image_size, cfg.seed, self.progress)
         self.say(f"Features of the frozen '{self.spec.frozen_backbone}': {cfg.aug_views or 1} view(s) of each "
                  f"training image, one of each validation/test image (cache: {cache.cache_root()})")
         train = self.decoded["train"]
         views = (store.augmented(train.images, train.digest, cfg.aug_views) if cfg.aug_views
                  else store.plain(train.images, train.digest)[None])
-        plain = {name: store.plain(self.decoded[name].images, self.decoded[name].digest)
+        plain = {name: store.plain(self.decoded[name].images, self.decoded[name].digest, f"features of {name}")
                  for name in ("validation", "test")}
         self.cache_report = store.report
         r = store.report.as_dict()
@@ -290,10 +315,9 @@ class _Session:
         val_batches = EpochBatches(plain["validation"][None], labels("validation"), cfg.batch_size)
         self._fit(head, "head", done, cfg.epochs, train_batches, val_batches, checkpoint)
 
-        def evaluate(name):
-            return head.evaluate(EpochBatches(plain[name][None], labels(name), cfg.batch_size), verbose=0,
-                                 return_dict=True)
-        return evaluate
+        def scores(name):
+            return EpochBatches(plain[name][None], labels(name), cfg.batch_size)
+        return _Scorer(head, scores)
 
     # -- mechanics ------------------------------------------------------------------------
     def _images(self, name, shuffle=False, first_epoch=0):
@@ -325,7 +349,27 @@ class _Session:
                                   "seconds": time.perf_counter() - session.started})
 
         model.fit(train, validation_data=validation, initial_epoch=first_epoch, epochs=last_epoch,
-                  verbose=self.verbose, callbacks=[EpochEnd()])
+                  verbose=self.verbose, callbacks=[EpochEnd(), *self._tensorboard(stage)])
+
+    def _tensorboard(self, stage: str) -> list:
+        if not self.cfg.tensorboard:
+            return []
+        import keras
+        # One log folder per stage: the fine-tuning stage is a different model.fit with other weights.
+        return [keras.callbacks.TensorBoard(log_dir=str(self.run_dir / rundir.TENSORBOARD_DIR / stage))]
+
+    def _report(self, metrics: dict, scorer: _Scorer, split: str):
+        """Figures and report.html; a plotting failure is a warning, never the loss of a trained run."""
+        from .report import write_run_report
+
+        decoded = self.decoded[split]
+        try:
+            return write_run_report(self.run_dir, self.cfg.to_dict(), metrics, self.history, {
+                "split": split, "images": decoded.images, "labels": decoded.split.labels,
+                "probs": scorer.probabilities(split), "paths": decoded.split.paths})
+        except Exception as exc:  # noqa: BLE001 - the model and metrics matter more than the pictures
+            _warn(f"Warning: could not write the run report: {type(exc).__name__}: {exc}")
+            return None
 
     def _record(self, stage: str, logs: dict) -> None:
         n = len(self.history.get("stage", []))
@@ -333,15 +377,15 @@ class _Session:
         for key, value in row.items():
             self.history.setdefault(key, [None] * n).append(value)
 
-    def _finish(self, evaluate) -> RunResult:
+    def _finish(self, scorer) -> RunResult:
         cfg, net = self.cfg, self.net
         train_seconds = time.perf_counter() - self.started
         rundir.write_history(self.run_dir / rundir.HISTORY_FILE, self.history)
-        if evaluate is None:
-            def evaluate(name):
-                return net.evaluate(self._images(name), verbose=0, return_dict=True)
-        val = evaluate("validation")
-        test = evaluate("test") if len(self.decoded["test"].split) else {"accuracy": None, "loss": None}
+        if scorer is None:
+            scorer = _Scorer(net, self._images)
+        val = scorer.evaluate("validation")
+        has_test = len(self.decoded["test"].split) > 0
+        test = scorer.evaluate("test") if has_test else {"accuracy": None, "loss": None}
         rundir.save_model(net, self.run_dir / rundir.MODEL_FILE)
         last = {k: v[-1] for k, v in self.history.items()}
         metrics = {
@@ -372,6 +416,7 @@ class _Session:
             "versions": versions(),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        metrics["confusion_matrix"] = self._report(metrics, scorer, "test" if has_test else "validation")
         rundir.write_json(self.run_dir / rundir.METRICS_FILE, metrics)  # last: marks the run finished
         checkpoints.remove(self.run_dir)
         test_txt = "n/a" if metrics["test_accuracy"] is None else f"{metrics['test_accuracy']:.4f}"

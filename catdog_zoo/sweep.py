@@ -1,0 +1,83 @@
+"""``catdog-zoo zoo``: train every installed model (or those matching a pattern), then rank them.
+
+Each model gets ``RUNS_DIR/<model>``. Stopping the sweep loses at most the epoch in progress:
+run it again and finished models are kept, an unfinished one resumes from its last checkpoint,
+and the rest train. A model that fails is reported and the sweep goes on with the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from . import rundir
+from .errors import ZooError
+from .plugins import get_zoo
+
+# The settings a sweep chooses; a kept or resumed run must have been made with the same ones.
+SWEEP_KEYS = ("epochs", "data", "seed")
+
+
+@dataclass
+class SweepResult:
+    runs: list = field(default_factory=list)  # finished run directories, in model order
+    actions: dict = field(default_factory=dict)  # model -> "trained" | "resumed" | "kept"
+    failures: dict = field(default_factory=dict)  # model -> one-line reason
+
+
+def model_run_dir(runs_dir, spec) -> Path:
+    return Path(runs_dir) / spec.qualified_name.replace(":", "_").replace("/", "_")
+
+
+def _mismatch(run_dir: Path, wanted: dict):
+    """The first sweep setting the existing run was made with differently, as text, or None."""
+    config = yaml.safe_load((run_dir / rundir.CONFIG_FILE).read_text(encoding="utf-8")) or {}
+    for key, value in wanted.items():
+        if value is not None and config.get(key) != value:
+            return f"{key}={config.get(key)!r}, not {value!r}"
+    return None
+
+
+def run_zoo(pattern=None, *, runs_dir="runs/zoo", epochs=None, data=None, seed=None, quiet=False,
+            say=print) -> SweepResult:
+    from .training import resume, train
+
+    specs = get_zoo().models.list(pattern)
+    if not specs:
+        raise ZooError(f"no installed model matches '{pattern}'" if pattern else "no models installed")
+    wanted = {"epochs": epochs, "data": data, "seed": seed}
+    result = SweepResult()
+    for number, spec in enumerate(specs, start=1):
+        run_dir = model_run_dir(runs_dir, spec)
+        started = (run_dir / rundir.CONFIG_FILE).is_file()
+        finished = (run_dir / rundir.METRICS_FILE).is_file()
+        try:
+            differs = _mismatch(run_dir, wanted) if started else None
+            if differs:
+                raise ZooError(f"{run_dir} holds a run made with {differs}; choose another --runs-dir")
+            if finished:
+                action = "kept"
+            elif started:
+                action = "resumed"
+                say(f"[{number}/{len(specs)}] {spec.name}: resuming {run_dir}")
+                resume(run_dir, quiet=quiet)
+            else:
+                action = "trained"
+                say(f"[{number}/{len(specs)}] {spec.name}: training into {run_dir}")
+                train(spec.qualified_name, run_dir=str(run_dir), quiet=quiet,
+                      **{k: v for k, v in wanted.items() if v is not None})
+        except ZooError as exc:
+            result.failures[spec.name] = str(exc)
+            say(f"[{number}/{len(specs)}] {spec.name}: failed: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - one plugin's bug must not stop the sweep
+            result.failures[spec.name] = f"{type(exc).__name__}: {exc}"
+            say(f"[{number}/{len(specs)}] {spec.name}: failed: {type(exc).__name__}: {exc}")
+            continue
+        if action == "kept":
+            say(f"[{number}/{len(specs)}] {spec.name}: already finished in {run_dir}; kept")
+        result.actions[spec.name] = action
+        result.runs.append(run_dir)
+    return result
