@@ -27,8 +27,10 @@ class SweepResult:
     failures: dict = field(default_factory=dict)  # model -> one-line reason
 
 
-def model_run_dir(runs_dir, spec) -> Path:
-    return Path(runs_dir) / spec.qualified_name.replace(":", "_").replace("/", "_")
+def model_run_dir(runs_dir, spec, clashes=()) -> Path:
+    """``RUNS_DIR/NAME``; ``RUNS_DIR/DIST_NAME`` when two plugins register the same name."""
+    name = spec.qualified_name if spec.name in clashes else spec.name
+    return Path(runs_dir) / name.replace(":", "_").replace("/", "_")
 
 
 def _mismatch(run_dir: Path, wanted: dict):
@@ -49,8 +51,10 @@ def run_zoo(pattern=None, *, runs_dir="runs/zoo", epochs=None, data=None, seed=N
         raise ZooError(f"no installed model matches '{pattern}'" if pattern else "no models installed")
     wanted = {"epochs": epochs, "data": data, "seed": seed}
     result = SweepResult()
+    names = [spec.name for spec in specs]
+    clashes = {name for name in names if names.count(name) > 1}
     for number, spec in enumerate(specs, start=1):
-        run_dir = model_run_dir(runs_dir, spec)
+        run_dir = model_run_dir(runs_dir, spec, clashes)
         started = (run_dir / rundir.CONFIG_FILE).is_file()
         finished = (run_dir / rundir.METRICS_FILE).is_file()
         try:

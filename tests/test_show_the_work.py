@@ -1,0 +1,273 @@
+"""Reports, leaderboards, the zoo sweep, predictions to CSV and exports, on tiny generated images."""
+
+import base64
+import csv
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from PIL import Image
+
+import catdog_zoo
+from catdog_zoo import rundir
+from catdog_zoo.cli import cli
+from catdog_zoo.progress import Progress
+from catdog_zoo.report import confident_errors, confusion
+
+TINY = ["--epochs", 2, "--image-size", 40, "--batch-size", 8]
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def png_size(path):
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return image.size
+
+
+# -- the run report ---------------------------------------------------------------------------
+
+def test_confusion_counts_and_confident_errors_order():
+    labels = [0, 0, 1, 1, 1]
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.95, 0.05], [0.6, 0.4]])
+    assert confusion(labels, probs.argmax(1), 2).tolist() == [[1, 1], [2, 1]]
+    # wrong: item 1 (p=0.8 for class 1), item 3 (p=0.95 for class 0), item 4 (p=0.6): most confident first
+    assert confident_errors(labels, probs) == [3, 1, 4]
+    assert confident_errors(labels, probs, limit=1) == [3]
+    assert confident_errors([0, 1], np.array([[0.9, 0.1], [0.1, 0.9]])) == []
+
+
+def test_every_run_has_figures_and_a_self_contained_report(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    for name in ("learning_curves.png", "confusion_matrix.png", "errors.png"):
+        width, height = png_size(tiny_run / name)
+        assert width > 200 and height > 150, name
+    cm = metrics["confusion_matrix"]
+    assert cm["split"] == "test" and cm["class_names"] == metrics["class_names"]
+    matrix = np.array(cm["matrix"])
+    assert matrix.sum() == metrics["split_sizes"]["test"]
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(metrics["test_accuracy"])
+    page = (tiny_run / "report.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 3  # the three figures, inline
+    for data in images:
+        assert Image.open(io.BytesIO(base64.b64decode(data))).format == "PNG"
+    assert not re.search(r'(src|href)="(?!data:)', page)  # nothing fetched from disk or network
+    assert f"{metrics['val_accuracy']:.1%}" in page and "baseline" in page
+    assert "learning_rate" in page and metrics["versions"]["tensorflow"] in page
+
+
+def test_report_of_a_run_with_errors_names_the_worst_ones(tiny_data, tmp_path):
+    # One epoch at a high learning rate: a model that still gets some test images wrong.
+    run_dir = tmp_path / "run"
+    catdog_zoo.train("dropout_heavy", data=str(tiny_data), epochs=1, image_size=40, batch_size=8,
+                     learning_rate=0.3, run_dir=str(run_dir), quiet=True, test_fraction=0.5)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    cm = metrics["confusion_matrix"]
+    wrong = int(np.sum(cm["matrix"]) - np.trace(cm["matrix"]))
+    assert len(cm["worst_errors"]) == min(wrong, 12)
+    probabilities = [e["probability"] for e in cm["worst_errors"]]
+    assert probabilities == sorted(probabilities, reverse=True)
+    for e in cm["worst_errors"]:
+        assert e["true"] != e["predicted"] and f"/{e['true']}/" in e["path"]
+
+
+def test_tensorboard_logs_go_into_the_run_dir(tiny_data, tmp_path):
+    run_dir = tmp_path / "run"
+    run("train", "baseline", "--data", tiny_data, *TINY, "--run-dir", run_dir, "--tensorboard", "-q")
+    events = list((run_dir / "tensorboard" / "head").rglob("events.out.tfevents.*"))
+    assert {p.parent.name for p in events} == {"train", "validation"}
+    assert all(p.stat().st_size > 0 for p in events)
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["tensorboard"] is True
+
+
+def test_progress_lines_and_quiet(tmp_path):
+    out = io.StringIO()
+    with Progress("decoding train", 3, stream=out) as bar:
+        bar.advance(2)
+        bar.advance(1)
+    assert re.fullmatch(r"decoding train: 3/3 images in \d+\.\ds(, \d+/s)?\n", out.getvalue())
+    silent = io.StringIO()
+    with Progress("decoding", 3, enabled=False, stream=silent) as bar:
+        bar.advance(3)
+    assert silent.getvalue() == ""
+
+
+def test_train_reports_decoding_progress_unless_quiet(tmp_path, monkeypatch):
+    from imagefactory import make_image_folder
+    data = make_image_folder(tmp_path / "fresh", n_train=6, n_val=4, size=36)  # not decoded before
+    result = CliRunner().invoke(cli, ["train", "baseline", "--data", str(data), *map(str, TINY),
+                                      "--run-dir", str(tmp_path / "loud")])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"decoding train: 12/12 images in", result.output)
+    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "other-cache"))  # decode again, quietly
+    quiet = run("train", "baseline", "--data", data, *TINY, "--run-dir", tmp_path / "quiet", "-q")
+    assert quiet.output == ""
+
+
+# -- compare ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_runs(tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    for model in ("baseline", "dropout"):
+        catdog_zoo.train(model, data=str(tiny_data), epochs=2, image_size=40, batch_size=8,
+                         run_dir=str(root / "sweep" / model), quiet=True)
+    return root
+
+
+def test_compare_ranks_runs_by_validation_accuracy(two_runs, tmp_path):
+    rows = json.loads(run("compare", "--runs-dir", two_runs, "--json").output)
+    assert {r["model"] for r in rows} == {"baseline", "dropout"}
+    assert [r["rank"] for r in rows] == [1, 2]
+    keys = [(r["val_accuracy"], r["test_accuracy"]) for r in rows]
+    assert keys == sorted(keys, reverse=True)
+    for r in rows:
+        m = json.loads((two_runs / "sweep" / r["model"] / "metrics.json").read_text())
+        assert r["val_accuracy"] == m["val_accuracy"] and r["params"] == m["num_params"]
+        assert r["overfit_gap"] == pytest.approx(m["train_accuracy"] - m["val_accuracy"], abs=1e-4)
+        assert r["train_seconds"] == m["train_seconds"] and r["run"].endswith(r["model"])
+    plot = tmp_path / "curves.png"
+    markdown = run("compare", two_runs / "sweep" / "dropout", two_runs / "sweep" / "baseline", "--markdown",
+                   "--plot", plot).output
+    lines = markdown.strip().splitlines()
+    assert lines[0].startswith("| # | model | val acc | test acc | train-val gap |")
+    assert len([line for line in lines if line.startswith("| 1 |") or line.startswith("| 2 |")]) == 2
+    assert png_size(plot)[0] > 300
+
+
+def test_compare_errors_and_unfinished_runs(two_runs, tmp_path, tiny_run):
+    unfinished = two_runs / "unfinished"
+    unfinished.mkdir(exist_ok=True)
+    (unfinished / "config.yaml").write_text("model: baseline\n")
+    result = run("compare", "--runs-dir", two_runs, ok=False)
+    assert result.exit_code == 0 and "unfinished; left out" in result.output
+    bad = run("compare", unfinished, ok=False)
+    assert bad.exit_code == 1 and f"{unfinished} is not a finished run" in bad.output
+    empty = run("compare", "--runs-dir", tmp_path, ok=False)
+    assert empty.exit_code == 1 and "no finished runs found" in empty.output
+
+
+# -- the zoo sweep ----------------------------------------------------------------------------
+
+def test_zoo_trains_matching_models_then_keeps_them(tiny_data, tmp_path):
+    runs = tmp_path / "zoo"
+    first = run("zoo", "dropout*", "--epochs", 1, "--data", tiny_data, "--runs-dir", runs, "-q")
+    assert "dropout: training into" in first.output and "dropout_heavy: training into" in first.output
+    board = first.output.split("\n\n")[-1]
+    assert board.splitlines()[0].split()[:3] == ["#", "model", "val"]
+    assert {line.split()[1] for line in board.strip().splitlines()[1:]} == {"dropout", "dropout_heavy"}
+    stamps = {m: (runs / m / "model.keras").stat().st_mtime_ns for m in ("dropout", "dropout_heavy")}
+    again = json.loads(run("zoo", "dropout*", "--epochs", 1, "--data", tiny_data, "--runs-dir", runs,
+                           "--json").stdout)
+    assert {r["model"] for r in again} == {"dropout", "dropout_heavy"}
+    assert {m: (runs / m / "model.keras").stat().st_mtime_ns for m in stamps} == stamps  # not retrained
+    other = run("zoo", "dropout", "--epochs", 3, "--data", tiny_data, "--runs-dir", runs, ok=False)
+    assert other.exit_code == 1 and "made with epochs=1, not 3; choose another --runs-dir" in other.output
+
+
+def test_zoo_resumes_an_interrupted_model_and_goes_on_after_a_failure(tiny_data, tmp_path, monkeypatch):
+    runs = tmp_path / "zoo"
+    real_save = rundir.save_model
+
+    def no_space(model, path):
+        raise catdog_zoo.ZooError("cannot write model.keras: no space left on the device")
+    monkeypatch.setattr(rundir, "save_model", no_space)
+    stopped = run("zoo", "baseline", "--epochs", 2, "--data", tiny_data, "--runs-dir", runs, "-q", ok=False)
+    assert stopped.exit_code == 1 and "baseline: failed: cannot write model.keras" in stopped.output
+    assert (runs / "baseline" / "checkpoints").is_dir() and not (runs / "baseline" / "metrics.json").exists()
+    monkeypatch.setattr(rundir, "save_model", real_save)
+    (runs / "dropout").mkdir()
+    (runs / "dropout" / "notes.txt").write_text("mine")  # a folder the sweep must not touch
+    result = run("zoo", "[bd][ar][so]*", "--epochs", 2, "--data", tiny_data, "--runs-dir", runs, "-q", ok=False)
+    assert "baseline: resuming" in result.output
+    assert "dropout: failed: run directory" in result.output and (runs / "dropout" / "notes.txt").read_text() == "mine"
+    assert result.exit_code == 1
+    metrics = json.loads((runs / "baseline" / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and len((runs / "baseline" / "history.csv").read_text().splitlines()) == 3
+
+
+# -- predict --out, --threshold -------------------------------------------------------------
+
+def test_predict_writes_csv_with_probabilities(tiny_run, tiny_data, tmp_path):
+    out = tmp_path / "preds" / "p.csv"
+    run("predict", tiny_run, tiny_data / "validation", "--out", out)
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 20 and list(rows[0]) == ["path", "label", "probability", "p_cats", "p_dogs"]
+    for r in rows:
+        p = {"cats": float(r["p_cats"]), "dogs": float(r["p_dogs"])}
+        assert p["cats"] + p["dogs"] == pytest.approx(1, abs=1e-5)
+        assert r["label"] == max(p, key=p.get) and float(r["probability"]) == pytest.approx(max(p.values()), abs=1e-6)
+
+
+def test_threshold_moves_the_decision(tiny_data, tmp_path):
+    # A barely trained model, so its probabilities spread out instead of sitting at 0 and 1.
+    soft = catdog_zoo.train("baseline", data=str(tiny_data), epochs=1, image_size=40, batch_size=8,
+                            learning_rate=1e-6, run_dir=str(tmp_path / "soft"), quiet=True).run_dir
+    folder = [tiny_data / "validation"]
+    dogs = sorted({r["probabilities"]["dogs"] for r in catdog_zoo.predict(soft, folder)})
+    everything = catdog_zoo.predict(soft, folder, threshold=0.0)
+    assert {r["label"] for r in everything} == {"dogs"}
+    assert all(r["probability"] == r["probabilities"]["dogs"] for r in everything)
+    assert len(dogs) > 2
+    dogs_per_image = [r["probabilities"]["dogs"] for r in everything]
+    for low, high in zip(dogs, dogs[1:]):  # every cut between two neighbouring probabilities
+        threshold = (low + high) / 2
+        labelled = catdog_zoo.predict(soft, folder, threshold=threshold)
+        assert [r["label"] == "dogs" for r in labelled] == [r["probabilities"]["dogs"] >= threshold
+                                                            for r in labelled]
+        assert sum(r["label"] == "dogs" for r in labelled) == sum(p >= threshold for p in dogs_per_image)
+    bad = run("predict", soft, tiny_data / "validation", "--threshold", 2, ok=False)
+    assert bad.exit_code == 2 and "--threshold" in bad.output
+
+
+# -- export -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt, name", [("tflite", "model.tflite"), ("saved_model", "saved_model")])
+def test_export_matches_the_keras_model(tiny_run, tmp_path, fmt, name):
+    out = tmp_path / name
+    report = json.loads(run("export", tiny_run, "--format", fmt, "--out", out, "--json").output)
+    assert report["parity_ok"] and report["max_probability_difference"] < 1e-3
+    assert report["parity_split"] == "test" and report["parity_images"] == 4 and report["same_label_fraction"] == 1
+    assert out.exists() and json.loads((tmp_path / f"{name}.export.json").read_text()) == report
+    again = run("export", tiny_run, "--format", fmt, "--out", out, ok=False)
+    assert again.exit_code == 1 and "exists; pass --overwrite" in again.output
+    run("export", tiny_run, "--format", fmt, "--out", out, "--overwrite")
+    assert not list(tmp_path.glob(".*"))  # no staging leftovers
+
+
+def test_exported_tflite_runs_on_new_images(tiny_run, tmp_path):
+    from catdog_zoo.export import runner
+    from catdog_zoo.inference import load_model
+    run("export", tiny_run, "--format", "tflite", "--out", tmp_path / "m.tflite")
+    images = np.random.default_rng(1).uniform(0, 255, (3, 40, 40, 3)).astype("float32")
+    expected = load_model(tiny_run).predict_on_batch(images)
+    np.testing.assert_allclose(runner(tmp_path / "m.tflite", "tflite")(images), expected, atol=1e-4)
+
+
+# -- augment-preview --------------------------------------------------------------------------
+
+def test_augment_preview_uses_the_models_own_layers(tiny_data, tmp_path):
+    from catdog_zoo.gallery import augmentation_layers
+    from catdog_zoo.plugins import get_zoo
+    layers = augmentation_layers(get_zoo().models.get("preprocess").build(2, (40, 40), weights=None))
+    assert [type(layer).__name__ for layer in layers] == ["RandomFlip", "RandomRotation"]
+    assert layers[1].get_config()["factor"] in (0.4, (-0.4, 0.4), [-0.4, 0.4])
+    out = tmp_path / "aug.png"
+    result = run("augment-preview", "augmentation", "--data", tiny_data, "--out", out, "--copies", 3)
+    assert "1 original + 3 augmented copies" in result.output
+    width, height = png_size(out)
+    assert width > height > 100
+    none = run("augment-preview", "baseline", "--data", tiny_data, "--out", tmp_path / "x.png", ok=False)
+    assert none.exit_code == 1 and "model 'baseline' has no augmentation layers" in none.output
+    assert not (tmp_path / "x.png").exists()
