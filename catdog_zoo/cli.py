@@ -278,6 +278,12 @@ def show(data_arg, seed, out, per_class):
 @click.option("--fine-tune-learning-rate", type=float, help="Learning rate while fine-tuning (default 1e-5).")
 @click.option("--strict", is_flag=True, default=None, help="Refuse data with unusable image files or empty "
               "class folders (default: skip them with a warning).")
+@click.option("--strategy", type=click.Choice(["auto", "one_device", "mirrored", "multi_worker"]),
+              help="tf.distribute strategy (default auto: mirrored over every GPU when there are several, else "
+                   "one device). multi_worker reads the cluster from TF_CONFIG; see docs/distributed.md.")
+@click.option("--devices", help="mirrored: devices to use, '0,1' (GPU indices) or '/gpu:0,/gpu:1' (default: all GPUs).")
+@click.option("--scale-learning-rate/--no-scale-learning-rate", default=None, help="With several replicas, "
+              "multiply the learning rate by their number (default; --batch-size is per replica).")
 @click.option("--tensorboard", is_flag=True, default=None, help="Also write TensorBoard logs to RUN_DIR/tensorboard "
               "(view with: tensorboard --logdir RUN_DIR/tensorboard).")
 @click.option("--overwrite", is_flag=True, help="Replace the run already in --run-dir.")

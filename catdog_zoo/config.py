@@ -36,6 +36,10 @@ class TrainConfig:
     run_dir: Optional[str] = None
     strict: bool = False  # unusable image files or empty class folders are errors, not warnings
     tensorboard: bool = False  # also write TensorBoard logs into the run directory
+    # Distribution (see catdog_zoo.distribute): batch_size is per replica.
+    strategy: str = "auto"  # auto, one_device, mirrored, multi_worker
+    devices: Optional[str] = None  # mirrored: "0,1" or "/gpu:0,/gpu:1"; None = every local GPU
+    scale_learning_rate: bool = True  # linear scaling rule: learning_rate x replicas
     # Frozen-backbone models only (see catdog_zoo.features):
     feature_cache: bool = True  # train the head on cached backbone features
     aug_views: int = AUG_VIEWS_DEFAULT  # augmented copies of each training image in the cache
@@ -99,7 +103,7 @@ def _check(key, value):
         return _int(key, value, minimum=1)
     if key in ("seed", "aug_views", "fine_tune_epochs"):
         return _int(key, value, minimum=0)
-    if key in ("feature_cache", "strict", "tensorboard"):
+    if key in ("feature_cache", "strict", "tensorboard", "scale_learning_rate"):
         if not isinstance(value, bool):
             raise ConfigError(f"{key} must be true or false, got {value!r}")
         return value
@@ -126,7 +130,12 @@ def _check(key, value):
         return value
     if key == "image_size":
         return parse_image_size(value)
-    if key in ("data", "weights", "run_dir", "model"):
+    if key == "strategy":
+        from .distribute import STRATEGIES
+        if value not in STRATEGIES:
+            raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {value!r}")
+        return value
+    if key in ("data", "weights", "run_dir", "model", "devices"):
         return _optional_str(key, value)
     raise ConfigError(f"unknown config key '{key}' (known: {', '.join(KEYS)})")
 

@@ -120,6 +120,7 @@ class EpochBatches(keras.utils.PyDataset):
         self.views, self.labels = views, np.asarray(labels, np.int32)
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.epoch = first_epoch
+        self._begun = False
         self._plan()
 
     def _plan(self):
@@ -135,9 +136,13 @@ class EpochBatches(keras.utils.PyDataset):
         idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         return self.views[self.view_of[idx], idx].astype(np.float32), self.labels[idx]
 
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._plan()
+    def on_epoch_begin(self):
+        # Keras calls this at the start of every epoch; the first call finds the plan made in
+        # __init__. (Not on_epoch_end: Keras also calls that once before training starts.)
+        if self._begun:
+            self.epoch += 1
+            self._plan()
+        self._begun = True
 
 
 def batches(decoded: Decoded, batch_size: int, **kwargs) -> EpochBatches:

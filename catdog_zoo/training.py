@@ -18,8 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import checkpoints, rundir
 from .config import TrainConfig, resolve_config
+from .distribute import Cluster, make_cluster, scaled_learning_rate
 from .errors import ConfigError, ZooError
 from .plugins import get_zoo
 from .progress import SILENT, progress_factory
@@ -43,6 +46,15 @@ def versions() -> dict:
     from . import __version__
     return {"catdog_zoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
             "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def weights_digest(model) -> str:
+    """sha256 of every weight's bytes: equal digests mean bit-identical models (e.g. across workers)."""
+    import hashlib
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()
 
 
 def compile_model(model, optimizer: str = "adam", learning_rate: float = 1e-3):
@@ -126,17 +138,29 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
         raise ConfigError(f"model '{spec.name}' declares no frozen backbone; --fine-tune-epochs does not apply")
     if cfg.tensorboard:
         _require_tensorboard()
-    rundir.check_run_dir(cfg.run_dir, overwrite)
+    cluster = make_cluster(cfg.strategy, cfg.devices)  # first: multi_worker must precede other TF work
+    if cluster.is_chief:
+        rundir.check_run_dir(cfg.run_dir, overwrite)
     splits = load_splits(cfg)
     decoded = decode_splits(splits, cfg.image_size, cfg.strict, _warn, progress_factory(quiet))
     keras.utils.set_random_seed(cfg.seed)
-    net = spec.build(len(splits.class_names), cfg.image_size,
-                     weights=cfg.weights if cfg.weights is not None else "default")
+    with cluster.scope():
+        net = spec.build(len(splits.class_names), cfg.image_size,
+                         weights=cfg.weights if cfg.weights is not None else "default")
     fine_tune_from = _fine_tune_index(net, spec, cfg) if cfg.fine_tune_epochs else None
-    run_dir = rundir.create_run_dir(spec.name, cfg.run_dir, runs_root, overwrite)
-    cfg.run_dir = str(run_dir)
+    if cluster.is_chief:
+        run_dir = rundir.create_run_dir(spec.name, cfg.run_dir, runs_root, overwrite)
+        cfg.run_dir = str(run_dir)
+    else:
+        run_dir = _scratch_run_dir(cluster)
     rundir.write_yaml(run_dir / rundir.CONFIG_FILE, cfg.to_dict())
-    return _Session(spec, cfg, net, splits, decoded, run_dir, quiet, fine_tune_from).run()
+    return _Session(spec, cfg, net, splits, decoded, run_dir, quiet, fine_tune_from, cluster).run()
+
+
+def _scratch_run_dir(cluster) -> Path:
+    """Where a non-chief worker writes: a temporary folder, removed when its part is done."""
+    import tempfile
+    return Path(tempfile.mkdtemp(prefix=f"catdog-zoo-worker{cluster.worker_index}-"))
 
 
 def resume(run_dir, *, quiet: bool = False) -> RunResult:
@@ -153,13 +177,15 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
     spec = get_zoo().models.get(str(yaml.safe_load(config_path.read_text()).get("model")))
     cfg = resolve_config(spec, config_path)
     cfg.run_dir = str(run_dir)
+    cluster = make_cluster(cfg.strategy, cfg.devices)
     splits = load_splits(cfg)
     decoded = decode_splits(splits, cfg.image_size, cfg.strict, _warn, progress_factory(quiet))
     latest = checkpoints.latest(run_dir)
     keras.utils.set_random_seed(cfg.seed)
     # From a checkpoint every weight is restored, so nothing needs downloading.
     weights = None if latest and spec.pretrained else (cfg.weights if cfg.weights is not None else "default")
-    net = spec.build(len(splits.class_names), cfg.image_size, weights=weights)
+    with cluster.scope():
+        net = spec.build(len(splits.class_names), cfg.image_size, weights=weights)
     fine_tune_from = _fine_tune_index(net, spec, cfg) if cfg.fine_tune_epochs else None
     if latest:
         checkpoints.restore_weights(net, latest)
@@ -167,7 +193,9 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
     state = checkpoints.load_state(latest) if latest else None
     say(f"Resuming {run_dir} " + (f"after epoch {state['epoch']} ({state['stage']} stage)" if state
                                    else "from the start (no checkpoint yet)"))
-    return _Session(spec, cfg, net, splits, decoded, run_dir, quiet, fine_tune_from).run(state, latest)
+    if not cluster.is_chief:  # reads the chief's checkpoint (shared storage), writes elsewhere
+        run_dir = _scratch_run_dir(cluster)
+    return _Session(spec, cfg, net, splits, decoded, run_dir, quiet, fine_tune_from, cluster).run(state, latest)
 
 
 def _require_tensorboard() -> None:
@@ -221,9 +249,14 @@ class _Scorer:
 class _Session:
     """One process's share of a run: the stages still to do, checkpointing after every epoch."""
 
-    def __init__(self, spec, cfg: TrainConfig, net, splits, decoded, run_dir: Path, quiet: bool, fine_tune_from):
+    def __init__(self, spec, cfg: TrainConfig, net, splits, decoded, run_dir: Path, quiet: bool, fine_tune_from,
+                 cluster: Cluster = None):
         self.spec, self.cfg, self.net, self.splits, self.decoded = spec, cfg, net, splits, decoded
         self.run_dir, self.quiet, self.fine_tune_from = run_dir, quiet, fine_tune_from
+        self.cluster = cluster or Cluster("one_device")
+        if not self.cluster.is_chief:
+            quiet = True  # one voice per run: the chief's
+        self._summaries = {}
         self.say, self.verbose = _say(quiet), keras_verbosity(quiet)
         self.progress = progress_factory(quiet)
         self.history: dict = {}
@@ -252,7 +285,7 @@ class _Session:
 
     def _head_stage(self, done: int, checkpoint):
         cfg = self.cfg
-        compile_model(self.net, cfg.optimizer, cfg.learning_rate)
+        self._compile(self.net, cfg.learning_rate)
         stage_started = time.perf_counter()
         cached = self._head_on_features(done, checkpoint) if cfg.feature_cache and self.spec.frozen_backbone else None
         if cached is None:
@@ -270,7 +303,7 @@ class _Session:
         self.say(f"Fine-tuning {self.spec.frozen_backbone} from layer {self.fine_tune_from} for "
                  f"{cfg.fine_tune_epochs} epochs at learning rate {cfg.fine_tune_learning_rate:g}")
         unfreeze_top(self.net.get_layer(self.spec.frozen_backbone), self.fine_tune_from)
-        compile_model(self.net, cfg.optimizer, cfg.fine_tune_learning_rate)
+        self._compile(self.net, cfg.fine_tune_learning_rate)
         start = cfg.epochs + done
         self._fit(self.net, "fine_tune", start, cfg.epochs + cfg.fine_tune_epochs,
                   self._images("train", shuffle=True, first_epoch=start), self._images("validation"), checkpoint)
@@ -305,8 +338,9 @@ class _Session:
         r = store.report.as_dict()
         self.say(f"Features ready: {r['hits']} cached, {r['misses']} computed "
                  f"({r['images_extracted']} images in {r['extract_seconds']}s)")
-        head = chain.head_model(views.shape[-1])
-        compile_model(head, cfg.optimizer, cfg.learning_rate)
+        with self.cluster.scope():
+            head = chain.head_model(views.shape[-1])
+        self._compile(head, cfg.learning_rate)
 
         def labels(name):
             return np.asarray(self.decoded[name].split.labels, np.int32)
@@ -320,6 +354,11 @@ class _Session:
         return _Scorer(head, scores)
 
     # -- mechanics ------------------------------------------------------------------------
+    def _compile(self, model, learning_rate: float):
+        with self.cluster.scope():  # the optimizer's variables are mirrored too
+            compile_model(model, self.cfg.optimizer,
+                          scaled_learning_rate(learning_rate, self.cluster, self.cfg.scale_learning_rate))
+
     def _images(self, name, shuffle=False, first_epoch=0):
         from .pipeline import batches
         return batches(self.decoded[name], self.cfg.batch_size, shuffle=shuffle, seed=self.cfg.seed,
@@ -334,22 +373,64 @@ class _Session:
         if first_epoch >= last_epoch:
             return
         if checkpoint is not None:
-            checkpoints.restore_optimizer(model.optimizer, model.trainable_variables, checkpoint)
+            with self.cluster.scope():
+                checkpoints.restore_optimizer(model.optimizer, model.trainable_variables, checkpoint)
+        if self.cluster.distributed:
+            return self._fit_replicated(model, stage, first_epoch, last_epoch, train, validation)
         session = self
 
         class EpochEnd(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
-                # Dropout and augmentation draws depend on (seed, epoch) only, so a resumed epoch repeats them.
-                reseed(session.net.layers, session.cfg.seed * 100_003 + epoch * 1_009)
+                session._epoch_begin(epoch)
 
             def on_epoch_end(self, epoch, logs=None):
-                session._record(stage, logs or {})
-                checkpoints.save(session.run_dir, epoch + 1, session.net, model.optimizer,
-                                 {"stage": stage, "history": session.history, "stages": session.stages,
-                                  "seconds": time.perf_counter() - session.started})
+                session._epoch_end(stage, epoch, model, logs or {})
 
-        model.fit(train, validation_data=validation, initial_epoch=first_epoch, epochs=last_epoch,
+        # shuffle=False: EpochBatches already orders each epoch by (seed, epoch); Keras would otherwise
+        # reorder its batches with Python's global random state, which a resumed run does not share.
+        model.fit(train, validation_data=validation, initial_epoch=first_epoch, epochs=last_epoch, shuffle=False,
                   verbose=self.verbose, callbacks=[EpochEnd(), *self._tensorboard(stage)])
+
+    def _fit_replicated(self, model, stage, first_epoch, last_epoch, train, validation) -> None:
+        """``model.fit``'s job under a tf.distribute strategy, through :class:`ReplicatedLoop`."""
+        from .distribute import ReplicatedLoop
+
+        loop = ReplicatedLoop(self.cluster, model, self.cfg.batch_size * self.cluster.replicas)
+        for epoch in range(first_epoch, last_epoch):
+            started = time.perf_counter()
+            self._epoch_begin(epoch)
+            logs = loop.train_epoch(train)
+            logs.update({f"val_{k}": v for k, v in loop.evaluate(validation).items()})
+            self.say(f"Epoch {epoch + 1}/{last_epoch} - {time.perf_counter() - started:.1f}s - "
+                     + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+            self._epoch_end(stage, epoch, model, logs)
+
+    def _epoch_begin(self, epoch: int) -> None:
+        from .features import reseed
+        # Dropout and augmentation draws depend on (seed, epoch) only, so a resumed epoch repeats them.
+        reseed(self.net.layers, self.cfg.seed * 100_003 + epoch * 1_009)
+
+    def _epoch_end(self, stage: str, epoch: int, model, logs: dict) -> None:
+        self._record(stage, logs)
+        if self.cluster.distributed and self.cfg.tensorboard and self.cluster.is_chief:
+            self._summary(stage, epoch, logs)
+        checkpoints.save(self.run_dir, epoch + 1, self.net, model.optimizer,
+                         {"stage": stage, "history": self.history, "stages": self.stages,
+                          "seconds": time.perf_counter() - self.started})
+
+    def _summary(self, stage: str, epoch: int, logs: dict) -> None:
+        """TensorBoard scalars for the replicated loop, laid out as Keras' TensorBoard callback does."""
+        import tensorflow as tf
+        for split in ("train", "validation"):
+            key = (stage, split)
+            if key not in self._summaries:
+                self._summaries[key] = tf.summary.create_file_writer(
+                    str(self.run_dir / rundir.TENSORBOARD_DIR / stage / split))
+            with self._summaries[key].as_default():
+                for name, value in logs.items():
+                    if name.startswith("val_") == (split == "validation"):
+                        tf.summary.scalar(f"epoch_{name.removeprefix('val_')}", value, step=epoch)
+            self._summaries[key].flush()
 
     def _tensorboard(self, stage: str) -> list:
         if not self.cfg.tensorboard:
@@ -357,6 +438,24 @@ class _Session:
         import keras
         # One log folder per stage: the fine-tuning stage is a different model.fit with other weights.
         return [keras.callbacks.TensorBoard(log_dir=str(self.run_dir / rundir.TENSORBOARD_DIR / stage))]
+
+    def _single_copy(self):
+        """The trained weights in a model built outside the strategy, for the chief's single-process finish."""
+        copy = self.spec.build(len(self.splits.class_names), self.cfg.image_size, weights=None)
+        if self.fine_tune_from is not None:
+            unfreeze_top(copy.get_layer(self.spec.frozen_backbone), self.fine_tune_from)
+        copy.set_weights([np.asarray(w) for w in self.net.get_weights()])
+        compile_model(copy, self.cfg.optimizer, self.cfg.learning_rate)
+        return copy
+
+    def _leave(self) -> RunResult:
+        """A non-chief worker's end: say which weights it holds, then remove its scratch folder."""
+        import shutil
+        digest = weights_digest(self.net)
+        print(f"Worker {self.cluster.worker_index} of {self.cluster.workers} done: weights sha256 {digest}",
+              flush=True)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        return RunResult(None, {"worker_index": self.cluster.worker_index, "weights_sha256": digest})
 
     def _report(self, metrics: dict, scorer: _Scorer, split: str):
         """Figures and report.html; a plotting failure is a warning, never the loss of a trained run."""
@@ -378,8 +477,12 @@ class _Session:
             self.history.setdefault(key, [None] * n).append(value)
 
     def _finish(self, scorer) -> RunResult:
-        cfg, net = self.cfg, self.net
         train_seconds = time.perf_counter() - self.started
+        if self.cluster.distributed:
+            if not self.cluster.is_chief:
+                return self._leave()
+            self.net, scorer = self._single_copy(), None  # evaluate, report and save as one process does
+        cfg, net = self.cfg, self.net
         rundir.write_history(self.run_dir / rundir.HISTORY_FILE, self.history)
         if scorer is None:
             scorer = _Scorer(net, self._images)
@@ -414,6 +517,10 @@ class _Session:
             "split_sizes": {name: len(self.decoded[name].split) for name in SPLITS},
             "skipped_files": sum(len(self.decoded[name].skipped) for name in SPLITS),
             "versions": versions(),
+            "distribution": {**self.cluster.describe(), "global_batch_size": cfg.batch_size * self.cluster.replicas,
+                             "learning_rate": scaled_learning_rate(cfg.learning_rate, self.cluster,
+                                                                   cfg.scale_learning_rate),
+                             "weights_sha256": weights_digest(net)},
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         metrics["confusion_matrix"] = self._report(metrics, scorer, "test" if has_test else "validation")
