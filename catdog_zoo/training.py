@@ -517,7 +517,7 @@ class _Session:
             "split_sizes": {name: len(self.decoded[name].split) for name in SPLITS},
             "skipped_files": sum(len(self.decoded[name].skipped) for name in SPLITS),
             "versions": versions(),
-            "distribution": {**self.cluster.describe(), "global_batch_size": cfg.batch_size * self.cluster.replicas,
+            "strategy": {**self.cluster.describe(), "global_batch_size": cfg.batch_size * self.cluster.replicas,
                              "learning_rate": scaled_learning_rate(cfg.learning_rate, self.cluster,
                                                                    cfg.scale_learning_rate),
                              "weights_sha256": weights_digest(net)},

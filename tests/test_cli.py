@@ -20,7 +20,8 @@ def run(*args, ok=True):
 
 def test_help_teaches_the_workflow():
     out = run("--help").output
-    for command in ("models", "plugins", "info", "data", "train", "evaluate", "predict"):
+    for command in ("models", "plugins", "info", "data", "train", "evaluate", "predict", "compare", "zoo", "export",
+                    "augment-preview"):
         assert command in out
     assert "catdog-zoo data stats" in out
     assert "--weights" in run("train", "--help").output
@@ -86,7 +87,9 @@ def test_train_writes_a_complete_run_dir(tiny_data, tmp_path):
     out = run("train", "dropout", "--data", tiny_data, "--config", config, "--image-size", 40, "--epochs", 3,
               "--seed", 5, "--run-dir", run_dir).output
     assert "Done in" in out
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "history.csv", "metrics.json", "model.keras"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "confusion_matrix.png", "errors.png",
+                                                         "history.csv", "learning_curves.png", "metrics.json",
+                                                         "model.keras", "report.html"]
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert (cfg["epochs"], cfg["batch_size"], cfg["seed"], cfg["image_size"]) == (3, 8, 5, [40, 40])
     rows = list(csv.DictReader((run_dir / "history.csv").open()))
@@ -132,7 +135,7 @@ def test_evaluate_errors(tmp_path, tiny_run):
 def test_predict_folder_recursively_and_files(tiny_run, tiny_data):
     results = json.loads(run("predict", tiny_run, tiny_data / "validation", "--json").output)
     assert len(results) == 20
-    assert {tuple(sorted(r)) for r in results} == {("label", "path", "probability")}
+    assert {tuple(sorted(r)) for r in results} == {("label", "path", "probabilities", "probability")}
     assert all(0.5 <= r["probability"] <= 1.0 for r in results)
     # The colour-coded classes are learnt in a few epochs: most labels match their folder.
     right = sum(r["label"] in r["path"].split("/")[-2] for r in results)

@@ -87,7 +87,7 @@ def test_example_outside_plugin_offline_without_weights_says_what_to_do(tmp_path
     offline = {"KERAS_HOME": str(tmp_path / "empty-keras"), "https_proxy": "http://127.0.0.1:9",
                "HTTPS_PROXY": "http://127.0.0.1:9"}
     result = zoo_cli(target, "train", "mobilenet_v3_small", "--data", tiny_data, "--epochs", 1,
-                     "--run-dir", tmp_path / "run", env=offline, check=False)
+                     "--run-dir", tmp_path / "run", "-q", env=offline, check=False)
     assert result.returncode == 1
     ours = our_lines(result.stderr)
     assert len(ours) == 1, result.stderr
