@@ -42,8 +42,8 @@ def image_grid(images, titles, out, columns: int, cell: float = 2.4, suptitle: s
     """uint8 images (or None for an empty cell) in a grid, each with its title."""
     plt = _pyplot()
     rows = max(1, -(-len(images) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(cell * columns, cell * rows + (0.4 if suptitle else 0)),
-                             squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(cell * columns, (cell + 0.3) * rows + (0.5 if suptitle else 0)),
+                             squeeze=False, layout="constrained")  # titles never overlap the row above
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles):
@@ -52,7 +52,6 @@ def image_grid(images, titles, out, columns: int, cell: float = 2.4, suptitle: s
         ax.set_title(title, fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return save(fig, out)
 
 

@@ -38,3 +38,8 @@ def test_mobilenet_v2_transfer_learning_reaches_95_percent_in_two_epochs(keras_h
     predictions = json.loads(zoo(keras_home, "predict", run_dir, dogs, "--json"))
     assert len(predictions) == 500
     assert sum(p["label"] == "dogs" for p in predictions) >= 450
+    # A float TFLite export answers like the Keras model on the whole test split.
+    exported = json.loads(zoo(keras_home, "export", run_dir, "--format", "tflite", "--json"))
+    assert exported["parity_images"] == 200 and exported["same_label_fraction"] == 1.0
+    assert exported["max_probability_difference"] < 1e-3 and exported["parity_ok"]
+    assert (run_dir / "export" / "model.tflite").stat().st_size > 8_000_000  # 2.26M float32 weights
