@@ -119,6 +119,9 @@ def report(r: dict) -> None:
             fc = x["feature_cache"]
             notes = (f"features {fc['images_extracted']} images at {fc['images_per_second']:.0f}/s "
                      f"= {fc['images_per_second'] / raw:.0%} of raw")
+            if fc.get("overall_images_per_second"):
+                notes += (f" ({fc['overall_images_per_second']:.0f}/s = {fc['overall_images_per_second'] / raw:.0%}"
+                          f" with {fc['setup_seconds']:.1f}s of tracing and warm-up)")
         elif "feature_cache" in x:
             notes = "features all from cache"
         if "stages" in x and "fine_tune" in x["stages"]:

@@ -1,8 +1,9 @@
 """A finished run's model for serving: a TensorFlow SavedModel or a float TFLite file, checked for parity.
 
 Both formats take float32 images in [0, 255] of the run's image size (``(batch, H, W, 3)``) and
-return the same logits as ``model.keras``; random augmentation layers are identity at inference
-and are traced that way. After writing, the export is run on the run's test split and compared
+return the same logits as ``model.keras``. Random augmentation layers (identity at inference) are
+left out of the export: traced, they would still carry random-number and image-transform ops
+that TFLite does not have. After writing, the export is run on the run's test split and compared
 with the Keras model: the largest difference in class probabilities is reported (and stored in
 ``export.json`` next to the export), so a conversion problem shows up as a number, not in production.
 """
@@ -40,13 +41,17 @@ def export(run_dir, fmt: str, out=None, overwrite: bool = False, check_split: st
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as tmp:
         saved = Path(tmp) / "saved_model"
-        model.export(str(saved), format="tf_saved_model", verbose=False)
+        without_augmentation(model).export(str(saved), format="tf_saved_model", verbose=False)
         if fmt == "saved_model":
             staged = saved
         else:
             converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))  # float32: no optimizations
             staged = Path(tmp) / "model.tflite"
-            staged.write_bytes(converter.convert())
+            try:
+                staged.write_bytes(converter.convert())
+            except Exception as exc:  # ConverterError's message is a whole MLIR dump; its first line says why
+                raise ZooError(f"TFLite cannot convert the model of {run_dir}: {str(exc).splitlines()[0][:300]}; "
+                               "--format saved_model exports any model") from None
         _replace(staged, out)
     parity = check_parity(model, out, fmt, run_dir, config, check_split)
     report = {"run": str(run_dir), "format": fmt, "path": str(out), "input": "float32 (batch, "
@@ -54,6 +59,17 @@ def export(run_dir, fmt: str, out=None, overwrite: bool = False, check_split: st
               "class_names": metrics["class_names"], **parity}
     rundir.write_json(out.parent / f"{out.name}.export.json", report)
     return report
+
+
+def without_augmentation(model):
+    """``model`` with every Random* layer (nested ones too) replaced by Identity; other layers shared."""
+    import keras
+
+    def swap(layer):
+        if type(layer).__name__.startswith("Random"):
+            return keras.layers.Identity(name=layer.name)
+        return layer
+    return keras.models.clone_model(model, clone_function=swap, recursive=True)
 
 
 def _replace(staged: Path, out: Path) -> None:
