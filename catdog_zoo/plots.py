@@ -55,6 +55,14 @@ def image_grid(images, titles, out, columns: int, cell: float = 2.4, suptitle: s
     return save(fig, out)
 
 
+def _log_scale_if_spread(ax, series) -> None:
+    """A log axis when one epoch dwarfs the rest (a from-scratch CNN's first-epoch loss is often 20x the
+    others), so the train/validation gap stays visible."""
+    values = [v for s in series for v in s if v is not None and v > 0]
+    if values and max(values) / min(values) > 20:
+        ax.set_yscale("log")
+
+
 def learning_curves(history: dict, out, title: str = "") -> Path:
     """Accuracy and loss per epoch, train against validation; a dotted line where fine-tuning starts."""
     plt = _pyplot()
@@ -65,6 +73,8 @@ def learning_curves(history: dict, out, title: str = "") -> Path:
             values = [np.nan if v is None else v for v in history.get(key, [])]
             if values:
                 ax.plot(epochs[:len(values)], values, style, markersize=3, label=label)
+        if metric == "loss":
+            _log_scale_if_spread(ax, [history.get(k, []) for k in ("loss", "val_loss")])
         stages = history.get("stage", [])
         if "fine_tune" in stages:
             ax.axvline(stages.index("fine_tune") + 0.5, color="grey", linestyle=":", label="fine-tuning starts")
