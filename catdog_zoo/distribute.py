@@ -58,6 +58,18 @@ class Cluster:
         """Create models and optimizers in here: under a strategy their variables are mirrored."""
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
+    def barrier(self) -> None:
+        """Wait until every worker gets here. Called last: a worker that exits while the chief still
+        writes the run would look, to the chief's coordination service, like a crashed task."""
+        if self.strategy is None or self.workers < 2:
+            return
+        import tensorflow as tf
+
+        @tf.function
+        def meet():
+            return self.strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", tf.ones(())))
+        self.strategy.reduce("sum", meet(), axis=None)
+
     def describe(self) -> dict:
         return {"strategy": self.name, "replicas": self.replicas, "workers": self.workers,
                 "worker_index": self.worker_index}

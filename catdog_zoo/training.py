@@ -455,6 +455,7 @@ class _Session:
         print(f"Worker {self.cluster.worker_index} of {self.cluster.workers} done: weights sha256 {digest}",
               flush=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.cluster.barrier()  # the chief meets us there once its run directory is complete
         return RunResult(None, {"worker_index": self.cluster.worker_index, "weights_sha256": digest})
 
     def _report(self, metrics: dict, scorer: _Scorer, split: str):
@@ -527,6 +528,7 @@ class _Session:
         rundir.write_json(self.run_dir / rundir.METRICS_FILE, metrics)  # last: marks the run finished
         checkpoints.remove(self.run_dir)
         test_txt = "n/a" if metrics["test_accuracy"] is None else f"{metrics['test_accuracy']:.4f}"
+        self.cluster.barrier()
         self.say(f"Done in {train_seconds:.1f}s: val_accuracy {metrics['val_accuracy']:.4f}, "
                  f"test_accuracy {test_txt}; run saved to {self.run_dir}")
         return RunResult(self.run_dir, metrics)
