@@ -94,6 +94,7 @@ def cli():
       catdog-zoo train mobilenet_v2         # transfer learning, ~98% validation accuracy
       catdog-zoo evaluate runs/mobilenet_v2-* --split test
       catdog-zoo predict runs/mobilenet_v2-* my_photos/
+      catdog-zoo zoo                        # all of the above for every model, then a leaderboard
     """
 
 
