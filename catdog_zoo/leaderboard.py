@@ -121,6 +121,8 @@ def plot_curves(rows, out) -> Path:
     """Validation accuracy per epoch of every run on one chart."""
     from .plots import overlay_curves
 
-    curves = {f"{r['rank']}. {r['model']} ({Path(r['run']).name})": read_history(r["run"]).get("val_accuracy", [])
-              for r in rows}
+    def label(r):
+        name = Path(r["run"]).name
+        return f"{r['rank']}. {r['model']}" + ("" if name == r["model"] else f" ({name})")
+    curves = {label(r): read_history(r["run"]).get("val_accuracy", []) for r in rows}
     return overlay_curves(curves, out)
