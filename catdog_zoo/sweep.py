@@ -7,6 +7,7 @@ and the rest train. A model that fails is reported and the sweep goes on with th
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,9 @@ def run_zoo(pattern=None, *, runs_dir="runs/zoo", epochs=None, data=None, seed=N
             say=print) -> SweepResult:
     from .training import resume, train
 
+    # Each model builds new predict functions; after five, TensorFlow warns about "retracing", which is
+    # expected here and says nothing to a user.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     specs = get_zoo().models.list(pattern)
     if not specs:
         raise ZooError(f"no installed model matches '{pattern}'" if pattern else "no models installed")
