@@ -131,7 +131,7 @@ MIRRORED = """
 """
 
 
-@pytest.mark.parametrize("model, extra", [("dropout", {}), ("frozen_aug", {"aug_views": 2})])
+@pytest.mark.parametrize("model, extra", [("dropout", {"tensorboard": True}), ("frozen_aug", {"aug_views": 2})])
 def test_mirrored_on_two_logical_cpus_matches_one_device(tiny_data, tmp_path, site, model, extra):
     install_dist(site, "frozen-test", "0.1", {"frozen": "frozen_test_mod"}, {"frozen_test_mod": FROZEN_PLUGIN})
     run_dir = tmp_path / "mirrored"
@@ -141,7 +141,10 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tiny_data, tmp_path, si
     dist = json.loads(result.stdout.strip().splitlines()[-1])
     assert (dist["strategy"], dist["replicas"], dist["workers"], dist["global_batch_size"]) == ("mirrored", 2, 1, 8)
     alone = tmp_path / "alone"
-    flags = [f"--aug-views={v}" for v in extra.values()]
+    flags = [f"--aug-views={v}" for k, v in extra.items() if k == "aug_views"]
+    if extra.get("tensorboard"):  # the replicated loop writes the scalars Keras' callback would
+        events = list((run_dir / "tensorboard" / "head").rglob("events.out.tfevents.*"))
+        assert {p.parent.name for p in events} == {"train", "validation"} and all(p.stat().st_size for p in events)
     single([model, "--data", tiny_data, *TINY, "--batch-size", 8, "--run-dir", alone, *flags], extra_path=site)
     metrics, single_metrics = (json.loads((d / "metrics.json").read_text()) for d in (run_dir, alone))
     assert metrics["feature_cache"]["used"] == single_metrics["feature_cache"]["used"] == (model == "frozen_aug")
