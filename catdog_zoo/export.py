@@ -38,7 +38,7 @@ def export(run_dir, fmt: str, out=None, overwrite: bool = False, check_split: st
     if out.exists() and not overwrite:
         raise ZooError(f"{out} exists; pass --overwrite to replace it or choose another --out")
     model = load_model(run_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    rundir.output_path(out, folder_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as tmp:
         saved = Path(tmp) / "saved_model"
         without_augmentation(model).export(str(saved), format="tf_saved_model", verbose=False)

@@ -148,7 +148,6 @@ def write_predictions_csv(results: list, out) -> Path:
     for r in results:
         writer.writerow([r["path"], r["label"], f"{r['probability']:.6f}",
                          *(f"{r['probabilities'][c]:.6f}" for c in classes)])
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = rundir.output_path(out)
     rundir.write_text(out, buf.getvalue())
     return out

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .rundir import atomic_write
+from .rundir import atomic_write, output_path
 
 
 def _pyplot():
@@ -29,9 +29,8 @@ def _integer_ticks():
 
 def save(fig, out, dpi: int = 90) -> Path:
     plt = _pyplot()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        out = output_path(out)
         atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
     finally:
         plt.close(fig)

@@ -42,13 +42,31 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # reading the umask means setting it; put it straight back
 
 
+def output_path(path, folder_ok: bool = False) -> Path:
+    """``path`` with its folder created: a file the user asked for (``--out``, ``--plot``), or one error line.
+
+    ``folder_ok``: the output may itself be a folder (a SavedModel) that is about to be replaced.
+    """
+    path = Path(path)
+    if path.is_dir() and not folder_ok:
+        raise ZooError(f"cannot write {path}: it is a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZooError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
 
     Whatever happens, ``path`` holds either its old content or the new one, never a part.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    except OSError as exc:  # a missing or read-only folder: nothing written yet
+        raise ZooError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         write(tmp)

@@ -280,3 +280,17 @@ def test_augment_preview_uses_the_models_own_layers(tiny_data, tmp_path):
     none = run("augment-preview", "baseline", "--data", tiny_data, "--out", tmp_path / "x.png", ok=False)
     assert none.exit_code == 1 and "model 'baseline' has no augmentation layers" in none.output
     assert not (tmp_path / "x.png").exists()
+
+
+def test_outputs_that_cannot_be_written_are_one_line_errors(tiny_run, tiny_data, tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    for args in (["predict", tiny_run, tiny_data / "validation", "--out", blocked / "p.csv"],
+                 ["compare", tiny_run, "--plot", blocked / "c.png"],
+                 ["augment-preview", "augmentation", "--data", tiny_data, "--out", blocked / "a.png"]):
+        result = run(*args, ok=False)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.output.splitlines()[-1].startswith(f"Error: cannot write {blocked}/"), result.output
+    assert blocked.read_text() == "not a folder"
+    folder = run("predict", tiny_run, tiny_data / "validation", "--out", tmp_path, ok=False)
+    assert folder.exit_code == 2 and "is a directory" in folder.output
