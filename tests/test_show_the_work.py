@@ -294,3 +294,21 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(tiny_run, tiny_data,
     assert blocked.read_text() == "not a folder"
     folder = run("predict", tiny_run, tiny_data / "validation", "--out", tmp_path, ok=False)
     assert folder.exit_code == 2 and "is a directory" in folder.output
+
+
+def test_three_classes_report_predict_and_export(tmp_path):
+    from imagefactory import make_image_folder
+    data = make_image_folder(tmp_path / "three", classes=("ants", "bees", "wasps"), n_train=8, n_val=6, size=36)
+    run_dir = tmp_path / "run"
+    metrics = catdog_zoo.train("augmentation", data=str(data), epochs=2, image_size=36, batch_size=8,
+                               run_dir=str(run_dir), quiet=True, test_fraction=0.5).metrics
+    matrix = np.array(metrics["confusion_matrix"]["matrix"])
+    assert matrix.shape == (3, 3) and matrix.sum() == metrics["split_sizes"]["test"] == 9
+    assert png_size(run_dir / "confusion_matrix.png")[0] > 200 and (run_dir / "report.html").stat().st_size > 10_000
+    results = catdog_zoo.predict(run_dir, [data / "validation"])
+    assert {r["label"] for r in results} <= {"ants", "bees", "wasps"}
+    assert all(sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-4) for r in results)
+    bad = run("predict", run_dir, data / "validation", "--threshold", 0.5, ok=False)
+    assert bad.exit_code == 1 and "--threshold applies to two-class models" in bad.output
+    report = json.loads(run("export", run_dir, "--format", "tflite", "--json").output)
+    assert report["parity_ok"] and report["class_names"] == ["ants", "bees", "wasps"]
