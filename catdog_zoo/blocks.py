@@ -25,6 +25,12 @@ def augmentation(flip: str = "horizontal_and_vertical", rotation: float = 0.2,
     return keras.Sequential([keras.layers.RandomFlip(flip), keras.layers.RandomRotation(rotation)], name=name)
 
 
+def is_augmentation(layer) -> bool:
+    """Keras names its random augmentation layers Random* (RandomFlip, RandomRotation, RandomZoom...):
+    active only while training, identity at inference."""
+    return type(layer).__name__.startswith("Random")
+
+
 def logit_units(num_classes: int) -> int:
     """One logit for two classes (binary cross-entropy), one per class otherwise (softmax)."""
     return 1 if num_classes == 2 else num_classes

@@ -30,6 +30,14 @@ def cache_root() -> Path:
     return Path(base) / "catdog-zoo"
 
 
+def arrays_digest(arrays) -> str:
+    """SHA-256 over the bytes of ``arrays`` in order: equal digests mean bit-identical arrays."""
+    h = hashlib.sha256()
+    for array in arrays:
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()
+
+
 def files_digest(paths) -> str:
     """SHA-256 over the contents of ``paths`` in order: same images, same digest, wherever they live."""
     # Size and mtime in the memo key: a file changed within this process is hashed again.

@@ -80,14 +80,14 @@ def _devices(spec: str) -> list:
     import tensorflow as tf
 
     names = [d.strip() for d in spec.split(",") if d.strip()]
+    if not names:
+        raise ConfigError("devices: give at least one device, e.g. 0,1 or /gpu:0,/gpu:1")
     names = [f"/gpu:{d}" if d.isdigit() else d for d in names]
     known = {d.name.lower().replace("/device:", "/") for d in tf.config.list_logical_devices()}
     for name in names:
         short = name.lower().replace("/device:", "/")
         if not any(k.endswith(short.lstrip("/")) for k in known):
             raise ConfigError(f"devices: no device '{name}' here (known: {', '.join(sorted(known))})")
-    if len(names) < 1:
-        raise ConfigError("devices: give at least one device, e.g. 0,1 or /gpu:0,/gpu:1")
     return names
 
 
@@ -211,10 +211,11 @@ class ReplicatedLoop:
     def _run(self, step_fn, batches) -> dict:
         data, steps = self._dataset(batches.views, batches.labels, batches.order, batches.view_of)
         iterator = iter(data)
-        total = np.zeros(3)
-        for _ in range(steps):
-            total += [float(v) for v in step_fn(iterator)]
-        loss_sum, right, count = total
+        total = None
+        for _ in range(steps):  # sums stay on the device: reading them back every step would stall it
+            sums = step_fn(iterator)
+            total = sums if total is None else [t + s for t, s in zip(total, sums)]
+        loss_sum, right, count = (float(t) for t in total)
         return {"accuracy": right / max(count, 1), "loss": loss_sum / max(count, 1)}
 
     def train_epoch(self, batches) -> dict:

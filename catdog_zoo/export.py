@@ -53,7 +53,7 @@ def export(run_dir, fmt: str, out=None, overwrite: bool = False, check_split: st
                 raise ZooError(f"TFLite cannot convert the model of {run_dir}: {str(exc).splitlines()[0][:300]}; "
                                "--format saved_model exports any model") from None
         _replace(staged, out)
-    parity = check_parity(model, out, fmt, run_dir, config, check_split)
+    parity = check_parity(model, out, fmt, config, check_split)
     report = {"run": str(run_dir), "format": fmt, "path": str(out), "input": "float32 (batch, "
               f"{config['image_size'][0]}, {config['image_size'][1]}, 3) in [0, 255]", "output": "logits",
               "class_names": metrics["class_names"], **parity}
@@ -65,10 +65,10 @@ def without_augmentation(model):
     """``model`` with every Random* layer (nested ones too) replaced by Identity; other layers shared."""
     import keras
 
+    from .blocks import is_augmentation
+
     def swap(layer):
-        if type(layer).__name__.startswith("Random"):
-            return keras.layers.Identity(name=layer.name)
-        return layer
+        return keras.layers.Identity(name=layer.name) if is_augmentation(layer) else layer
     return keras.models.clone_model(model, clone_function=swap, recursive=True)
 
 
@@ -93,11 +93,9 @@ def runner(path: Path, fmt: str):
     try:
         from ai_edge_litert.interpreter import Interpreter  # TFLite's new home, when installed
     except ImportError:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "tf.lite.Interpreter is deprecated": still the bundled one
-            Interpreter = tf.lite.Interpreter
+        Interpreter = tf.lite.Interpreter
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter "is deprecated": it is still the bundled one
         interpreter = Interpreter(model_path=str(path))
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 
@@ -110,16 +108,13 @@ def runner(path: Path, fmt: str):
     return run
 
 
-def check_parity(model, path: Path, fmt: str, run_dir, config: dict, split: str = "test",
-                 batch_size: int = 32) -> dict:
+def check_parity(model, path: Path, fmt: str, config: dict, split: str = "test", batch_size: int = 32) -> dict:
     """Largest probability difference between the export and the Keras model over ``split``."""
-    from .inference import probabilities
-    from .pipeline import decode_split
-    from .training import load_splits
+    from .inference import decode_run_split, probabilities
 
-    decoded = decode_split(load_splits(config).get(split), config["image_size"])
+    splits, decoded = decode_run_split(config, split)
     if not len(decoded.split):
-        split, decoded = "validation", decode_split(load_splits(config).get("validation"), config["image_size"])
+        split, decoded = "validation", decode_run_split(config, "validation", splits)[1]
     run = runner(path, fmt)
     worst, agree = 0.0, 0
     for start in range(0, len(decoded.images), batch_size):

@@ -14,7 +14,6 @@ features are un-augmented. With ``aug_views=0`` the head trains on un-augmented 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -41,11 +40,8 @@ class FrozenChain:
         return keras.Sequential([keras.Input(shape=(feature_dim,)), *self.head], name="cached_feature_head")
 
     def weights_digest(self) -> str:
-        h = hashlib.sha256()
-        for layer in self.front + self.frozen:
-            for w in layer.weights:
-                h.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
-        return h.hexdigest()
+        return cache.arrays_digest(keras.ops.convert_to_numpy(w) for layer in self.front + self.frozen
+                                   for w in layer.weights)
 
     def front_config(self) -> list:
         """What the front layers do, without their auto-generated names (which change per build)."""

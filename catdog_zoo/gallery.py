@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .blocks import is_augmentation
 from .errors import ZooError
 from .plots import image_grid
 from .splits import DataSplits
@@ -46,7 +47,7 @@ def augmentation_layers(model) -> list:
     """The model's random augmentation layers (Keras names them Random*), in call order, nested included."""
     found = []
     for layer in getattr(model, "layers", []):  # Sequential and functional models list layers in call order
-        if type(layer).__name__.startswith("Random"):
+        if is_augmentation(layer):
             found.append(layer)
         else:
             found.extend(augmentation_layers(layer))

@@ -27,11 +27,20 @@ def load_model(run_dir):
         raise ZooError(f"{path} is not a loadable Keras model: {type(exc).__name__}: {exc}") from None
 
 
+def decode_run_split(config: dict, split: str, splits=None) -> tuple:
+    """``(splits, decoded)``: one split of a run's data, chosen with the run's own seed and fractions."""
+    from .pipeline import decode_split
+    from .training import load_splits
+
+    splits = splits or load_splits(config)
+    return splits, decode_split(splits.get(split), config["image_size"])
+
+
 def evaluate(run_dir, data=None, split: str = "validation", batch_size=None) -> dict:
     """Accuracy and loss of a run's model on ``split``, with the run's own seed and fractions."""
     import sys
 
-    from .pipeline import batches, decode_split, describe_skipped
+    from .pipeline import batches, describe_skipped
     from .training import compile_model, load_splits
 
     config, metrics = rundir.read_run(run_dir)
@@ -43,7 +52,7 @@ def evaluate(run_dir, data=None, split: str = "validation", batch_size=None) -> 
         raise ZooError(f"classes in {splits.root} ({', '.join(splits.class_names)}) differ from the run's "
                        f"({', '.join(expected)})")
     model = compile_model(load_model(run_dir))
-    decoded = decode_split(splits.get(split), config["image_size"])
+    decoded = decode_run_split(config, split, splits)[1]
     if decoded.skipped:
         print(f"Warning: {describe_skipped(decoded.skipped)}", file=sys.stderr)
     if not len(decoded.split):

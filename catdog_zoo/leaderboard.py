@@ -19,12 +19,11 @@ COLUMNS = ("rank", "model", "val_accuracy", "test_accuracy", "overfit_gap", "par
 def find_runs(run_dirs=(), runs_root=None) -> list:
     """The given run directories, plus every finished run under ``runs_root`` (searched recursively).
 
-    A given directory that is not a finished run is an error; under ``runs_root`` unfinished runs
-    are passed over with a note, since a sweep in progress has some.
+    A given directory that is not a finished run is an error (raised by :func:`leaderboard`, which
+    reads it); under ``runs_root`` unfinished runs are passed over with a note, since a sweep in
+    progress has some.
     """
     found = [Path(p) for p in run_dirs]
-    for path in found:
-        rundir.read_run(path)  # raises a one-line error naming the directory
     if runs_root is not None:
         root = Path(runs_root)
         if not root.is_dir():

@@ -76,13 +76,9 @@ def run_zoo(pattern=None, *, runs_dir="runs/zoo", epochs=None, data=None, seed=N
                 say(f"[{number}/{len(specs)}] {spec.name}: training into {run_dir}")
                 train(spec.qualified_name, run_dir=str(run_dir), quiet=quiet,
                       **{k: v for k, v in wanted.items() if v is not None})
-        except ZooError as exc:
-            result.failures[spec.name] = str(exc)
-            say(f"[{number}/{len(specs)}] {spec.name}: failed: {exc}")
-            continue
         except Exception as exc:  # noqa: BLE001 - one plugin's bug must not stop the sweep
-            result.failures[spec.name] = f"{type(exc).__name__}: {exc}"
-            say(f"[{number}/{len(specs)}] {spec.name}: failed: {type(exc).__name__}: {exc}")
+            result.failures[spec.name] = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
+            say(f"[{number}/{len(specs)}] {spec.name}: failed: {result.failures[spec.name]}")
             continue
         if action == "kept":
             say(f"[{number}/{len(specs)}] {spec.name}: already finished in {run_dir}; kept")

@@ -50,11 +50,8 @@ def versions() -> dict:
 
 def weights_digest(model) -> str:
     """sha256 of every weight's bytes: equal digests mean bit-identical models (e.g. across workers)."""
-    import hashlib
-    h = hashlib.sha256()
-    for w in model.get_weights():
-        h.update(np.ascontiguousarray(w).tobytes())
-    return h.hexdigest()
+    from .cache import arrays_digest
+    return arrays_digest(model.get_weights())
 
 
 def compile_model(model, optimizer: str = "adam", learning_rate: float = 1e-3):
@@ -367,8 +364,6 @@ class _Session:
     def _fit(self, model, stage: str, first_epoch: int, last_epoch: int, train, validation, checkpoint) -> None:
         """Fit ``model`` for epochs ``first_epoch..last_epoch`` (0-based, end excluded), checkpointing each."""
         import keras
-
-        from .features import reseed
 
         if first_epoch >= last_epoch:
             return
