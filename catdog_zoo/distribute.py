@@ -91,6 +91,20 @@ def _devices(spec: str) -> list:
     return names
 
 
+def local_tf_configs(workers: int) -> list:
+    """``TF_CONFIG`` values for ``workers`` processes on this machine, on free localhost ports (index 0
+    is the chief): a cluster to try or test ``multi_worker`` without one."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(workers)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    cluster = {"worker": [f"localhost:{s.getsockname()[1]}" for s in sockets]}
+    for s in sockets:
+        s.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]
+
+
 def _tf_config() -> dict:
     raw = os.environ.get("TF_CONFIG")
     if not raw:

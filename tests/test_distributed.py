@@ -6,7 +6,6 @@ when its runtime starts, once per process.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,20 +16,11 @@ from conftest import install_dist, our_lines
 from test_feature_cache import FROZEN_PLUGIN
 
 from catdog_zoo.cli import cli
+from catdog_zoo.distribute import local_tf_configs
 
 pytestmark = pytest.mark.slow
 
 TINY = ["--epochs", "2", "--image-size", "40", "--seed", "5"]
-
-
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def env_with(extra_path=None, **more):
@@ -42,12 +32,10 @@ def env_with(extra_path=None, **more):
 
 def two_workers(args, tmp_path, extra_path=None):
     """Run ``catdog-zoo train ARGS --strategy multi_worker`` as worker 0 and 1 on localhost."""
-    cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
     procs = []
-    for index in (0, 1):
+    for index, tf_config in enumerate(local_tf_configs(2)):
         scratch = tmp_path / f"tmp{index}"
         scratch.mkdir()
-        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "catdog_zoo", "train", *map(str, args), "--strategy", "multi_worker"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
