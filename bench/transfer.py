@@ -150,9 +150,9 @@ def targets(r: dict) -> list:
     """(what issue 3 asks, what was measured, met?) for (b)/(c) at 160 and at every --also-size."""
     a = r["a_reference"]
     rows = []
-    for suffix in [""] + sorted({k.partition("@")[2] for k in r if "@" in k} - {""}):
-        at = f" @{suffix}" if suffix else ""
-        b, c = r.get(f"b_zoo_cold{'@' + suffix if suffix else ''}"), r.get(f"c_fine_tune{'@' + suffix if suffix else ''}")
+    for tag in [""] + sorted({"@" + k.partition("@")[2] for k in r if "@" in k}):  # "" is 160 px, "@224" ...
+        at = f" {tag}" if tag else ""
+        b, c = r.get("b_zoo_cold" + tag), r.get("c_fine_tune" + tag)
         if b:
             speedup = a["wall_seconds"] / b["wall_seconds"]
             rows += [(f"(b){at} >= 10x faster than (a)", f"{speedup:.1f}x", speedup >= 10),
