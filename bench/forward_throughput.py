@@ -15,9 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from catdog_zoo.pipeline import decode_split
-from catdog_zoo.sources import resolve_data
-from catdog_zoo.splits import make_splits
+from catdog_zoo.data.decode import decode_split
+from catdog_zoo.data.sources import resolve_data
+from catdog_zoo.data.splits import make_splits
 
 
 def main(dtype: str, batch: int, size: int) -> dict:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from catdog_zoo.distribute import local_tf_configs
+from catdog_zoo.training.distribute import local_tf_configs
 
 
 def main() -> int:

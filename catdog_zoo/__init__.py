@@ -1,59 +1,88 @@
 """catdog-zoo: a model zoo of image classifiers as plugins, with a CLI to list, train, evaluate and predict.
 
-The Python API mirrors the CLI::
+Everything a notebook or a plugin needs is exported here (see ``__all__``); the subpackages are
+internal and may change between releases. The Python API mirrors the CLI::
 
     import catdog_zoo
     catdog_zoo.list_models("mobile*")
     run = catdog_zoo.train("mobilenet_v2", epochs=2)
     catdog_zoo.evaluate(run.run_dir, split="test")
     catdog_zoo.predict(run.run_dir, ["my_cat.jpg"])
+
+Names backed by TensorFlow are imported on first use, so ``import catdog_zoo`` (and the CLI's
+start-up) stays instant.
 """
 
-__version__ = "0.1.0"
+from .config import TrainConfig
+from .errors import ConfigError, UnknownModelError, ZooError
+from .hookspecs import PLUGIN_API_VERSION, hookimpl
+from .plugins import get_zoo
+from .registry import DataSource, ModelSpec, TrainingDefaults
+from .util.version import __version__
 
-from .errors import ConfigError, ZooError  # noqa: E402
-from .hookspecs import hookimpl  # noqa: E402
-from .registry import ModelSpec, TrainingDefaults  # noqa: E402
+# name -> module that defines it, imported when the name is first used (they import Keras).
+_LAZY = {
+    "train": "catdog_zoo.training.session",
+    "resume": "catdog_zoo.training.session",
+    "evaluate": "catdog_zoo.runs.evaluate",
+    "predict": "catdog_zoo.runs.predict",
+    "export": "catdog_zoo.runs.export",
+    "compile_model": "catdog_zoo.models.heads",
+    "RunRecord": "catdog_zoo.runs.record",
+    "RunResult": "catdog_zoo.runs.record",
+    "augmentation": "catdog_zoo.models.blocks",
+    "mobilenet_v2_preprocessing": "catdog_zoo.models.blocks",
+    "small_cnn": "catdog_zoo.models.blocks",
+    "logit_units": "catdog_zoo.models.heads",
+    "DROPOUT_POSITIONS": "catdog_zoo.models.blocks",
+}
+
+# What a plugin may rely on: covered by PLUGIN_API_VERSION, together with the hooks in catdog_zoo.hookspecs.
+PLUGIN_API = ("ModelSpec", "TrainingDefaults", "DataSource", "hookimpl", "PLUGIN_API_VERSION", "augmentation",
+              "mobilenet_v2_preprocessing", "small_cnn", "logit_units", "DROPOUT_POSITIONS", "ZooError",
+              "ConfigError")
 
 
-def list_models(pattern=None):
+def list_models(pattern: str | None = None) -> list:
     """Registered model specs, sorted by name, filtered by an fnmatch ``pattern`` ("mobile*")."""
-    from .plugins import get_zoo
     return get_zoo().models.list(pattern)
 
 
-def get_model_spec(name):
+def get_model_spec(name: str) -> ModelSpec:
     """The spec registered under ``name`` (or ``distribution:name``)."""
-    from .plugins import get_zoo
-    return get_zoo().models.get(name)
+    return get_zoo().model(name)
 
 
-def create_model(name, num_classes=2, image_size=None, weights="default"):
-    """Build a registered architecture as an uncompiled ``keras.Model`` (images in, logits out)."""
+def create_model(name: str, num_classes: int = 2, image_size=None, weights="default"):
+    """Build a registered architecture as an uncompiled ``keras.Model`` (float images in [0, 255] in,
+    logits out). ``weights``: "default" (the spec's pretrained source), a local file, or None (random)."""
     return get_model_spec(name).build(num_classes, image_size, weights=weights)
 
 
-def train(model, **kwargs):
-    """Train ``model`` and write a run directory; see :func:`catdog_zoo.training.train`."""
-    from .training import train as _train
-    return _train(model, **kwargs)
+def load_model(path):
+    """A trained model: a run directory's ``model.keras``, or a ``.keras`` file, loaded in Keras safe mode."""
+    from pathlib import Path
+
+    from .models.saving import load_model as _load
+    from .runs.layout import MODEL_FILE
+
+    path = Path(path)
+    return _load(path / MODEL_FILE if path.is_dir() else path)
 
 
-def train_resume(run_dir, **kwargs):
-    """Continue a stopped run from its last checkpoint; see :func:`catdog_zoo.training.resume`."""
-    from .training import resume
-    return resume(run_dir, **kwargs)
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'catdog_zoo' has no attribute '{name}'")
 
 
-def evaluate(run_dir, **kwargs):
-    from .inference import evaluate as _evaluate
-    return _evaluate(run_dir, **kwargs)
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
-def predict(run_dir, paths, **kwargs):
-    from .inference import predict as _predict
-    return _predict(run_dir, paths, **kwargs)
-
-
-__all__ = ["ConfigError", "ModelSpec", "TrainingDefaults", "ZooError", "create_model", "evaluate",
-           "get_model_spec", "hookimpl", "list_models", "predict", "train", "train_resume", "__version__"]
+__all__ = ["ConfigError", "DataSource", "ModelSpec", "PLUGIN_API", "PLUGIN_API_VERSION", "TrainConfig",
+           "TrainingDefaults", "UnknownModelError", "ZooError", "__version__", "create_model", "get_model_spec",
+           "get_zoo", "hookimpl", "list_models", "load_model", *_LAZY]

@@ -1,152 +1,231 @@
-"""The resolved training configuration: spec defaults, then a YAML file, then command-line flags.
+"""Every training option, declared once: its type, default, bounds, choices and help text.
 
-YAML keys mirror the long flag names with underscores (``epochs``, ``learning_rate``, ...).
-Everything is checked here, before any work starts, and a problem names the key at fault.
+:data:`KEYS` is the single source of truth. The ``train`` command's flags (``catdog_zoo.cli.options``),
+the YAML config checks, a run folder's ``config.yaml`` checks and the defaults shown in ``--help`` and
+in :class:`catdog_zoo.TrainingDefaults` are all derived from it, so adding an option is one entry here
+(and the code that reads it). Nothing in this module imports TensorFlow: a bad flag or config value is
+refused in milliseconds, with one line naming the key.
+
+A resolved configuration is spec defaults, then a YAML file, then flags (non-``None`` overrides).
+YAML keys are the long flag names with underscores (``epochs``, ``learning_rate``, ...).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import yaml
 
 from .errors import ConfigError
-from .registry import ModelSpec
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-# Chosen by measurement: see the aug-views sweep in bench/transfer.py and docs/performance.md.
-AUG_VIEWS_DEFAULT = 1
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+SPLITS = ("train", "validation", "test")
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse anything absurd before parsing
 
 
-@dataclass
-class TrainConfig:
-    model: str
-    data: Optional[str] = None  # None: the default data source
-    epochs: int = 20
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"
-    image_size: tuple = (160, 160)
-    seed: int = 42
-    val_fraction: float = 0.2  # only for a single folder of class folders
-    test_fraction: float = 0.2  # of the validation files, held out as the test split
-    weights: Optional[str] = None  # None: the spec's pretrained source; a path for air-gapped use
-    run_dir: Optional[str] = None
-    strict: bool = False  # unusable image files or empty class folders are errors, not warnings
-    tensorboard: bool = False  # also write TensorBoard logs into the run directory
-    # Distribution (see catdog_zoo.distribute): batch_size is per replica.
-    strategy: str = "auto"  # auto, one_device, mirrored, multi_worker
-    devices: Optional[str] = None  # mirrored: "0,1" or "/gpu:0,/gpu:1"; None = every local GPU
-    scale_learning_rate: bool = True  # linear scaling rule: learning_rate x replicas
-    # Frozen-backbone models only (see catdog_zoo.features):
-    feature_cache: bool = True  # train the head on cached backbone features
-    aug_views: int = AUG_VIEWS_DEFAULT  # augmented copies of each training image in the cache
-    fine_tune_epochs: int = 0  # then unfreeze the backbone's top layers for this many epochs
-    fine_tune_at: object = 100  # first backbone layer (index or name) to unfreeze
-    fine_tune_learning_rate: float = 1e-5
+@dataclass(frozen=True)
+class Key:
+    """One configuration key.
 
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["image_size"] = list(self.image_size)
-        return out
+    ``kind``: ``int``, ``float``, ``bool``, ``str`` (optional text), ``choice``, ``size`` (N or HxW) or
+    ``layer`` (a layer index or name). ``per_model``: the default comes from the model's
+    :class:`~catdog_zoo.TrainingDefaults` (``default`` is what most models use). ``flag``: how the
+    ``train`` command spells it: ``value`` (``--epochs 5``), ``switch`` (``--x/--no-x``), ``on``
+    (``--strict``), or ``none`` (config file only).
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    open_minimum: bool = False  # minimum itself not allowed (learning rates > 0)
+    open_maximum: bool = False  # maximum itself not allowed (fractions < 1)
+    choices: tuple = ()
+    per_model: bool = False
+    flag: str = "value"
+    metavar: Optional[str] = None
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def default_text(self) -> str:
+        shown = "x".join(map(str, self.default)) if self.kind == "size" else self.default
+        if self.kind == "bool":
+            shown = "on" if self.default else "off"
+        return f"the model's, {shown} for most" if self.per_model else f"{shown}"
+
+    def check(self, value):
+        """``value`` validated and normalised, or a :class:`ConfigError` naming this key."""
+        return _CHECKS[self.kind](self, value)
 
 
-KEYS = tuple(f.name for f in fields(TrainConfig))
+def _bounds(key: Key, value):
+    low_ok = key.minimum is None or (value > key.minimum if key.open_minimum else value >= key.minimum)
+    high_ok = key.maximum is None or (value < key.maximum if key.open_maximum else value <= key.maximum)
+    if low_ok and high_ok:
+        return value
+    low = "" if key.minimum is None else f"{'>' if key.open_minimum else '>='} {key.minimum:g}"
+    high = "" if key.maximum is None else f"{'<' if key.open_maximum else '<='} {key.maximum:g}"
+    raise ConfigError(f"{key.name} must be {' and '.join(p for p in (low, high) if p)}, got {value:g}")
 
 
-def _int(key, value, minimum=None):
+def _check_int(key: Key, value):
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key} must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{key} must be >= {minimum}, got {value}")
-    return value
+        raise ConfigError(f"{key.name} must be an integer, got {value!r}")
+    return _bounds(key, value)
 
 
-def _float(key, value):
+def _check_float(key: Key, value):
     if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
         try:
             value = float(value)
         except ValueError:
-            raise ConfigError(f"{key} must be a number, got {value!r}") from None
+            raise ConfigError(f"{key.name} must be a number, got {value!r}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key} must be a number, got {value!r}")
-    return float(value)
+        raise ConfigError(f"{key.name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{key.name} must be a finite number, got {value!r}")
+    return _bounds(key, float(value))
 
 
-def _optional_str(key, value):
-    if value is not None and not isinstance(value, str):
-        raise ConfigError(f"{key} must be a string, got {value!r}")
+def _check_bool(key: Key, value):
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key.name} must be true or false, got {value!r}")
     return value
 
 
-def parse_image_size(value, key="image_size") -> tuple:
-    """160, "160", "160x128" or [160, 128] -> (160, 128); each side at least 32."""
+def _check_str(key: Key, value):
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{key.name} must be a string, got {value!r}")
+    return value
+
+
+def _check_choice(key: Key, value):
+    if value not in key.choices:
+        raise ConfigError(f"{key.name} must be one of {', '.join(key.choices)}, got {value!r}")
+    return value
+
+
+def _check_size(key: Key, value):
+    """160, "160", "160x128" or [160, 128] -> (160, 128), each side within the key's bounds."""
     if isinstance(value, str):
         parts = value.lower().split("x")
         try:
             value = [int(p) for p in parts] if len(parts) == 2 else int(value)
         except ValueError:
-            raise ConfigError(f"{key} must be N or HxW, got {value!r}") from None
+            raise ConfigError(f"{key.name} must be N or HxW, got {value!r}") from None
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value, value]
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ConfigError(f"{key} must be N or [H, W], got {value!r}")
-    size = tuple(_int(key, v, minimum=32) for v in value)
-    return size
+        raise ConfigError(f"{key.name} must be N or [H, W], got {value!r}")
+    return tuple(_check_int(key, v) for v in value)
 
 
-def _check(key, value):
-    """Validate one key's value; returns it normalised."""
-    if key in ("epochs", "batch_size"):
-        return _int(key, value, minimum=1)
-    if key in ("seed", "aug_views", "fine_tune_epochs"):
-        return _int(key, value, minimum=0)
-    if key in ("feature_cache", "strict", "tensorboard", "scale_learning_rate"):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
-        return value
-    if key == "fine_tune_at":
-        if isinstance(value, str) and value.isdigit():
-            value = int(value)
-        if isinstance(value, str) and value:
-            return value  # a layer name, checked against the backbone when the model is built
-        return _int(key, value, minimum=0)
-    if key in ("learning_rate", "fine_tune_learning_rate"):
-        value = _float(key, value)
-        if value <= 0:
-            raise ConfigError(f"{key} must be > 0, got {value}")
-        return value
-    if key in ("val_fraction", "test_fraction"):
-        value = _float(key, value)
-        low_ok = value > 0 if key == "val_fraction" else value >= 0
-        if not (low_ok and value < 1):
-            raise ConfigError(f"{key} must be between 0 and 1, got {value}")
-        return value
-    if key == "optimizer":
-        if value not in OPTIMIZERS:
-            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {value!r}")
-        return value
-    if key == "image_size":
-        return parse_image_size(value)
-    if key == "strategy":
-        from .distribute import STRATEGIES
-        if value not in STRATEGIES:
-            raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {value!r}")
-        return value
-    if key in ("data", "weights", "run_dir", "model", "devices"):
-        return _optional_str(key, value)
-    raise ConfigError(f"unknown config key '{key}' (known: {', '.join(KEYS)})")
+def _check_layer(key: Key, value):
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, str) and value:
+        return value  # a layer name, checked against the backbone when the model is built
+    return _check_int(key, value)
+
+
+_CHECKS = {"int": _check_int, "float": _check_float, "bool": _check_bool, "str": _check_str,
+           "choice": _check_choice, "size": _check_size, "layer": _check_layer}
+
+_KEY_LIST = [
+    Key("model", "str", None, "Registered model name.", flag="none"),
+    Key("data", "str", None, "Class folders (or train/ + validation/ of class folders), or a data source "
+        "name. Default: cats_and_dogs_filtered.", metavar="DIR|NAME"),
+    Key("epochs", "int", 20, "Training epochs (the head stage).", minimum=1, maximum=100_000, per_model=True),
+    Key("batch_size", "int", 32, "Images per batch (per replica under a distribution strategy).",
+        minimum=1, maximum=65_536, per_model=True),
+    Key("learning_rate", "float", 1e-3, "Optimizer learning rate.", minimum=0, open_minimum=True, maximum=10,
+        per_model=True),
+    Key("optimizer", "choice", "adam", "Optimizer.", choices=OPTIMIZERS, per_model=True),
+    Key("image_size", "size", (160, 160), "Input size in pixels: N or HxW.", minimum=32, maximum=512,
+        per_model=True, metavar="N|HxW"),
+    Key("seed", "int", 42, "Fixes the split, shuffling, augmentation and initialisation.", minimum=0,
+        maximum=2**32 - 1),
+    Key("val_fraction", "float", 0.2, "Validation share of each class when --data is a single folder of "
+        "class folders.", minimum=0, open_minimum=True, maximum=1, open_maximum=True),
+    Key("test_fraction", "float", 0.2, "Share of each class's validation files held out as the test split.",
+        minimum=0, maximum=1, open_maximum=True),
+    Key("weights", "str", None, "Local pretrained weights file, for pretrained models on machines without "
+        "internet. Default: the model's source, downloaded into the Keras cache.", metavar="FILE"),
+    Key("run_dir", "str", None, "Where to write the run. Default: runs/MODEL-TIME.", metavar="DIR"),
+    Key("strict", "bool", False, "Refuse data with unusable image files or empty class folders instead of "
+        "skipping them with a warning.", flag="on"),
+    Key("tensorboard", "bool", False, "Also write TensorBoard logs to RUN_DIR/tensorboard "
+        "(view with: tensorboard --logdir RUN_DIR/tensorboard).", flag="on"),
+    Key("strategy", "choice", "auto", "tf.distribute strategy. auto: mirrored over every GPU when there are "
+        "several, else one device. multi_worker reads the cluster from TF_CONFIG; see docs/distributed.md.",
+        choices=STRATEGIES),
+    Key("devices", "str", None, "mirrored: devices to use, '0,1' (GPU indices) or '/gpu:0,/gpu:1'. "
+        "Default: every GPU."),
+    Key("scale_learning_rate", "bool", True, "With several replicas, multiply the learning rate by their "
+        "number (--batch-size is per replica).", flag="switch"),
+    Key("feature_cache", "bool", True, "Frozen-backbone models: train the head on cached backbone features "
+        "(on) or end to end on images (off).", flag="switch"),
+    Key("aug_views", "int", 1, "Augmented copies of each training image in the feature cache (0: none). "
+        "Chosen by the sweep in bench/transfer.py.", minimum=0, maximum=64),
+    Key("fine_tune_epochs", "int", 0, "After the head, unfreeze the backbone's top layers for this many epochs.",
+        minimum=0, maximum=100_000),
+    Key("fine_tune_at", "layer", 100, "First backbone layer to unfreeze: index or name.", minimum=0,
+        maximum=100_000, metavar="LAYER"),
+    Key("fine_tune_learning_rate", "float", 1e-5, "Learning rate while fine-tuning.", minimum=0,
+        open_minimum=True, maximum=10),
+]
+KEYS: dict = {key.name: key for key in _KEY_LIST}
+PER_MODEL = tuple(k.name for k in _KEY_LIST if k.per_model)
+
+
+def _to_dict(self) -> dict:
+    out = asdict(self)
+    out["image_size"] = list(self.image_size)
+    return out
+
+
+# The resolved configuration of one run: one field per key, in declaration order.
+TrainConfig = make_dataclass(
+    "TrainConfig",
+    [(k.name, Any, field(default=k.default)) for k in _KEY_LIST],
+    namespace={"to_dict": _to_dict, "__doc__": "A resolved, validated configuration: one field per "
+               "entry of :data:`catdog_zoo.config.KEYS`."},
+)
+
+
+def check(name: str, value, where: str = ""):
+    """Validate one key's value (normalised), or a one-line error naming the key (and the file)."""
+    key = KEYS.get(name)
+    try:
+        if key is None:
+            raise ConfigError(f"unknown config key '{name}' (known: {', '.join(KEYS)})")
+        return key.check(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
 
 
 def load_config_file(path) -> dict:
-    """Read a YAML mapping of config keys; hyphens in keys are accepted as underscores."""
+    """Read a YAML mapping of config keys (hyphens in keys read as underscores), every value checked."""
     path = Path(path)
     try:
+        if not path.is_file():
+            raise ConfigError(f"config file {path} is not a regular file" if path.exists()
+                              else f"config file not found: {path}")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" line {where.line + 1}" if where else ""
@@ -155,28 +234,51 @@ def load_config_file(path) -> dict:
         return {}
     if not isinstance(loaded, dict):
         raise ConfigError(f"config file {path} must be a mapping of keys to values")
-    out = {}
-    for key, value in loaded.items():
-        name = str(key).replace("-", "_")
-        try:
-            out[name] = _check(name, value)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-    return out
+    return {str(k).replace("-", "_"): check(str(k).replace("-", "_"), v, str(path)) for k, v in loaded.items()}
 
 
-def resolve_config(spec: ModelSpec, config_file=None, **overrides) -> TrainConfig:
+def resolve_config(spec, config_file=None, **overrides) -> TrainConfig:
     """Spec defaults, overridden by ``config_file`` keys, overridden by non-None ``overrides``."""
-    d = spec.defaults
-    values = dict(epochs=d.epochs, batch_size=d.batch_size, learning_rate=d.learning_rate,
-                  optimizer=d.optimizer, image_size=tuple(d.image_size))
+    values = {name: getattr(spec.defaults, name) for name in PER_MODEL}
+    values["image_size"] = tuple(values["image_size"])
     if config_file:
         from_file = load_config_file(config_file)
         named = from_file.pop("model", None)
         if named not in (None, spec.name, spec.qualified_name):
             raise ConfigError(f"{config_file}: model is '{named}' but the command trains '{spec.name}'")
+        if from_file.get("run_dir") and Path(from_file["run_dir"]).resolve() == Path(config_file).resolve().parent:
+            del from_file["run_dir"]  # a run's own config.yaml: repeating the run writes a new run directory
         values.update(from_file)
-    for key, value in overrides.items():
+    for name, value in overrides.items():
         if value is not None:
-            values[key] = _check(key, value)
+            values[name] = check(name, value)
+    values.pop("model", None)
     return TrainConfig(model=spec.name, **values)
+
+
+def check_for_model(spec, cfg) -> None:
+    """Options the chosen model cannot honour, refused before any work."""
+    import importlib.util
+
+    if cfg.weights is not None:
+        if spec.pretrained is None:
+            raise ConfigError(spec.no_weights_message())
+        if not Path(cfg.weights).is_file():
+            raise ConfigError(f"weights file not found: {cfg.weights}")
+    if cfg.fine_tune_epochs and not spec.frozen_backbone:
+        raise ConfigError(f"model '{spec.name}' declares no frozen backbone; --fine-tune-epochs does not apply")
+    if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install 'catdog-zoo[tensorboard]'")
+
+
+def config_from_run(data, where: str) -> TrainConfig:
+    """A run folder's saved ``config.yaml`` (already parsed), every value checked as a flag would be.
+
+    Keys a newer version added take their defaults, so older run folders still load.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping of config keys, got {type(data).__name__}")
+    values = {str(k): check(str(k), v, where) for k, v in data.items()}
+    if not values.get("model"):
+        raise ConfigError(f"{where}: no model named")
+    return TrainConfig(**values)

@@ -14,11 +14,12 @@ import pluggy
 
 PROJECT_NAME = "catdog_zoo"
 
-# The version of this plugin API. A plugin module may declare the version it was written for as
-# ``CATDOG_ZOO_API_VERSION = 1`` at module level; one declaring another version is listed by
-# ``catdog-zoo plugins`` as skipped, with the reason, and is never imported. Bumped only when a hook's
-# arguments or the ModelSpec contract change incompatibly.
-PLUGIN_API_VERSION = 1
+# The version of the plugin API: these hooks plus the names in ``catdog_zoo.PLUGIN_API`` (ModelSpec,
+# TrainingDefaults, DataSource, hookimpl, the shared blocks in ``catdog_zoo.blocks``, the errors).
+# A plugin module may declare the version it was written for as ``CATDOG_ZOO_API_VERSION = 1`` at
+# module level; one declaring another version is listed by ``catdog-zoo plugins`` as skipped, with the
+# reason, and is never imported. Bumped only when one of those changes incompatibly.
+PLUGIN_API_VERSION = 2
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -31,7 +32,7 @@ def register_models(register):
     Called once per process, the first time the registry is used.
 
     :param register: ``register(spec)`` where ``spec`` is a
-        :class:`catdog_zoo.registry.ModelSpec`. The core fills in the
+        :class:`catdog_zoo.ModelSpec`. The core fills in the
         plugin name, distribution and version; a name already taken by another
         plugin is reported as a conflict naming both distributions.
     :returns: nothing (return values are ignored).
@@ -45,7 +46,7 @@ def register_datasets(register):
     Called once per process, the first time a data source is resolved.
 
     :param register: ``register(source)`` where ``source`` is a
-        :class:`catdog_zoo.data.DataSource`: a name, a one-line summary and a
+        :class:`catdog_zoo.DataSource`: a name, a one-line summary and a
         ``fetch()`` callable returning the path of a folder of class folders
         (optionally with ``train/`` and ``validation/`` inside).
     :returns: nothing (return values are ignored).

@@ -20,12 +20,14 @@ from typing import Optional
 import pluggy
 
 from . import hookspecs
+from .errors import UnknownModelError, ZooError
 from .registry import ModelSpec, Registry, with_origin
+from .util.version import __version__
 
 ENTRY_POINT_GROUP = "catdog_zoo"
 # Comma-separated plugin (entry point) or distribution names to skip, like pytest's -p no:NAME.
 DISABLE_ENV = "CATDOG_ZOO_DISABLE"
-BUILTIN_PLUGINS = ("catdog_zoo.builtin",)
+BUILTIN_PLUGINS = ("catdog_zoo.default_plugins.cats_and_dogs",)
 
 
 @dataclass
@@ -67,7 +69,7 @@ class Zoo:
         disabled = _disabled_names()
         for module_name in builtins:
             info = PluginInfo(name=module_name, module=module_name, distribution="catdog-zoo",
-                              version=_core_version())
+                              version=__version__)
             self._register(info, lambda m=module_name: importlib.import_module(m))
         for ep in _unique(entry_points if entry_points is not None
                           else importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)):
@@ -87,6 +89,18 @@ class Zoo:
             self._register(info, ep.load)
         self._call_each("register_models", lambda info: {"register": self._model_registrar(info)})
         self._call_each("register_datasets", lambda info: {"register": self._dataset_registrar(info)})
+
+    def model(self, name: str) -> ModelSpec:
+        """The spec registered as ``name``; when a plugin of that name failed to load, its error."""
+        try:
+            return self.models.get(name)
+        except UnknownModelError:
+            info = self.plugins.get(name)
+            if info is not None and info.status != "ok":
+                why = info.errors[0] if info.errors else info.skipped or "disabled with " + DISABLE_ENV
+                raise ZooError(f"model '{name}' is unavailable: plugin {info.distribution or info.module} "
+                               f"{why}") from None
+            raise
 
     def register_commands(self, cli) -> None:
         """Let every plugin add its subcommands to the root click group."""
@@ -207,7 +221,3 @@ def _marked(module, kind: str) -> list:
 
 HOOK_NAMES = frozenset(_marked(hookspecs, "spec"))
 
-
-def _core_version() -> str:
-    from . import __version__
-    return __version__

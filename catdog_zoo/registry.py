@@ -12,6 +12,7 @@ import fnmatch
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
+from .config import KEYS
 from .errors import ConfigError, UnknownModelError, ZooError
 
 # Marker meaning "whatever the spec's pretrained source is" (e.g. ImageNet via keras.applications).
@@ -20,15 +21,33 @@ DEFAULT_WEIGHTS = "default"
 
 @dataclass(frozen=True)
 class TrainingDefaults:
-    """How a model trains unless the user says otherwise (flags or a YAML config)."""
+    """How a model trains unless the user says otherwise (flags or a YAML config).
 
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    # "auto": binary cross-entropy on one logit, sparse categorical cross-entropy on several.
-    loss: str = "auto"
-    epochs: int = 20
-    batch_size: int = 32
-    image_size: tuple = (160, 160)
+    The fields are the config keys declared ``per_model`` in :data:`catdog_zoo.config.KEYS`, with the
+    defaults declared there. The loss is not a setting: it follows the head (one logit: binary
+    cross-entropy; several: sparse categorical cross-entropy; see ``catdog_zoo.models.heads``).
+    """
+
+    optimizer: str = KEYS["optimizer"].default
+    learning_rate: float = KEYS["learning_rate"].default
+    epochs: int = KEYS["epochs"].default
+    batch_size: int = KEYS["batch_size"].default
+    image_size: tuple = KEYS["image_size"].default
+
+    def __post_init__(self):
+        for name in ("optimizer", "learning_rate", "epochs", "batch_size", "image_size"):
+            KEYS[name].check(getattr(self, name))  # a plugin's bad default fails at registration, named
+
+
+@dataclass
+class DataSource:
+    """A named data source, usable as ``--data NAME``: ``fetch()`` returns the folder of class folders
+    (optionally with ``train/`` and ``validation/`` inside), downloading it first if needed."""
+
+    name: str
+    summary: str
+    fetch: Callable
+    plugin: str = ""  # filled in by the core from the plugin that registered it
 
 
 @dataclass(frozen=True)
@@ -60,12 +79,15 @@ class ModelSpec:
     def qualified_name(self) -> str:
         return f"{self.distribution}:{self.name}" if self.distribution else self.name
 
+    def no_weights_message(self) -> str:
+        return f"model '{self.name}' has no pretrained weights; --weights does not apply to it"
+
     def build(self, num_classes: int = 2, image_size=None, weights=DEFAULT_WEIGHTS):
         """Build the Keras model; ``weights`` only applies to pretrained specs."""
         size = tuple(image_size or self.defaults.image_size)
         if self.pretrained is None:
             if weights not in (DEFAULT_WEIGHTS, None):
-                raise ConfigError(f"model '{self.name}' has no pretrained weights; --weights does not apply to it")
+                raise ConfigError(self.no_weights_message())
             return self.builder(num_classes, size)
         source = self.pretrained if weights == DEFAULT_WEIGHTS else weights
         try:

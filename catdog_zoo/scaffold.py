@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 from .hookspecs import PLUGIN_API_VERSION
+from .util.version import __version__
 
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # PEP 508 distribution names
 
@@ -140,8 +141,6 @@ def names_for(dist: str) -> tuple:
 
 def scaffold(dist: str, parent=".") -> Path:
     """Write the plugin distribution ``parent/dist``; refuses to touch an existing folder."""
-    from . import __version__
-
     module, model = names_for(dist)
     target = Path(parent) / dist
     if target.exists():

@@ -16,7 +16,7 @@ from conftest import install_dist, our_lines
 from test_feature_cache import FROZEN_PLUGIN
 
 from catdog_zoo.cli import cli
-from catdog_zoo.distribute import local_tf_configs
+from catdog_zoo.training.distribute import local_tf_configs
 
 pytestmark = pytest.mark.slow
 

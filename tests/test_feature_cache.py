@@ -10,16 +10,16 @@ from conftest import install_dist
 from imagefactory import make_image_folder
 
 import catdog_zoo
-from catdog_zoo.inference import load_model
-from catdog_zoo.pipeline import decode_split
-from catdog_zoo.splits import make_splits
+from catdog_zoo import load_model
+from catdog_zoo.data.decode import decode_split
+from catdog_zoo.data.splits import make_splits
 
 FROZEN_PLUGIN = """
     from catdog_zoo import ModelSpec, hookimpl
 
     def build(num_classes, image_size, weights="init", augment=False):
         import keras
-        from catdog_zoo.blocks import augmentation, logit_units
+        from catdog_zoo import augmentation, logit_units
         shape = tuple(image_size) + (3,)
         backbone = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(8, 3, activation="relu"),
                                      keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
@@ -88,7 +88,8 @@ def test_saved_model_reproduces_the_cached_path_metrics(frozen_plugin, tiny_data
 
 
 def test_augmented_views_differ_and_are_reproducible(frozen_plugin, tiny_data, tmp_path, own_cache):
-    from catdog_zoo.features import FeatureStore, split_frozen
+    from catdog_zoo.models.features import FeatureStore
+from catdog_zoo.models.frozen import split_frozen
     model = catdog_zoo.create_model("frozen_aug", image_size=(32, 32))
     chain = split_frozen(model, "backbone")
     assert [type(layer).__name__ for layer in chain.frozen] == ["Sequential", "GlobalAveragePooling2D"]

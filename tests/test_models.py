@@ -46,7 +46,7 @@ def test_augmentation_settings_match_the_reference():
 
 
 def test_preprocessing_equals_mobilenet_v2_preprocess_input():
-    from catdog_zoo.blocks import mobilenet_v2_preprocessing
+    from catdog_zoo import mobilenet_v2_preprocessing
     x = np.linspace(0, 255, 60, dtype="float32").reshape(1, 4, 5, 3)
     expected = keras.applications.mobilenet_v2.preprocess_input(x.copy())
     np.testing.assert_allclose(mobilenet_v2_preprocessing()(x), expected, atol=1e-6)

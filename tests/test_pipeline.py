@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from catdog_zoo.pipeline import EpochBatches, batches, decode_split
-from catdog_zoo.splits import make_splits
+from catdog_zoo.data.batches import EpochBatches, batches
+from catdog_zoo.data.decode import decode_split
+from catdog_zoo.data.splits import make_splits
 
 
 def epoch_labels(ds):

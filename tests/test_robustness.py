@@ -20,11 +20,11 @@ from imagefactory import make_image_folder
 from PIL import Image
 
 import catdog_zoo
-from catdog_zoo import checkpoints
+from catdog_zoo.training import checkpoints
 from catdog_zoo.cli import cli
 from catdog_zoo.errors import ZooError
-from catdog_zoo.pipeline import ImageError, decode_file
-from catdog_zoo.sources import fetch_archive, safe_extract
+from catdog_zoo.data.decode import ImageError, decode_file
+from catdog_zoo.data.sources import fetch_archive, safe_extract
 
 
 
@@ -231,7 +231,7 @@ def test_full_disk_stops_cleanly_and_the_run_resumes(tiny_data, tmp_path):
     assert our_lines(err)[-1].startswith(f"Error: cannot write {run_dir / 'model.keras'}: no space left")
     assert not (run_dir / "metrics.json").exists() and not (run_dir / "model.keras").exists()
     assert checkpoints.latest(run_dir).name == "epoch-0002"
-    resumed = catdog_zoo.train_resume(run_dir, quiet=True)
+    resumed = catdog_zoo.resume(run_dir, quiet=True)
     assert resumed.metrics["epochs"] == 2 and (run_dir / "model.keras").is_file()
 
 

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 import catdog_zoo
-from catdog_zoo import rundir
+from catdog_zoo.training import finish
 from catdog_zoo.cli import cli
-from catdog_zoo.progress import Progress
-from catdog_zoo.report import confident_errors, confusion
+from catdog_zoo.util.progress import Progress
+from catdog_zoo.reports.run_report import confident_errors, confusion
 
 TINY = ["--epochs", 2, "--image-size", 40, "--batch-size", 8]
 
@@ -177,15 +177,15 @@ def test_zoo_trains_matching_models_then_keeps_them(tiny_data, tmp_path):
 
 def test_zoo_resumes_an_interrupted_model_and_goes_on_after_a_failure(tiny_data, tmp_path, monkeypatch):
     runs = tmp_path / "zoo"
-    real_save = rundir.save_model
+    real_save = finish.save_model
 
     def no_space(model, path):
         raise catdog_zoo.ZooError("cannot write model.keras: no space left on the device")
-    monkeypatch.setattr(rundir, "save_model", no_space)
+    monkeypatch.setattr(finish, "save_model", no_space)
     stopped = run("zoo", "baseline", "--epochs", 2, "--data", tiny_data, "--runs-dir", runs, "-q", ok=False)
     assert stopped.exit_code == 1 and "baseline: failed: cannot write model.keras" in stopped.output
     assert (runs / "baseline" / "checkpoints").is_dir() and not (runs / "baseline" / "metrics.json").exists()
-    monkeypatch.setattr(rundir, "save_model", real_save)
+    monkeypatch.setattr(finish, "save_model", real_save)
     (runs / "dropout").mkdir()
     (runs / "dropout" / "notes.txt").write_text("mine")  # a folder the sweep must not touch
     result = run("zoo", "[bd][ar][so]*", "--epochs", 2, "--data", tiny_data, "--runs-dir", runs, "-q", ok=False)
@@ -256,8 +256,8 @@ def test_export_matches_the_keras_model(augmenting_run, tmp_path, fmt, name):
 
 
 def test_exported_tflite_runs_on_new_images(augmenting_run, tmp_path):
-    from catdog_zoo.export import runner
-    from catdog_zoo.inference import load_model
+    from catdog_zoo.runs.export import runner
+    from catdog_zoo import load_model
     run("export", augmenting_run, "--format", "tflite", "--out", tmp_path / "m.tflite")
     images = np.random.default_rng(1).uniform(0, 255, (3, 40, 40, 3)).astype("float32")
     expected = load_model(augmenting_run).predict_on_batch(images)
@@ -267,7 +267,7 @@ def test_exported_tflite_runs_on_new_images(augmenting_run, tmp_path):
 # -- augment-preview --------------------------------------------------------------------------
 
 def test_augment_preview_uses_the_models_own_layers(tiny_data, tmp_path):
-    from catdog_zoo.gallery import augmentation_layers
+    from catdog_zoo.models.augment import augmentation_layers
     from catdog_zoo.plugins import get_zoo
     layers = augmentation_layers(get_zoo().models.get("preprocess").build(2, (40, 40), weights=None))
     assert [type(layer).__name__ for layer in layers] == ["RandomFlip", "RandomRotation"]

@@ -4,7 +4,7 @@ import pytest
 from imagefactory import make_image_folder
 
 from catdog_zoo.errors import ConfigError
-from catdog_zoo.splits import make_splits
+from catdog_zoo.data.splits import make_splits
 
 
 def all_sets(s):

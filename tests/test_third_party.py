@@ -138,7 +138,7 @@ def test_plugin_data_source_is_usable_as_data_name(site, tiny_data):
     install_dist(site, "catdog-zoo-tinyset", "0.2", {"tinyset": "tinyset_mod"}, {"tinyset_mod": f"""
         from pathlib import Path
         from catdog_zoo import hookimpl
-        from catdog_zoo.sources import DataSource
+        from catdog_zoo import DataSource
 
         @hookimpl
         def register_datasets(register):

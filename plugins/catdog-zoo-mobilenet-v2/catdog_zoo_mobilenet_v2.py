@@ -2,7 +2,7 @@
 
 from catdog_zoo import ModelSpec, TrainingDefaults, hookimpl
 
-CATDOG_ZOO_API_VERSION = 1
+CATDOG_ZOO_API_VERSION = 2
 
 
 def build_mobilenet_v2(num_classes, image_size, weights="imagenet"):
@@ -13,7 +13,7 @@ def build_mobilenet_v2(num_classes, image_size, weights="imagenet"):
     """
     import keras
 
-    from catdog_zoo.blocks import augmentation, logit_units, mobilenet_v2_preprocessing
+    from catdog_zoo import augmentation, logit_units, mobilenet_v2_preprocessing
 
     shape = tuple(image_size) + (3,)
     backbone = keras.applications.MobileNetV2(input_shape=shape, include_top=False, weights=weights,

@@ -2,11 +2,11 @@
 
 from catdog_zoo import ModelSpec, hookimpl
 
-CATDOG_ZOO_API_VERSION = 1
+CATDOG_ZOO_API_VERSION = 2
 
 
 def build_preprocess(num_classes, image_size):
-    from catdog_zoo.blocks import augmentation, mobilenet_v2_preprocessing, small_cnn
+    from catdog_zoo import augmentation, mobilenet_v2_preprocessing, small_cnn
     front = [mobilenet_v2_preprocessing(), augmentation(rotation=0.4)]
     return small_cnn(num_classes, image_size, front=front, dropout_at=("pool2",), name="preprocess")
 

@@ -7,7 +7,7 @@ catdog-zoo stops with one line asking for ``--weights PATH`` or a connection.
 
 from catdog_zoo import ModelSpec, TrainingDefaults, hookimpl
 
-CATDOG_ZOO_API_VERSION = 1
+CATDOG_ZOO_API_VERSION = 2
 
 
 def build_mobilenet_v3_small(num_classes, image_size, weights="imagenet"):
@@ -16,7 +16,7 @@ def build_mobilenet_v3_small(num_classes, image_size, weights="imagenet"):
 
     import keras
 
-    from catdog_zoo.blocks import augmentation, logit_units
+    from catdog_zoo import augmentation, logit_units
 
     shape = tuple(image_size) + (3,)
     with warnings.catch_warnings():

@@ -2,11 +2,11 @@
 
 from catdog_zoo import ModelSpec, hookimpl
 
-CATDOG_ZOO_API_VERSION = 1
+CATDOG_ZOO_API_VERSION = 2
 
 
 def build_dropout(num_classes, image_size):
-    from catdog_zoo.blocks import small_cnn
+    from catdog_zoo import small_cnn
     return small_cnn(num_classes, image_size, dropout_at=("pool2",), name="dropout")
 
 

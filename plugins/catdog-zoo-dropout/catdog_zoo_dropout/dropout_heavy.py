@@ -2,11 +2,11 @@
 
 from catdog_zoo import ModelSpec, hookimpl
 
-CATDOG_ZOO_API_VERSION = 1
+CATDOG_ZOO_API_VERSION = 2
 
 
 def build_dropout_heavy(num_classes, image_size):
-    from catdog_zoo.blocks import DROPOUT_POSITIONS, small_cnn
+    from catdog_zoo import DROPOUT_POSITIONS, small_cnn
     return small_cnn(num_classes, image_size, dropout_at=DROPOUT_POSITIONS, name="dropout_heavy")
 
 

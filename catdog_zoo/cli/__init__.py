@@ -1,0 +1,62 @@
+"""The ``catdog-zoo`` command line: a thin click layer over the Python API.
+
+Every command that prints data takes ``--json``; every user error is one line on stderr
+(``Error: ...``) with a non-zero exit code (2 for bad flags or config values). Commands live in
+small modules by what they work on (:mod:`.catalog`, :mod:`.data`, :mod:`.train`, :mod:`.runs`);
+plugins add theirs through the ``register_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import os
+
+# TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) buries the output; keep warnings+.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import click  # noqa: E402
+
+from ..errors import ZooError  # noqa: E402
+from ..plugins import get_zoo  # noqa: E402
+from . import catalog, data, runs, train  # noqa: E402
+
+
+class ZooGroup(click.Group):
+    """Turns :class:`~catdog_zoo.ZooError` into a one-line message and its exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ZooError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="catdog-zoo", prog_name="catdog-zoo")
+def cli():
+    """Train and compare image classifiers from folders of images.
+
+    Every architecture is a plugin: `catdog-zoo models` lists what is installed and
+    `pip install` of a plugin adds more. Data is a folder of class folders (--data DIR)
+    or a named source; the default is cats_and_dogs_filtered, downloaded into the Keras cache.
+
+    \b
+    The reference workflow, step by step:
+      catdog-zoo data stats                 # images per class, majority-class baseline
+      catdog-zoo data show --out grid.png   # three random images of each class
+      catdog-zoo train baseline             # from-scratch CNN (then dropout, augmentation, ...)
+      catdog-zoo train mobilenet_v2         # transfer learning, ~98% validation accuracy
+      catdog-zoo evaluate runs/mobilenet_v2-TIME --split test
+      catdog-zoo predict runs/mobilenet_v2-TIME my_photos/
+      catdog-zoo zoo                        # all of the above for every model, then a leaderboard
+    """
+
+
+for command in (catalog.models, catalog.plugins, catalog.info, data.data, train.train, runs.evaluate,
+                runs.predict, runs.export, data.augment_preview, runs.compare, train.zoo, catalog.new_plugin):
+    cli.add_command(command)
+
+
+def main():
+    get_zoo().register_commands(cli)
+    cli()

@@ -1,0 +1,143 @@
+"""What is installed: ``models``, ``plugins``, ``info``, and ``new-plugin`` to add to it."""
+
+from __future__ import annotations
+
+import click
+
+from ..plugins import get_zoo
+from .output import echo_json, human, table
+
+
+def _facts(spec) -> dict:
+    """Parameters and FLOPs, or an error string: a plugin's builder bug must not break the listing."""
+    from ..models.facts import model_facts
+    try:
+        return model_facts(spec)
+    except Exception as exc:  # noqa: BLE001 - any plugin bug is reported in the row
+        return {"params": None, "flops": None, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def spec_dict(spec, facts=None) -> dict:
+    d = spec.defaults
+    data = {"name": spec.name, "qualified_name": spec.qualified_name, "plugin": spec.distribution or spec.plugin,
+            "version": spec.version, "summary": spec.summary, "tags": list(spec.tags),
+            "image_size": list(d.image_size), "pretrained": spec.pretrained,
+            "weights_licence": spec.weights_licence, "frozen_backbone": spec.frozen_backbone,
+            "defaults": {"optimizer": d.optimizer, "learning_rate": d.learning_rate,
+                         "epochs": d.epochs, "batch_size": d.batch_size, "image_size": list(d.image_size)}}
+    if facts is not None:
+        data.update(params=facts["params"], flops=facts["flops"])
+        if "error" in facts:
+            data["error"] = facts["error"]
+    return data
+
+
+@click.command()
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.option("--no-params", is_flag=True, help="Skip counting parameters and FLOPs (no TensorFlow start-up).")
+def models(pattern, as_json, no_params):
+    """List installed models, optionally filtered by an fnmatch PATTERN (e.g. 'mobile*').
+
+    Parameters and FLOPs (per image; a multiply-add counts as two) are for two classes at the
+    model's default input size; they are computed once per plugin version and cached.
+
+    \b
+    Examples:
+      catdog-zoo models
+      catdog-zoo models 'mobile*' --json
+    """
+    rows = [spec_dict(spec, None if no_params else _facts(spec)) for spec in get_zoo().models.list(pattern)]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No models match." if pattern else "No models installed (see 'catdog-zoo plugins').")
+        return
+    for r in rows:
+        r["plugin"] = f"{r['plugin']} {r['version']}".strip()
+        r["input"] = "x".join(map(str, r["image_size"]))
+        r["weights"] = r["pretrained"] or "-"
+        r["tags"] = ",".join(r["tags"])
+        r["params"] = "-" if no_params else human(r["params"])
+        r["flops"] = "-" if no_params else human(r["flops"])
+    table(rows, ["name", "plugin", "params", "flops", "input", "weights", "tags", "summary"])
+    broken = [info.name for info in get_zoo().plugins.values() if info.status == "error"]
+    if broken:
+        click.echo(f"Note: plugin(s) {', '.join(broken)} failed to load; see 'catdog-zoo plugins'", err=True)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def plugins(as_json):
+    """List installed plugins: version, hooks, models, and any load errors.
+
+    A plugin that fails to import or register is listed here with its error;
+    the other plugins keep working. Disable plugins with CATDOG_ZOO_DISABLE=name1,name2.
+
+    \b
+    Examples:
+      catdog-zoo plugins
+      CATDOG_ZOO_DISABLE=dropout catdog-zoo plugins --json
+    """
+    infos = [info.to_dict() for info in get_zoo().plugins.values()]
+    if as_json:
+        echo_json(infos)
+        return
+    for info in infos:
+        origin = f"{info['distribution']} {info['version']}".strip() or info["module"]
+        click.echo(f"{info['name']} ({origin}) [{info['status']}]")
+        for key in ("hooks", "models", "datasets"):
+            if info[key]:
+                click.echo(f"  {key}: {', '.join(info[key])}")
+        if info["skipped"]:
+            click.echo(f"  skipped: {info['skipped']}")
+        for err in info["errors"]:
+            click.echo(f"  error: {err}")
+
+
+@click.command()
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True, help="Print the spec as JSON (no summary table).")
+def info(model, as_json):
+    """Show MODEL's spec (defaults, tags, origin) and its Keras layer summary.
+
+    \b
+    Examples:
+      catdog-zoo info mobilenet_v2
+      catdog-zoo info baseline --json
+    """
+    spec = get_zoo().model(model)
+    data = spec_dict(spec, _facts(spec))
+    if as_json:
+        echo_json(data)
+        return
+    shown = {**data, "tags": ", ".join(data["tags"]), "params": f"{data['params']:,}" if data["params"] else "?",
+             "flops": f"{human(data['flops'])} per image at {'x'.join(map(str, data['image_size']))}",
+             "defaults": ", ".join(f"{k}={v}" for k, v in data["defaults"].items())}
+    for key in ("name", "summary", "plugin", "version", "tags", "params", "flops", "pretrained", "weights_licence",
+                "frozen_backbone", "defaults"):
+        value = shown[key]
+        click.echo(f"{key + ':':17}{value if value not in (None, '') else '-'}")
+    click.echo("\nLayers (two classes, default image size; pretrained weights not loaded):")
+    spec.build(2, None, weights=None).summary(print_fn=lambda line, **_: click.echo(line))
+
+
+@click.command("new-plugin")
+@click.argument("dist_name")
+@click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder in which to create the DIST_NAME folder.")
+def new_plugin(dist_name, parent):
+    """Create a ready-to-install plugin distribution DIST_NAME with one example model.
+
+    \b
+    Examples:
+      catdog-zoo new-plugin catdog-zoo-tiny-net     # model 'tiny_net', module catdog_zoo_tiny_net
+      pip install -e ./catdog-zoo-tiny-net[test]
+      catdog-zoo models tiny_net
+    """
+    from ..scaffold import names_for, scaffold
+    target = scaffold(dist_name, parent)
+    module, model = names_for(dist_name)
+    click.echo(f"Created {target}/ (pyproject.toml, {module}.py, tests/, README.md) with model '{model}'.")
+    click.echo(f"Next: pip install -e '{target}[test]' && catdog-zoo models {model}")

@@ -1,0 +1,127 @@
+"""Looking at the data before training: ``data stats``, ``data check``, ``data show``, ``augment-preview``."""
+
+from __future__ import annotations
+
+import click
+
+from ..config import KEYS, SPLITS
+from ..data.sources import resolve_data
+from ..data.splits import make_splits
+from ..plugins import get_zoo
+from .output import echo_json, table
+
+data_option = click.option("--data", "data_arg", metavar="DIR|NAME", help=KEYS["data"].help)
+split_seed_option = click.option("--seed", type=click.IntRange(0, KEYS["seed"].maximum),
+                                 default=KEYS["seed"].default, show_default=True,
+                                 help="Seed of the validation/test split (as train's --seed).")
+
+
+def _splits(data_arg, seed):
+    return make_splits(resolve_data(data_arg), seed=seed, val_fraction=KEYS["val_fraction"].default,
+                       test_fraction=KEYS["test_fraction"].default)
+
+
+@click.group()
+def data():
+    """Inspect a dataset: counts per class and split, problems, and sample images."""
+
+
+@data.command()
+@data_option
+@split_seed_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def stats(data_arg, seed, as_json):
+    """Images per class and split, and the majority-class baseline accuracy to beat.
+
+    \b
+    Examples:
+      catdog-zoo data stats
+      catdog-zoo data stats --data ~/pets --json
+    """
+    splits = _splits(data_arg, seed)
+    per_split = {name: splits.get(name).counts(splits.class_names) for name in SPLITS}
+    result = {"root": splits.root, "layout": splits.layout, "class_names": list(splits.class_names),
+              "counts": per_split, "totals": {k: sum(v.values()) for k, v in per_split.items()},
+              "majority_baseline": round(splits.majority_baseline("validation"), 4)}
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"{splits.root} ({splits.layout}, seed {seed})")
+    rows = [{"class": c, **{s: per_split[s][c] for s in per_split}} for c in splits.class_names]
+    rows.append({"class": "total", **result["totals"]})
+    table(rows, ["class", *SPLITS])
+    click.echo(f"majority-class baseline (validation accuracy to beat): {result['majority_baseline']:.1%}")
+
+
+@data.command()
+@data_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def check(data_arg, as_json):
+    """Report every problem in the images without training; exit 1 if any file would be left out.
+
+    Errors are files or folders training leaves out (corrupt, truncated, empty, not images;
+    class folders without images) and that --strict refuses; warnings are files ignored for
+    their extension; notes are usable files whose content differs from their extension.
+
+    \b
+    Examples:
+      catdog-zoo data check --data ~/pets
+      catdog-zoo data check --data ~/pets --json > problems.json
+    """
+    from ..data.check import check_folder
+    report = check_folder(resolve_data(data_arg))
+    errors = sum(1 for p in report["problems"] if p["severity"] == "error")
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(f"{report['root']}: {report['usable']} of {report['files']} image files usable, "
+                   f"classes {', '.join(report['class_names']) or '-'}")
+        for p in report["problems"]:
+            click.echo(f"{p['severity']}: {p['path']}: {p['problem']}")
+        if not report["problems"]:
+            click.echo("No problems found.")
+    if errors:
+        raise SystemExit(1)
+
+
+@data.command()
+@data_option
+@split_seed_option
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--per-class", default=3, show_default=True, type=click.IntRange(1, 20), help="Images per class.")
+def show(data_arg, seed, out, per_class):
+    """Save a grid of random training images, one row per class.
+
+    \b
+    Examples:
+      catdog-zoo data show --out grid.png
+      catdog-zoo data show --data ~/pets --per-class 5 --out pets.png
+    """
+    from ..reports.pictures import sample_grid
+    splits = _splits(data_arg, seed)
+    path = sample_grid(splits, out, per_class=per_class, seed=seed)
+    click.echo(f"Wrote {path} ({len(splits.class_names)} rows x {per_class} images)")
+
+
+@click.command("augment-preview")
+@click.argument("model")
+@data_option
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--copies", default=6, show_default=True, type=click.IntRange(1, 24), help="Augmented copies.")
+@click.option("--seed", type=click.IntRange(0, KEYS["seed"].maximum), default=KEYS["seed"].default,
+              show_default=True, help="Seed of the split, of the image picked and of the random augmentation.")
+def augment_preview(model, data_arg, out, copies, seed):
+    """Save one training image and augmented copies of it, made by MODEL's own augmentation layers.
+
+    Shows what the model sees while training (e.g. the flips and rotations of 'augmentation'
+    or 'mobilenet_v2'); a model without Random* layers is an error.
+
+    \b
+    Examples:
+      catdog-zoo augment-preview mobilenet_v2 --out aug.png
+      catdog-zoo augment-preview augmentation --copies 12 --seed 7 --out aug.png
+    """
+    from ..reports.pictures import augment_preview as preview
+    spec = get_zoo().model(model)
+    path = preview(spec, _splits(data_arg, seed), out, copies=copies, seed=seed)
+    click.echo(f"Wrote {path} (1 original + {copies} augmented copies)")

@@ -1,0 +1,61 @@
+"""How commands print: JSON for machines, aligned tables and short numbers for people."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+def echo_json(data) -> None:
+    # allow_nan=False: a NaN would make the output invalid JSON; the run record already maps them to null.
+    click.echo(json.dumps(data, indent=2, allow_nan=False))
+
+
+def table(rows: list, columns: list) -> None:
+    """Plain aligned columns; the last column is not padded (it holds free text)."""
+    if not rows:
+        return
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns[:-1]]
+    header = [c.upper() for c in columns]
+    for line in [header] + [[str(r[c]) for c in columns] for r in rows]:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths)) + ("  " if widths else "") + line[-1])
+
+
+def human(n) -> str:
+    if not isinstance(n, int):
+        return "?"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+_LEADERBOARD_OPTIONS = [
+    click.option("--json", "as_json", is_flag=True, help="Print a JSON list of runs (run, model, val_accuracy, "
+                 "test_accuracy, overfit_gap, params, train_seconds, ...)."),
+    click.option("--markdown", is_flag=True, help="Print a Markdown table."),
+    click.option("--plot", type=click.Path(dir_okay=False), help="Also save validation accuracy per epoch of "
+                 "every run, overlaid, to this PNG."),
+]
+
+
+def leaderboard_options(fn):
+    for option in reversed(_LEADERBOARD_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def print_leaderboard(runs, as_json, markdown, plot) -> None:
+    from ..reports import leaderboard as lb
+
+    rows = lb.leaderboard(runs)
+    if as_json:
+        echo_json(rows)
+    elif markdown:
+        click.echo(lb.as_markdown(rows, Path.cwd()))
+    else:
+        click.echo(lb.as_text(rows, Path.cwd()))
+    if plot:
+        click.echo(f"Wrote {lb.plot_curves(rows, plot)}", err=True)

@@ -1,0 +1,127 @@
+"""Using finished runs: ``evaluate``, ``predict``, ``export`` and ``compare``.
+
+Each command reads the run's record first (no TensorFlow needed), so a wrong run directory is
+refused at once; the model is loaded only when there is work for it.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..config import SPLITS
+from ..runs.record import read_run
+from .output import echo_json, leaderboard_options, print_leaderboard
+
+run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
+
+
+@click.command()
+@run_dir_argument
+@click.option("--data", metavar="DIR|NAME", help="Evaluate on other data with the same classes (default: the run's).")
+@click.option("--split", type=click.Choice(SPLITS), default="validation", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON ({accuracy, loss, ...}).")
+def evaluate(run_dir, data, split, as_json):
+    """Accuracy and loss of a finished run's model on one split of its data.
+
+    \b
+    Examples:
+      catdog-zoo evaluate runs/mobilenet_v2-20261124-101500 --split test
+      catdog-zoo evaluate runs/mobilenet_v2-20261124-101500 --data ~/more-pets --json
+    """
+    read_run(run_dir)
+    from ..runs.evaluate import evaluate as run_evaluate
+    result = run_evaluate(run_dir, data=data, split=split)
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(f"{split}: accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f} "
+                   f"({result['num_images']} images)")
+
+
+@click.command()
+@run_dir_argument
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write a CSV: path, label, probability, "
+              "and p_CLASS per class.")
+@click.option("--threshold", type=click.FloatRange(0, 1), help="Two-class models: predict the second class "
+              "(e.g. dogs) when its probability is >= this (default: the more likely class).")
+@click.option("--json", "as_json", is_flag=True, help='Print a JSON list of {"path", "label", "probability", '
+              '"probabilities"}.')
+@click.option("--strict", is_flag=True, help="Fail on a file that is not a usable image (default: skip it).")
+def predict(run_dir, images, out, threshold, as_json, strict):
+    """Label IMAGES (files, or folders searched recursively) with a finished run's model.
+
+    Prints the predicted label, the probability of that label, and the file.
+
+    \b
+    Examples:
+      catdog-zoo predict runs/mobilenet_v2-20261124-101500 photos/ --out predictions.csv
+      catdog-zoo predict runs/mobilenet_v2-20261124-101500 photos/ --threshold 0.9   # dogs only when sure
+    """
+    read_run(run_dir)
+    from ..runs.predict import predict as run_predict, write_predictions_csv
+    results = run_predict(run_dir, images, strict=strict, threshold=threshold)
+    if out:
+        write_predictions_csv(results, out)
+    if as_json:
+        echo_json(results)
+        return
+    for r in results:
+        click.echo(f"{r['label']}\t{r['probability']:.4f}\t{r['path']}")
+    if out:
+        click.echo(f"Wrote {len(results)} predictions to {out}", err=True)
+
+
+@click.command()
+@run_dir_argument
+@click.option("--format", "fmt", type=click.Choice(["saved_model", "tflite"]), required=True,
+              help="saved_model: a TensorFlow SavedModel folder (TF Serving); tflite: one float32 .tflite file.")
+@click.option("--out", type=click.Path(), help="Where to write (default RUN_DIR/export/saved_model or "
+              "RUN_DIR/export/model.tflite).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing export at --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the export report (path, parity numbers) as JSON.")
+def export(run_dir, fmt, out, overwrite, as_json):
+    """Export a finished run's model for serving, and check it against the Keras model.
+
+    The export takes float32 images in [0, 255] at the run's image size and returns logits.
+    It is then run on the run's test split: the largest difference in class probabilities
+    from model.keras is printed and saved beside it (OUT.export.json); above 1e-3 the command
+    exits with status 1.
+
+    \b
+    Examples:
+      catdog-zoo export runs/mobilenet_v2-20261124-101500 --format tflite
+      catdog-zoo export runs/mobilenet_v2-20261124-101500 --format saved_model --out serving/catdog
+    """
+    read_run(run_dir)
+    from ..runs.export import describe, export as run_export
+    report = run_export(run_dir, fmt, out, overwrite=overwrite)
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(describe(report))
+    if not report["parity_ok"]:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--runs-dir", type=click.Path(file_okay=False), help="Also every finished run under this folder "
+              "(searched recursively). Default when no RUN_DIR is given: runs/.")
+@leaderboard_options
+def compare(run_dirs, runs_dir, as_json, markdown, plot):
+    """Leaderboard of finished runs, best validation accuracy first.
+
+    Columns: validation and test accuracy, the overfitting gap (final training accuracy minus
+    validation accuracy: large means memorising), parameters and training seconds.
+
+    \b
+    Examples:
+      catdog-zoo compare                                  # every run under runs/
+      catdog-zoo compare runs/baseline-* runs/dropout-* --markdown
+      catdog-zoo compare --runs-dir runs/zoo --plot curves.png
+    """
+    from ..reports.leaderboard import find_runs
+    if not run_dirs and runs_dir is None:
+        runs_dir = "runs"
+    print_leaderboard(find_runs(run_dirs, runs_dir), as_json, markdown, plot)

@@ -1,0 +1,102 @@
+"""Training from the command line: ``train`` (one model) and ``zoo`` (every model, then a leaderboard)."""
+
+from __future__ import annotations
+
+import click
+
+from ..config import KEYS, check_for_model, load_config_file, resolve_config
+from ..plugins import get_zoo
+from .options import config_options
+from .output import leaderboard_options, print_leaderboard
+
+
+def _model_from(model, config_file) -> str:
+    if model:
+        return model
+    named = load_config_file(config_file).get("model") if config_file else None
+    if not named:
+        raise click.UsageError("give a MODEL to train (see 'catdog-zoo models'), a --config that names one, "
+                               "or --resume RUN_DIR")
+    return named
+
+
+@click.command()
+@click.argument("model", required=False)
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), metavar="RUN_DIR",
+              help="Continue a stopped run from its last epoch checkpoint (no MODEL or other flags).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file of the same keys "
+              "(epochs, learning_rate, ...; a run's config.yaml repeats that run); flags override it.")
+@config_options
+@click.option("--overwrite", is_flag=True, help="Replace the run already in --run-dir.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output (decoding, feature extraction, epochs).")
+def train(model, resume_dir, config_file, quiet, overwrite, **flags):
+    """Train MODEL, evaluate it on validation and test, and save a run directory.
+
+    The run directory holds config.yaml (the resolved configuration: rerun it with
+    --config), model.keras (images in, logits out), history.csv and metrics.json, written
+    last. Until then checkpoints/ holds the last finished epoch: --resume continues from it.
+
+    \b
+    Examples:
+      catdog-zoo train mobilenet_v2
+      catdog-zoo train baseline --data ~/pets --epochs 5 --seed 1
+      catdog-zoo train mobilenet_v2 --weights mobilenet_v2_no_top.h5
+      catdog-zoo train mobilenet_v2 --fine-tune-epochs 10 --fine-tune-at 100
+      catdog-zoo train --config runs/mobilenet_v2-20261124-101500/config.yaml
+      catdog-zoo train --resume runs/mobilenet_v2-20261124-101500
+
+    A model that declares a frozen backbone (mobilenet_v2) computes the backbone's features
+    once per image (and per augmented view), caches them on disk, and trains its head on them;
+    the saved model is still the whole model. Cache: $CATDOG_ZOO_CACHE or ~/.cache/catdog-zoo.
+    """
+    if resume_dir:
+        given = [f"--{k.replace('_', '-')}" for k, v in flags.items() if v is not None]
+        given = ([model] if model else []) + given + (["--config"] if config_file else []) + (
+            ["--overwrite"] if overwrite else [])
+        if given:
+            raise click.UsageError(f"--resume continues a run with its own config; drop {', '.join(given)}")
+        from ..training.session import resume
+        resume(resume_dir, quiet=quiet)
+        return
+    model = _model_from(model, config_file)
+    # Everything that can be refused is refused here, before TensorFlow loads.
+    spec = get_zoo().model(model)
+    check_for_model(spec, resolve_config(spec, config_file, **flags))
+    from ..training.session import train as run_training
+    run_training(model, config_file=config_file, quiet=quiet, overwrite=overwrite, **flags)
+
+
+@click.command()
+@click.argument("pattern", required=False)
+@click.option("--epochs", type=click.IntRange(KEYS["epochs"].minimum, KEYS["epochs"].maximum),
+              help="Epochs for every model (default: each model's own, usually 20).")
+@click.option("--data", metavar="DIR|NAME", help=KEYS["data"].help)
+@click.option("--seed", type=click.IntRange(0, KEYS["seed"].maximum), help="Seed for every run (default 42).")
+@click.option("--runs-dir", default="runs/zoo", show_default=True, type=click.Path(file_okay=False),
+              help="One run directory per model goes here.")
+@click.option("-q", "--quiet", is_flag=True, help="No per-epoch progress; only a line per model.")
+@leaderboard_options
+def zoo(pattern, epochs, data, seed, runs_dir, quiet, as_json, markdown, plot):
+    """Train every installed model (or those matching PATTERN), then print the leaderboard.
+
+    The whole reference workflow in one command. Each model trains into RUNS_DIR/MODEL;
+    run the same command again after a stop and finished models are kept, an unfinished
+    one resumes from its last epoch. A model that fails is reported and the others go on;
+    the exit status is then 1.
+
+    \b
+    Examples:
+      catdog-zoo zoo                      # all installed models, 20 epochs each
+      catdog-zoo zoo --epochs 2 --runs-dir runs/quick
+      catdog-zoo zoo 'dropout*' --markdown
+    """
+    from ..training.zoo_sweep import run_zoo
+    result = run_zoo(pattern, runs_dir=runs_dir, epochs=epochs, data=data, seed=seed, quiet=quiet,
+                     say=lambda text: click.echo(text, err=as_json))
+    if result.runs:
+        click.echo("", err=as_json)
+        print_leaderboard(result.runs, as_json, markdown, plot)
+    for name, reason in result.failures.items():
+        click.echo(f"Error: {name}: {reason}", err=True)
+    if result.failures:
+        raise SystemExit(1)

@@ -1,0 +1,57 @@
+"""``catdog-zoo data check``: every problem in an image folder, found without training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import KEYS, SPLITS
+from ..errors import ConfigError
+from .decode import decode_split
+from .splits import IMAGE_EXTENSIONS, make_splits
+
+SIGNATURES = {b"\xff\xd8": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
+EXTENSION_FORMAT = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".gif": "gif", ".bmp": "bmp", ".webp": "webp"}
+
+
+def content_format(path: Path):
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return next((fmt for sig, fmt in SIGNATURES.items() if head.startswith(sig)), None)
+
+
+def check_folder(root) -> dict:
+    """``{"root", "class_names", "files", "usable", "problems": [{"path", "severity", "problem"}]}``.
+
+    Severity ``error``: the file or folder is left out of training (``--strict`` refuses it);
+    ``warning``: a file is ignored because of its extension; ``note``: usable, but not what it says.
+    """
+    root = Path(root)
+    problems = []
+    try:
+        # The default splits and size of `catdog-zoo train`: what is decoded here is cached for it.
+        splits = make_splits(root)
+    except ConfigError as exc:
+        return {"root": str(root), "class_names": [], "files": 0, "usable": 0,
+                "problems": [{"path": str(root), "severity": "error", "problem": str(exc)}]}
+    for folder in splits.empty_classes:
+        problems.append({"path": folder, "severity": "error", "problem": "class folder without images"})
+    decoded = [decode_split(splits.get(name), KEYS["image_size"].default) for name in SPLITS]
+    images = [p for d in decoded for p in d.split.paths] + [p for d in decoded for p, _ in d.skipped]
+    for folder in sorted({Path(p).parent for p in images}):
+        for other in sorted(folder.iterdir()):
+            if other.is_file() and other.suffix.lower() not in IMAGE_EXTENSIONS and not other.name.startswith("."):
+                problems.append({"path": str(other), "severity": "warning",
+                                 "problem": f"ignored: '{other.suffix or other.name}' is not an image extension"})
+    found = [{"path": path, "severity": "error", "problem": f"skipped: {reason}"}
+             for d in decoded for path, reason in d.skipped]
+    for path in (p for d in decoded for p in d.split.paths):
+        actual, claimed = content_format(Path(path)), EXTENSION_FORMAT.get(Path(path).suffix.lower())
+        if actual and claimed and actual != claimed:
+            found.append({"path": path, "severity": "note", "problem": f"a {actual.upper()} file named {Path(path).suffix}"})
+    problems.extend(found)
+    unusable = sum(1 for p in found if p["severity"] == "error")
+    return {"root": str(root), "layout": splits.layout, "class_names": list(splits.class_names),
+            "files": len(images), "usable": len(images) - unusable,
+            "problems": sorted(problems, key=lambda p: (p["severity"] != "error", p["path"]))}

@@ -1,0 +1,37 @@
+"""A run's data: its splits (from the run's data, seed and fractions), decoded once, problems reported."""
+
+from __future__ import annotations
+
+from ..config import SPLITS
+from ..errors import ZooError
+from ..util.progress import SILENT
+from .decode import decode_split, describe_skipped
+from .sources import resolve_data
+from .splits import DataSplits, make_splits
+
+
+def load_splits(config) -> DataSplits:
+    """The train/validation/test files of a config (a ``TrainConfig`` or a run's config mapping)."""
+    get = config.get if isinstance(config, dict) else lambda k: getattr(config, k)
+    return make_splits(resolve_data(get("data")), seed=get("seed"), val_fraction=get("val_fraction"),
+                       test_fraction=get("test_fraction"))
+
+
+def decode_splits(splits: DataSplits, image_size, strict: bool, warn, progress=SILENT) -> dict:
+    """Every split decoded once; unusable files and empty class folders warned about, or errors if strict."""
+    decoded = {name: decode_split(splits.get(name), image_size, progress, f"decoding {name}") for name in SPLITS}
+    skipped = [item for name in SPLITS for item in decoded[name].skipped]
+    problems = []
+    if skipped:
+        problems.append(describe_skipped(skipped))
+    if splits.empty_classes:
+        problems.append(f"left out {len(splits.empty_classes)} class folder(s) without images: "
+                        f"{', '.join(splits.empty_classes[:3])}")
+    if problems and strict:
+        raise ZooError("--strict: " + "; ".join(problems))
+    for problem in problems:
+        warn(f"Warning: {problem}")
+    empty = [c for i, c in enumerate(splits.class_names) if i not in set(decoded["train"].split.labels)]
+    if empty:
+        raise ZooError(f"class '{empty[0]}' has no usable training images in {splits.root}")
+    return decoded

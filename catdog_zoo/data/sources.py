@@ -1,0 +1,105 @@
+"""Where images come from: named data sources (registered by plugins) or a local folder.
+
+A data source (:class:`catdog_zoo.DataSource`) resolves to a folder of class folders, either directly or with
+``train/`` and ``validation/`` inside. Named sources download into the Keras cache
+(``$KERAS_HOME``, default ``~/.keras``) the way Keras tutorials do.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+from ..errors import ConfigError, ZooError
+from ..plugins import get_zoo
+
+DEFAULT_SOURCE = "cats_and_dogs_filtered"
+CATS_AND_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+
+
+def fetch_cats_and_dogs() -> Path:
+    """The 3000-image cats_and_dogs_filtered set, through ``keras.utils.get_file`` and its cache."""
+    return fetch_archive("cats_and_dogs.zip", CATS_AND_DOGS_URL, "cats_and_dogs_filtered", source=DEFAULT_SOURCE)
+
+
+def fetch_archive(fname: str, origin: str, folder: str, source: str = "", cache_dir=None) -> Path:
+    """Download ``origin`` into the Keras cache (once) and extract it safely; returns ``folder`` inside.
+
+    Extracts into ``<archive stem>_extracted`` beside the archive, the folder Keras itself uses, so a
+    cache that Keras already extracted is reused as it is.
+    """
+    import keras
+
+    if cache_dir:  # Keras quietly falls back to /tmp/.keras for a cache_dir that does not exist yet
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        archive = Path(keras.utils.get_file(fname, origin=origin, cache_dir=cache_dir))
+    except Exception as exc:  # urllib errors, truncated archive, ...
+        raise ConfigError(f"could not fetch data source '{source or fname}' from {origin}: {exc} "
+                          "(connect to the internet, or pass --data DIR)") from None
+    target = archive.parent / f"{archive.name.split('.')[0]}_extracted"
+    if not (target / folder).is_dir():
+        safe_extract(archive, target)
+    if not (target / folder).is_dir():
+        raise ConfigError(f"data source '{source or fname}': {archive} has no '{folder}' folder")
+    return target / folder
+
+
+def _members(archive: Path):
+    """``(name, is_link_or_special)`` of every member of a zip or tar archive."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            return [(info.filename, False) for info in zf.infolist()], "zip"
+    if tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tf:
+            return [(m.name, not (m.isfile() or m.isdir())) for m in tf.getmembers()], "tar"
+    raise ZooError(f"{archive} is not a zip or tar archive")
+
+
+def safe_extract(archive: Path, target: Path) -> None:
+    """Extract ``archive`` into ``target``, refusing it whole if any member would land outside.
+
+    Absolute names, ``..`` escapes, links and device files are refused. Extraction goes to a staging
+    folder renamed to ``target`` at the end, so an interrupted extraction leaves nothing half-written.
+    """
+    members, kind = _members(archive)
+    root = target.resolve()
+    for name, special in members:
+        destination = (root / name).resolve()
+        if special or name.startswith(("/", "\\")) or (destination != root and root not in destination.parents):
+            what = "is a link or device file" if special else f"would land outside {target}"
+            raise ZooError(f"refusing to extract {archive}: member '{name}' {what}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(staging)
+        else:
+            with tarfile.open(archive) as tf:
+                tf.extractall(staging, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def resolve_data(data: Optional[str]) -> Path:
+    """Turn ``--data`` (a source name, a folder, or nothing for the default) into a folder."""
+    sources = get_zoo().datasets
+    name = data or DEFAULT_SOURCE
+    if name in sources and not Path(name).is_dir():
+        return Path(sources[name].fetch())
+    folder = Path(name).expanduser()
+    if not folder.exists():
+        known = ", ".join(sorted(sources)) or "none"
+        raise ConfigError(f"data folder not found: {folder} (and no data source of that name; known: {known})")
+    if not folder.is_dir():
+        raise ConfigError(f"--data must be a folder of class folders, got a file: {folder}")
+    return folder

@@ -1,0 +1,105 @@
+"""Cached features of a frozen backbone: computed once per image (and augmented view), then reused.
+
+Augmentation is kept: ``aug_views`` augmented copies of every training image are extracted (the
+front layers in training mode, reseeded per view) and each epoch draws one of them per image.
+Validation and test features are un-augmented. Entries are keyed by everything that changes them:
+model, frozen weights' digest, image size, front layers' configuration, seed and the files' content.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from ..data import cache
+from ..util.progress import SILENT
+from .frozen import EXTRACT_BATCH, FrozenChain, extract, extractor
+from .seeding import reseed, view_seed
+
+
+@dataclass
+class FeatureCacheReport:
+    """What the cache did: hits, misses, and extraction time with its one-off set-up told apart.
+
+    ``setup_seconds`` is tracing each extraction function and its first batch (oneDNN picks its
+    kernels then). ``images_per_second`` excludes it, as a forward-pass benchmark times after a
+    warm-up batch; ``overall_images_per_second`` includes it.
+    """
+
+    hits: int = 0
+    misses: int = 0
+    extract_seconds: float = 0.0  # everything, set-up included
+    setup_seconds: float = 0.0
+    images_extracted: int = 0
+
+    def as_dict(self) -> dict:
+        steady = self.extract_seconds - self.setup_seconds
+        rate = self.images_extracted / steady if steady > 0 else None
+        overall = self.images_extracted / self.extract_seconds if self.extract_seconds else None
+        return {"used": True, "hits": self.hits, "misses": self.misses,
+                "extract_seconds": round(self.extract_seconds, 2), "setup_seconds": round(self.setup_seconds, 2),
+                "images_extracted": self.images_extracted,
+                "images_per_second": round(rate, 1) if rate else None,
+                "overall_images_per_second": round(overall, 1) if overall else None}
+
+
+class FeatureStore:
+    """Cached features of one model's frozen part, keyed by everything that changes them."""
+
+    def __init__(self, chain: FrozenChain, model_name: str, image_size, seed: int, progress=SILENT):
+        self.chain = chain
+        self.base_key = {"model": model_name, "weights": chain.weights_digest(), "image_size": list(image_size),
+                         "front": json.dumps(chain.front_config(), sort_keys=True, default=str)}
+        self.seed = seed
+        self.image_size = tuple(image_size)
+        self.report = FeatureCacheReport()
+        self.progress = progress
+        self._steps = {}
+
+    def _step(self, augment: bool):
+        """The extraction function, traced and warmed up on a blank batch the first time it is needed."""
+        if augment not in self._steps:
+            started = time.perf_counter()
+            step = extractor(self.chain, augment, (*self.image_size, 3))
+            step(tf.zeros((EXTRACT_BATCH, *self.image_size, 3), tf.uint8))
+            self.report.setup_seconds += time.perf_counter() - started
+            self._steps[augment] = step
+        return self._steps[augment]
+
+    def _get(self, name, compute, count, label):
+        """``cache.cached``, counting hits, misses and the time spent extracting."""
+        def timed():
+            started = time.perf_counter()
+            with self.progress(label, count) as bar:
+                array = compute(bar.advance)
+            self.report.misses += 1
+            self.report.extract_seconds += time.perf_counter() - started
+            self.report.images_extracted += count
+            return array
+        misses = self.report.misses
+        array = cache.cached(name, timed)
+        if self.report.misses == misses:
+            self.report.hits += 1
+        return array
+
+    def plain(self, images: np.ndarray, files_digest: str, label: str = "features") -> np.ndarray:
+        name = cache.key("features", files=files_digest, augment=0, **self.base_key)
+        return self._get(name, lambda advance: extract(self._step(False), images, advance=advance), len(images),
+                         label)
+
+    def augmented(self, images: np.ndarray, files_digest: str, views: int) -> np.ndarray:
+        """``(views, N, D)`` features of augmented copies; view k is the same for any ``views`` >= k."""
+        out = []
+        for k in range(views):
+            name = cache.key("features", files=files_digest, augment=1, view=k, seed=self.seed, **self.base_key)
+
+            def compute(advance, k=k):
+                step = self._step(True)  # before reseeding: its warm-up batch draws random numbers too
+                reseed(self.chain.front, view_seed(self.seed, k))
+                return extract(step, images, advance=advance)
+            out.append(self._get(name, compute, len(images), f"features of train, augmented view {k + 1}/{views}"))
+        return np.stack(out)

@@ -1,0 +1,130 @@
+"""A frozen-backbone model read as a chain ``front -> frozen -> head``, and the frozen part as a function.
+
+When a spec names its frozen backbone (``ModelSpec.frozen_backbone``), ``front`` holds the
+preprocessing and augmentation layers before the backbone, ``frozen`` the backbone plus any
+weightless, deterministic layers right after it (global pooling), ``head`` the rest. The frozen part
+can then run once per image and view instead of once per image per epoch (:mod:`.features`); the
+head shares its layer objects with the full model, so training it trains the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ..errors import ConfigError
+from ..util.digest import arrays_digest
+
+EXTRACT_BATCH = 64
+WEIGHTLESS_FOLLOWERS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten)
+
+
+@dataclass
+class FrozenChain:
+    front: list
+    frozen: list
+    head: list
+
+    def head_model(self, feature_dim: int) -> keras.Model:
+        """The head as its own model over feature vectors, sharing weights with the full model."""
+        return keras.Sequential([keras.Input(shape=(feature_dim,)), *self.head], name="cached_feature_head")
+
+    def weights_digest(self) -> str:
+        return arrays_digest(keras.ops.convert_to_numpy(w) for layer in self.front + self.frozen
+                                   for w in layer.weights)
+
+    def front_config(self) -> list:
+        """What the front layers do, without their auto-generated names (which change per build)."""
+        return [_without_names(layer.get_config()) for layer in self.front]
+
+
+def _without_names(config):
+    if isinstance(config, dict):
+        return {k: _without_names(v) for k, v in config.items() if k != "name"}
+    if isinstance(config, (list, tuple)):
+        return [_without_names(v) for v in config]
+    return config
+
+
+def split_frozen(model: keras.Model, backbone: str):
+    """The model as a :class:`FrozenChain` around layer ``backbone``, or None when that is not valid.
+
+    Not valid: no such layer, the backbone is trainable, the head is not a pure function of the
+    pooled backbone output (checked numerically on a random batch, so any graph that is not
+    a simple chain falls back to ordinary training).
+    """
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    names = [layer.name for layer in layers]
+    if backbone not in names:
+        return None
+    i = names.index(backbone)
+    if layers[i].trainable_weights:
+        return None
+    j = i + 1
+    while j < len(layers) and isinstance(layers[j], WEIGHTLESS_FOLLOWERS):
+        j += 1
+    chain = FrozenChain(layers[:i], layers[i:j], layers[j:])
+    probe = np.random.default_rng(0).uniform(0, 255, size=(2, *model.input_shape[1:])).astype("float32")
+    x = probe
+    for layer in chain.front + chain.frozen + chain.head:
+        x = layer(x, training=False)
+    if not np.allclose(keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(model(probe, training=False)),
+                       atol=1e-4):
+        return None
+    return chain
+
+
+def extractor(chain: FrozenChain, augment: bool, image_shape):
+    """A compiled ``uint8 images -> features`` function: front (augmenting if asked), then frozen layers.
+
+    Build it once and reuse it: tracing MobileNetV2 costs about a second. The signature leaves the
+    batch size open, so the short last batch of a split does not trigger another trace.
+    """
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *image_shape], tf.uint8)])
+    def step(x):
+        x = tf.cast(x, tf.float32)
+        for layer in chain.front:
+            x = layer(x, training=augment)
+        for layer in chain.frozen:
+            x = layer(x, training=False)
+        return x
+    return step
+
+
+def extract(step, images: np.ndarray, batch_size: int = EXTRACT_BATCH, advance=lambda n: None) -> np.ndarray:
+    """Run ``step`` (from :func:`extractor`) over ``images`` in batches."""
+    out = []
+    for i in range(0, len(images), batch_size):
+        out.append(step(tf.constant(images[i:i + batch_size])).numpy())
+        advance(len(out[-1]))
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+
+
+def fine_tune_index(model, spec, fine_tune_at) -> int:
+    """The index of the first backbone layer to unfreeze (``fine_tune_at``: an index or a layer name)."""
+    backbone = model.get_layer(spec.frozen_backbone)
+    names = [layer.name for layer in backbone.layers]
+    if isinstance(fine_tune_at, str):
+        if fine_tune_at not in names:
+            raise ConfigError(f"fine_tune_at: no layer '{fine_tune_at}' in {spec.name}'s backbone")
+        return names.index(fine_tune_at)
+    if fine_tune_at >= len(names):
+        raise ConfigError(f"fine_tune_at must be < {len(names)} (layers in {spec.name}'s backbone), "
+                          f"got {fine_tune_at}")
+    return fine_tune_at
+
+
+def unfreeze_top(backbone, first: int) -> None:
+    """Make backbone layers from index ``first`` on trainable, BatchNormalization excepted.
+
+    Keras 3 runs a BatchNormalization layer in training mode (batch statistics, moving averages
+    updated) whenever it is trainable, even inside a backbone that was called with training=False;
+    only ``trainable=False`` keeps its ImageNet statistics, as the fine-tuning recipe requires.
+    """
+    backbone.trainable = True
+    for index, layer in enumerate(backbone.layers):
+        layer.trainable = index >= first and not isinstance(layer, keras.layers.BatchNormalization)

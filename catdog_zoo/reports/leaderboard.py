@@ -1,0 +1,105 @@
+"""Finished runs side by side: one row per run, best validation accuracy first.
+
+Rows come from each run's ``metrics.json`` (and ``history.csv`` for curves), so any finished run
+directory compares, wherever it lives and whichever plugin trained it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import ZooError
+from ..runs.layout import CONFIG_FILE, METRICS_FILE
+from ..runs.record import read_history, read_run
+from .plots import overlay_curves
+
+COLUMNS = ("rank", "model", "val_accuracy", "test_accuracy", "overfit_gap", "params", "train_seconds", "run")
+
+
+def find_runs(run_dirs=(), runs_root=None) -> list:
+    """The given run directories, plus every finished run under ``runs_root`` (searched recursively).
+
+    A given directory that is not a finished run is an error (raised by :func:`leaderboard`, which
+    reads it); under ``runs_root`` unfinished runs are passed over with a note, since a sweep in
+    progress has some.
+    """
+    found = [Path(p) for p in run_dirs]
+    if runs_root is not None:
+        root = Path(runs_root)
+        if not root.is_dir():
+            raise ZooError(f"runs directory not found: {root}")
+        for config in sorted(root.rglob(CONFIG_FILE)):
+            run = config.parent
+            if (run / METRICS_FILE).is_file():
+                found.append(run)
+            else:
+                print(f"Note: {run} is unfinished; left out", file=sys.stderr)
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise ZooError(f"no finished runs found{f' under {runs_root}' if runs_root is not None else ''}")
+    return unique
+
+
+def leaderboard(runs) -> list:
+    """One dict per run (see :data:`COLUMNS`), sorted by validation then test accuracy, best first."""
+    rows = []
+    for run in runs:
+        record = read_run(run)[1]
+        gap = record.overfit_gap
+        rows.append({"run": str(run), "model": record.model, "val_accuracy": record.val_accuracy,
+                     "test_accuracy": record.test_accuracy, "overfit_gap": None if gap is None else round(gap, 4),
+                     "train_accuracy": record.train_accuracy, "params": record.num_params,
+                     "train_seconds": record.train_seconds, "epochs": record.total_epochs, "plugin": record.origin})
+    rows.sort(key=lambda r: (-(r["val_accuracy"] or 0), -(r["test_accuracy"] or 0), r["run"]))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return rows
+
+
+def _shown(row: dict, relative_to=None) -> dict:
+    def pct(v):
+        return "-" if v is None else f"{v:.2%}"
+    run = Path(row["run"])
+    if relative_to is not None:
+        try:
+            run = run.relative_to(Path(relative_to).resolve())
+        except ValueError:
+            pass
+    return {"rank": str(row["rank"]), "model": row["model"], "val_accuracy": pct(row["val_accuracy"]),
+            "test_accuracy": pct(row["test_accuracy"]),
+            "overfit_gap": "-" if row["overfit_gap"] is None else f"{row['overfit_gap'] * 100:+.1f} pts",
+            "params": "-" if row["params"] is None else f"{row['params']:,}",
+            "train_seconds": "-" if row["train_seconds"] is None else f"{row['train_seconds']:.1f}",
+            "run": str(run)}
+
+
+HEADERS = {"rank": "#", "model": "model", "val_accuracy": "val acc", "test_accuracy": "test acc",
+           "overfit_gap": "train-val gap", "params": "params", "train_seconds": "train s", "run": "run"}
+
+
+def as_markdown(rows, relative_to=None) -> str:
+    lines = ["| " + " | ".join(HEADERS[c] for c in COLUMNS) + " |",
+             "|" + "|".join("---:" if c not in ("model", "run") else "---" for c in COLUMNS) + "|"]
+    lines += ["| " + " | ".join(_shown(r, relative_to)[c] for c in COLUMNS) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def as_text(rows, relative_to=None) -> str:
+    shown = [_shown(r, relative_to) for r in rows]
+    widths = {c: max(len(HEADERS[c]), *(len(s[c]) for s in shown)) for c in COLUMNS}
+    right = {"rank", "val_accuracy", "test_accuracy", "overfit_gap", "params", "train_seconds"}
+
+    def line(values):
+        return "  ".join(values[c].rjust(widths[c]) if c in right else values[c].ljust(widths[c])
+                         for c in COLUMNS).rstrip()
+    return "\n".join([line(HEADERS)] + [line(s) for s in shown])
+
+
+def plot_curves(rows, out) -> Path:
+    """Validation accuracy per epoch of every run on one chart."""
+    def label(r):
+        name = Path(r["run"]).name
+        return f"{r['rank']}. {r['model']}" + ("" if name == r["model"] else f" ({name})")
+    curves = {label(r): read_history(r["run"]).get("val_accuracy", []) for r in rows}
+    return overlay_curves(curves, out)

@@ -1,0 +1,129 @@
+"""Every figure catdog-zoo draws, as PNG files written whole (temporary name, then rename).
+
+Matplotlib runs on its file-only Agg backend, so no display is ever needed. Each function takes
+plain data (lists, arrays, names), never a run directory: :mod:`.run_report`, the leaderboard and the CLI
+decide what to draw and where.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..util.files import atomic_write, output_path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+    return MaxNLocator(integer=True)  # epochs are whole numbers
+
+
+def save(fig, out, dpi: int = 90) -> Path:
+    plt = _pyplot()
+    try:
+        out = output_path(out)
+        atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    finally:
+        plt.close(fig)
+    return out
+
+
+def image_grid(images, titles, out, columns: int, cell: float = 2.4, suptitle: str = "") -> Path:
+    """uint8 images (or None for an empty cell) in a grid, each with its title."""
+    plt = _pyplot()
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(cell * columns, (cell + 0.3) * rows + (0.5 if suptitle else 0)),
+                             squeeze=False, layout="constrained")  # titles never overlap the row above
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, title in zip(axes.flat, images, titles):
+        if image is not None:
+            ax.imshow(np.asarray(image, np.uint8))
+        ax.set_title(title, fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return save(fig, out)
+
+
+def _log_scale_if_spread(ax, series) -> None:
+    """A log axis when one epoch dwarfs the rest (a from-scratch CNN's first-epoch loss is often 20x the
+    others), so the train/validation gap stays visible."""
+    values = [v for s in series for v in s if v is not None and v > 0]
+    if values and max(values) / min(values) > 20:
+        ax.set_yscale("log")
+
+
+def learning_curves(history: dict, out, title: str = "") -> Path:
+    """Accuracy and loss per epoch, train against validation; a dotted line where fine-tuning starts."""
+    plt = _pyplot()
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("accuracy", "loss")):
+        for key, label, style in ((metric, "train", "-o"), (f"val_{metric}", "validation", "-s")):
+            values = [np.nan if v is None else v for v in history.get(key, [])]
+            if values:
+                ax.plot(epochs[:len(values)], values, style, markersize=3, label=label)
+        if metric == "loss":
+            _log_scale_if_spread(ax, [history.get(k, []) for k in ("loss", "val_loss")])
+        stages = history.get("stage", [])
+        if "fine_tune" in stages:
+            ax.axvline(stages.index("fine_tune") + 0.5, color="grey", linestyle=":", label="fine-tuning starts")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(_integer_ticks())
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def confusion_matrix(matrix, class_names, out, title: str = "") -> Path:
+    """Counts with true classes as rows and predicted classes as columns, each cell labelled."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    n = len(class_names)
+    side = max(4.0, 0.6 * n + 2.5)
+    fig, ax = plt.subplots(figsize=(side, side))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(n), class_names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
+                    color="white" if matrix[i, j] > threshold else "black")
+    ax.set_title(title or "confusion matrix")
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def overlay_curves(curves: dict, out, metric: str = "val_accuracy") -> Path:
+    """One line per run (``{label: [values per epoch]}``) on shared axes."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for label, values in curves.items():
+        values = [np.nan if v is None else v for v in values]
+        ax.plot(range(1, len(values) + 1), values, "-o", markersize=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(_integer_ticks())
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_title(f"{metric.replace('_', ' ')} per epoch")
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save(fig, out)

@@ -1,0 +1,139 @@
+"""A finished run, told with pictures: learning curves, confusion matrix, worst errors, report.html.
+
+The trainer calls :func:`write_run_report` before it writes ``metrics.json``, with the predictions it
+already has for the held-out split (test, or validation when there is no test split). The HTML
+embeds every figure as a data URI, so the file opens from disk, alone, in any browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import numpy as np
+
+from ..runs.layout import CONFUSION_FILE, CURVES_FILE, ERRORS_FILE, REPORT_FILE
+from ..runs.record import RunRecord
+from ..util.files import write_text
+from . import plots
+
+ERRORS_SHOWN = 12
+
+
+def confusion(labels, predicted, num_classes: int) -> np.ndarray:
+    """``matrix[true, predicted]`` counts."""
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (np.asarray(labels, int), np.asarray(predicted, int)), 1)
+    return matrix
+
+
+def confident_errors(labels, probs, limit: int = ERRORS_SHOWN) -> list:
+    """Indices of misclassified items, most confident (highest predicted probability) first."""
+    labels, probs = np.asarray(labels), np.asarray(probs)
+    predicted = probs.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    return [int(i) for i in wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][:limit]]
+
+
+def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, evaluated: dict) -> dict:
+    """Write the three PNGs and report.html into ``run_dir``; returns the confusion summary for the record.
+
+    ``evaluated``: ``{"split", "images" (uint8), "labels", "probs", "paths"}`` for the held-out split.
+    """
+    run_dir = Path(run_dir)
+    names = list(record.class_names)
+    labels, probs = np.asarray(evaluated["labels"]), np.asarray(evaluated["probs"])
+    predicted = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
+    matrix = confusion(labels, predicted, len(names))
+    split = evaluated["split"]
+    title = f"{record.model} ({run_dir.name})"
+    plots.learning_curves(history, run_dir / CURVES_FILE, title=title)
+    plots.confusion_matrix(matrix, names, run_dir / CONFUSION_FILE,
+                           title=f"{split} split: {int(np.trace(matrix))} of {int(matrix.sum())} right")
+    worst = confident_errors(labels, probs)
+    if worst:
+        plots.image_grid([evaluated["images"][i] for i in worst],
+                         [f"true {names[labels[i]]}\npredicted {names[predicted[i]]} ({probs[i, predicted[i]]:.2f})"
+                          for i in worst], run_dir / ERRORS_FILE, columns=min(4, len(worst)),
+                         suptitle=f"most confidently wrong {split} images ({len(worst)} of "
+                                  f"{int(matrix.sum() - np.trace(matrix))} errors)")
+    else:
+        plots.image_grid([None], [f"no misclassified {split} images"], run_dir / ERRORS_FILE, columns=1, cell=3.0)
+    summary = {"split": split, "class_names": names, "matrix": matrix.tolist(),
+               "worst_errors": [{"path": str(evaluated["paths"][i]), "true": names[labels[i]],
+                                 "predicted": names[predicted[i]],
+                                 "probability": round(float(probs[i, predicted[i]]), 4)} for i in worst]}
+    record.confusion_matrix = summary
+    write_text(run_dir / REPORT_FILE, render_html(run_dir, config, record))
+    return summary
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _table(rows) -> str:
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e-3 and value else f"{value:.4f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return "-" if value is None else str(value)
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { margin-bottom: 0; } .sub { color: #666; margin-top: 0.2em; }
+.cards { display: flex; gap: 1em; margin: 1.5em 0; }
+.card { border: 1px solid #ddd; border-radius: 8px; padding: 0.8em 1.2em; min-width: 8em; }
+.card b { display: block; font-size: 1.6em; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border-bottom: 1px solid #eee; padding: 0.25em 1em 0.25em 0; text-align: left; vertical-align: top; }
+td { overflow-wrap: anywhere; }
+th { font-weight: 600; white-space: nowrap; } img { max-width: 100%; border: 1px solid #eee; }
+.cols { display: flex; gap: 2em; flex-wrap: wrap; } .cols > div { flex: 1; min-width: 300px; }
+"""
+
+
+def render_html(run_dir: Path, config: dict, record: RunRecord) -> str:
+    """The report page: headline numbers, the figures inline, metrics, stages and the resolved config."""
+    def pct(value):
+        return "-" if value is None else f"{value:.1%}"
+    gap = record.overfit_gap
+    cards = [("validation accuracy", pct(record.val_accuracy)), ("test accuracy", pct(record.test_accuracy)),
+             ("overfitting gap", "-" if gap is None else f"{gap * 100:+.1f} pts"),
+             ("training time", f"{record.train_seconds or 0:.0f} s"),
+             ("parameters", f"{record.num_params or 0:,}")]
+    cards_html = "".join(f'<div class="card">{html.escape(k)}<b>{html.escape(v)}</b></div>' for k, v in cards)
+    figures = {name: run_dir / name for name in (CURVES_FILE, CONFUSION_FILE, ERRORS_FILE)}
+    img = {name: f'<img alt="{name}" src="{_data_uri(path)}">' for name, path in figures.items()}
+    headline = [(k, getattr(record, k)) for k in ("model", "distribution", "plugin_version", "val_accuracy",
+                                                 "val_loss", "test_accuracy", "test_loss", "train_accuracy",
+                                                 "train_loss", "train_seconds", "num_params", "trainable_params",
+                                                 "skipped_files")]
+    stages = [(name, ", ".join(f"{k}={_fmt(v)}" for k, v in stage.items())) for name, stage in record.stages.items()]
+    data = [("data", record.data_root), ("classes", record.class_names),
+            ("images per split", ", ".join(f"{k} {v}" for k, v in record.split_sizes.items())),
+            ("image size", record.image_size)]
+    versions = list(record.versions.items())
+    split = (record.confusion_matrix or {}).get("split", "test")
+    model, run = html.escape(record.model), html.escape(run_dir.name)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{model}: {run}</title>
+<style>{STYLE}</style></head><body>
+<h1>{model}</h1>
+<p class="sub">run {run}, seed {record.seed}, finished {html.escape(record.finished_at)}</p>
+<div class="cards">{cards_html}</div>
+<h2>Learning curves</h2>{img[CURVES_FILE]}
+<div class="cols"><div><h2>Confusion matrix ({html.escape(split)})</h2>{img[CONFUSION_FILE]}</div>
+<div><h2>Data</h2>{_table(data)}<h2>Stages</h2>{_table(stages)}</div></div>
+<h2>Most confident errors ({html.escape(split)})</h2>{img[ERRORS_FILE]}
+<div class="cols"><div><h2>Metrics</h2>{_table(headline)}</div>
+<div><h2>Configuration</h2>{_table(config.items())}<h2>Versions</h2>{_table(versions)}</div></div>
+</body></html>
+"""

@@ -1,0 +1,101 @@
+"""Labelling image files with a finished run's model, and writing the predictions as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..data.decode import ImageError, decode_file, describe_skipped
+from ..data.splits import IMAGE_EXTENSIONS, find_images
+from ..errors import ZooError
+from ..models.heads import probabilities
+from ..util.files import output_path, write_text
+from .evaluate import load_run_model
+from .layout import is_run_dir
+from .record import read_run
+
+
+def collect_images(paths) -> list:
+    """Files as given, folders searched recursively for images; a missing path is an error."""
+    found = []
+    for p in map(Path, paths):
+        if is_run_dir(p):
+            raise ZooError(f"{p} is a run directory, not images: predict takes one RUN_DIR, then image files "
+                           "or folders")
+        if p.is_dir():
+            found.extend(find_images(p))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise ZooError(f"no such file or folder: {p}")
+    if not found:
+        raise ZooError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {', '.join(map(str, paths))}")
+    return found
+
+
+def choose(probs, class_names, threshold=None) -> int:
+    """The predicted class index: the most likely one, or for two classes with ``threshold``,
+    the second class when its probability is at least ``threshold``."""
+    if threshold is None:
+        return int(probs.argmax())
+    return 1 if probs[1] >= threshold else 0
+
+
+def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, threshold: float | None = None) -> list:
+    """``[{"path", "label", "probability", "probabilities"}]`` per image: the predicted class, its
+    probability, and every class's probability.
+
+    ``threshold`` (two-class models only): predict the second class (``class_names[1]``, "dogs" for
+    cats/dogs) when its probability is at least ``threshold``, instead of at 0.5.
+    Files that are not usable images are skipped with a warning (an error with ``strict``).
+    """
+    config, record = read_run(run_dir)
+    files = collect_images(paths)
+    model = load_run_model(run_dir)
+    size = tuple(config.image_size)
+    class_names = record.class_names
+    if threshold is not None:
+        if len(class_names) != 2:
+            raise ZooError(f"--threshold applies to two-class models; {run_dir} has {len(class_names)} classes")
+        if not 0 <= threshold <= 1:
+            raise ZooError(f"--threshold must be between 0 and 1, got {threshold}")
+    results, skipped = [], []
+    for start in range(0, len(files), batch_size):
+        chunk, images = [], []
+        for f in files[start:start + batch_size]:
+            try:
+                images.append(decode_file(str(f), size))
+                chunk.append(f)
+            except ImageError as exc:
+                skipped.append((str(f), str(exc)))
+        if not chunk:
+            continue
+        probs = probabilities(model.predict_on_batch(np.stack(images).astype(np.float32)))
+        for f, p in zip(chunk, probs):
+            best = choose(p, class_names, threshold)
+            results.append({"path": str(f), "label": class_names[best], "probability": round(float(p[best]), 6),
+                            "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)}})
+    if skipped:
+        message = describe_skipped(skipped)
+        if strict or not results:
+            raise ZooError(message if not strict else f"--strict: {message}")
+        print(f"Warning: {message}", file=sys.stderr)
+    return results
+
+
+def write_predictions_csv(results: list, out) -> Path:
+    """``path,label,probability`` plus one ``p_<class>`` column per class; written whole or not at all."""
+    classes = list(results[0]["probabilities"]) if results else []
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["path", "label", "probability", *(f"p_{c}" for c in classes)])
+    for r in results:
+        writer.writerow([r["path"], r["label"], f"{r['probability']:.6f}",
+                         *(f"{r['probabilities'][c]:.6f}" for c in classes)])
+    out = output_path(out)
+    write_text(out, buf.getvalue())
+    return out

@@ -1,0 +1,120 @@
+"""The end of a run: score the trained model, save it, write its record and report, and clean up.
+
+On the chief only; every other worker says which weights it holds and leaves (see :func:`leave`).
+``metrics.json`` is written last: its presence marks a finished run.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import sys
+import time
+
+import numpy as np
+
+from ..config import SPLITS
+from ..models.heads import compile_model
+from ..models.saving import save_model, weights_digest
+from ..reports.run_report import write_run_report
+from ..runs.layout import HISTORY_FILE, MODEL_FILE
+from ..runs.record import RunRecord, RunResult, write_history, write_record
+from ..util.version import __version__
+from . import checkpoints
+from .distribute import scaled_learning_rate
+from .stages import FineTune, Scorer
+
+
+def versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {"catdog_zoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def finish(runner, scorer) -> RunResult:
+    """Score, save and report ``runner``'s trained model (``scorer``: a stage's cheaper way to score it)."""
+    train_seconds = time.perf_counter() - runner.started
+    cluster = runner.cluster
+    if cluster.distributed:
+        if not cluster.is_chief:
+            return leave(runner)
+        runner.net, scorer = single_copy(runner), None  # evaluate, report and save as one process does
+    write_history(runner.run_dir / HISTORY_FILE, runner.history)
+    scorer = scorer or Scorer(runner.net, runner.images)
+    scores = {"validation": scorer.evaluate("validation")}
+    has_test = len(runner.decoded["test"].split) > 0
+    scores["test"] = scorer.evaluate("test") if has_test else {"accuracy": None, "loss": None}
+    save_model(runner.net, runner.run_dir / MODEL_FILE)
+    record = make_record(runner, scores, train_seconds)
+    record.confusion_matrix = _report(runner, record, scorer, "test" if has_test else "validation")
+    write_record(runner.run_dir, record)  # last: marks the run finished
+    checkpoints.remove(runner.run_dir)
+    cluster.barrier()
+    test_txt = "n/a" if record.test_accuracy is None else f"{record.test_accuracy:.4f}"
+    runner.say(f"Done in {train_seconds:.1f}s: val_accuracy {record.val_accuracy:.4f}, "
+               f"test_accuracy {test_txt}; run saved to {runner.run_dir}")
+    return RunResult(runner.run_dir, record)
+
+
+def make_record(runner, scores: dict, train_seconds: float) -> RunRecord:
+    spec, cfg, net, cluster = runner.spec, runner.cfg, runner.net, runner.cluster
+    last = {k: v[-1] for k, v in runner.history.items()}
+    val, test = scores["validation"], scores["test"]
+
+    def number(value):
+        return None if value is None else float(value)
+    return RunRecord(
+        model=spec.name, plugin=spec.plugin, distribution=spec.distribution, plugin_version=spec.version,
+        seed=cfg.seed, epochs=cfg.epochs, fine_tune_epochs=cfg.fine_tune_epochs,
+        train_accuracy=last["accuracy"], train_loss=last["loss"],
+        val_accuracy=float(val["accuracy"]), val_loss=float(val["loss"]),
+        test_accuracy=number(test["accuracy"]), test_loss=number(test["loss"]),
+        train_seconds=round(train_seconds, 2), stages=runner.summaries,
+        feature_cache=runner.cache_report.as_dict() if runner.cache_report else {"used": False},
+        num_params=int(net.count_params()),
+        trainable_params=int(sum(int(w.numpy().size) for w in net.trainable_weights)),
+        num_classes=len(runner.splits.class_names), class_names=list(runner.splits.class_names),
+        image_size=list(cfg.image_size), data_root=runner.splits.root,
+        split_sizes={name: len(runner.decoded[name].split) for name in SPLITS},
+        skipped_files=sum(len(runner.decoded[name].skipped) for name in SPLITS),
+        versions=versions(),
+        strategy={**cluster.describe(), "global_batch_size": cfg.batch_size * cluster.replicas,
+                  "learning_rate": scaled_learning_rate(cfg.learning_rate, cluster, cfg.scale_learning_rate),
+                  "weights_sha256": weights_digest(net)},
+        finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+
+
+def _report(runner, record: RunRecord, scorer, split: str):
+    """Figures and report.html; a plotting failure is a warning, never the loss of a trained run."""
+    decoded = runner.decoded[split]
+    try:
+        return write_run_report(runner.run_dir, runner.cfg.to_dict(), record, runner.history, {
+            "split": split, "images": decoded.images, "labels": decoded.split.labels,
+            "probs": scorer.probabilities(split), "paths": decoded.split.paths})
+    except Exception as exc:  # noqa: BLE001 - the model and metrics matter more than the pictures
+        print(f"Warning: could not write the run report: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return None
+
+
+def single_copy(runner):
+    """The trained weights in a model built outside the strategy, for the chief's single-process finish."""
+    copy = runner.spec.build(len(runner.splits.class_names), runner.cfg.image_size, weights=None)
+    for stage in runner.stages:
+        if isinstance(stage, FineTune):
+            stage.prepare(copy)
+    copy.set_weights([np.asarray(w) for w in runner.net.get_weights()])
+    compile_model(copy, runner.cfg.optimizer, runner.cfg.learning_rate)
+    return copy
+
+
+def leave(runner) -> RunResult:
+    """A non-chief worker's end: say which weights it holds, then remove its scratch folder."""
+    cluster = runner.cluster
+    digest = weights_digest(runner.net)
+    print(f"Worker {cluster.worker_index} of {cluster.workers} done: weights sha256 {digest}", flush=True)
+    shutil.rmtree(runner.run_dir, ignore_errors=True)
+    cluster.barrier()  # the chief meets us there once its run directory is complete
+    return RunResult(None, None, {"worker_index": cluster.worker_index, "weights_sha256": digest})

@@ -1,0 +1,52 @@
+"""Fitting a model for a range of epochs: Keras' ``model.fit``, or the replicated loop under a strategy.
+
+Either way the runner hears of every epoch through two calls, ``epoch_begin(epoch)`` (reseeding the
+random layers) and ``epoch_end(epoch, model, logs)`` (history, checkpoint), so both loops train,
+record and checkpoint alike.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .distribute import ReplicatedLoop
+
+
+def keras_verbosity(quiet: bool) -> int:
+    # Progress bars only on a terminal; one line per epoch in logs and CI.
+    if quiet:
+        return 0
+    return 1 if sys.stdout.isatty() else 2
+
+
+def fit_keras(model, first_epoch: int, last_epoch: int, train, validation, listener, verbose: int,
+              callbacks=()) -> None:
+    """``model.fit`` for epochs ``first_epoch..last_epoch`` (0-based, end excluded)."""
+    import keras
+
+    class EpochEvents(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            listener.epoch_begin(epoch)
+
+        def on_epoch_end(self, epoch, logs=None):
+            listener.epoch_end(epoch, model, logs or {})
+
+    # shuffle=False: EpochBatches already orders each epoch by (seed, epoch); Keras would otherwise
+    # reorder its batches with Python's global random state, which a resumed run does not share.
+    model.fit(train, validation_data=validation, initial_epoch=first_epoch, epochs=last_epoch, shuffle=False,
+              verbose=verbose, callbacks=[EpochEvents(), *callbacks])
+
+
+def fit_replicated(cluster, model, per_replica_batch: int, first_epoch: int, last_epoch: int, train, validation,
+                   listener, say) -> None:
+    """``model.fit``'s job under a tf.distribute strategy, through :class:`.distribute.ReplicatedLoop`."""
+    loop = ReplicatedLoop(cluster, model, per_replica_batch * cluster.replicas)
+    for epoch in range(first_epoch, last_epoch):
+        started = time.perf_counter()
+        listener.epoch_begin(epoch)
+        logs = loop.train_epoch(train)
+        logs.update({f"val_{k}": v for k, v in loop.evaluate(validation).items()})
+        say(f"Epoch {epoch + 1}/{last_epoch} - {time.perf_counter() - started:.1f}s - "
+            + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        listener.epoch_end(epoch, model, logs)

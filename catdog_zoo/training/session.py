@@ -1,0 +1,115 @@
+"""Setting a run up, new (:func:`train`) or resumed (:func:`resume`), through one shared sequence.
+
+The order matters: the distribution strategy first (a multi-worker strategy must precede any other
+TensorFlow work), then the data (decoded once), then the global seed, then the model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from ..config import KEYS, TrainConfig, check, check_for_model, resolve_config
+from ..data.prepare import decode_splits, load_splits
+from ..errors import ConfigError, ZooError
+from ..models.frozen import fine_tune_index
+from ..plugins import get_zoo
+from ..runs.layout import CONFIG_FILE, METRICS_FILE, check_run_dir, create_run_dir
+from ..runs.record import RunResult
+from ..util.files import write_yaml
+from ..util.progress import progress_factory
+from . import checkpoints
+from .distribute import make_cluster
+from .runner import Runner, Setup, say_to, warn
+
+
+def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs", overwrite: bool = False,
+          **options) -> RunResult:
+    """Train the registered ``model``, evaluate it, and write its run directory (``catdog-zoo train``).
+
+    ``options`` are config keys (listed below, and by ``catdog-zoo train --help``); ``config_file`` a
+    YAML file of them (options win). Returns a :class:`~catdog_zoo.RunResult`.
+    """
+    for name, value in options.items():
+        if name == "model" or name not in KEYS:
+            raise ConfigError(f"unknown config key '{name}' (known: {', '.join(list(KEYS)[1:])})")
+        if value is not None:
+            check(name, value)
+    spec = get_zoo().model(model)
+    cfg = resolve_config(spec, config_file, **options)
+    check_for_model(spec, cfg)
+    cluster = make_cluster(cfg.strategy, cfg.devices)  # first: multi_worker must precede other TF work
+    if cluster.is_chief:
+        check_run_dir(cfg.run_dir, overwrite)
+    weights = cfg.weights if cfg.weights is not None else "default"
+    net, splits, decoded, fine_tune_from = _build(spec, cfg, cluster, quiet, weights)
+    if cluster.is_chief:
+        run_dir = create_run_dir(spec.name, cfg.run_dir, runs_root, overwrite)
+        cfg.run_dir = str(run_dir)
+    else:
+        run_dir = _scratch_run_dir(cluster)
+    write_yaml(run_dir / CONFIG_FILE, cfg.to_dict())
+    return Runner(Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from)).run()
+
+
+def resume(run_dir, *, quiet: bool = False) -> RunResult:
+    """Continue a stopped run from its last checkpoint (or from the start if it has none)."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise ZooError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
+    if (run_dir / METRICS_FILE).is_file():
+        raise ZooError(f"{run_dir} is a finished run; nothing to resume")
+    saved = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    spec = get_zoo().model(str(saved.get("model") if isinstance(saved, dict) else None))
+    cfg = resolve_config(spec, config_path)
+    cfg.run_dir = str(run_dir)
+    cluster = make_cluster(cfg.strategy, cfg.devices)
+    latest = checkpoints.latest(run_dir)
+    # From a checkpoint every weight is restored, so nothing needs downloading.
+    weights = None if latest and spec.pretrained else (cfg.weights if cfg.weights is not None else "default")
+    net, splits, decoded, fine_tune_from = _build(spec, cfg, cluster, quiet, weights)
+    state = None
+    if latest:
+        checkpoints.restore_weights(net, latest)
+        state = checkpoints.load_state(latest)
+    say_to(quiet)(f"Resuming {run_dir} " + (f"after epoch {state['epoch']} ({state['stage']} stage)" if state
+                                             else "from the start (no checkpoint yet)"))
+    if not cluster.is_chief:  # reads the chief's checkpoint (shared storage), writes elsewhere
+        run_dir = _scratch_run_dir(cluster)
+    return Runner(Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from)).run(state, latest)
+
+
+def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights) -> tuple:
+    """``(model, splits, decoded, fine_tune_from)``: the data decoded, then the model built from the seed."""
+    import keras
+
+    splits = load_splits(cfg)
+    decoded = decode_splits(splits, cfg.image_size, cfg.strict, warn, progress_factory(quiet))
+    keras.utils.set_random_seed(cfg.seed)
+    with cluster.scope():
+        net = spec.build(len(splits.class_names), cfg.image_size, weights=weights)
+    fine_tune_from = fine_tune_index(net, spec, cfg.fine_tune_at) if cfg.fine_tune_epochs else None
+    return net, splits, decoded, fine_tune_from
+
+
+def _scratch_run_dir(cluster) -> Path:
+    """Where a non-chief worker writes: a temporary folder, removed when its part is done."""
+    return Path(tempfile.mkdtemp(prefix=f"catdog-zoo-worker{cluster.worker_index}-"))
+
+
+def _signature_from_keys() -> inspect.Signature:
+    """``train``'s real signature: the fixed parameters, then one keyword per config key (default None:
+    the model's, the config file's, or the declared default, in that order)."""
+    fixed = [p for p in inspect.signature(train).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    keys = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
+            for name in KEYS if name != "model"]
+    return inspect.Signature(fixed + keys, return_annotation=RunResult)
+
+
+train.__signature__ = _signature_from_keys()
+train.__doc__ += "\n    Config keys:\n\n" + "\n".join(
+    f"    - ``{k.name}``: {k.help} (default: {k.default_text()})" for k in KEYS.values() if k.name != "model")

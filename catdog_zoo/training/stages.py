@@ -1,0 +1,160 @@
+"""The stages of a run, each a small unit with one job; :class:`.runner.Runner` strings them together.
+
+A stage has a ``name`` (the ``stage`` column of ``history.csv`` and of a checkpoint), a number of
+``epochs``, ``facts()`` for the run record and ``run(runner, first, last, checkpoint)``, which trains
+epochs ``first..last-1`` through ``runner.fit`` (so every epoch is recorded and checkpointed; epoch
+numbers count across stages) and returns a :class:`Scorer` when it knows a cheaper way to score the
+trained model than running it on images (or None).
+
+- :class:`HeadOnImages`: the model as built, on decoded images (every model without a frozen backbone).
+- :class:`HeadOnFeatures`: a frozen-backbone model's head, on cached backbone features.
+- :class:`FineTune`: the backbone's top layers unfrozen, the whole model on images at a low rate.
+
+To add a stage, subclass :class:`Stage` and add it in :func:`plan`.
+"""
+
+from __future__ import annotations
+
+from ..data.batches import EpochBatches
+from ..data.cache import cache_root
+from ..models.features import FeatureStore
+from ..models.frozen import split_frozen, unfreeze_top
+from ..models.heads import probabilities
+
+
+class Scorer:
+    """Scores a split with ``model`` fed by ``inputs(split_name)``: the full model on images, or the
+    cached-feature head on features (the same numbers, without running the backbone again)."""
+
+    def __init__(self, model, inputs):
+        self.model, self.inputs = model, inputs
+
+    def evaluate(self, name) -> dict:
+        return self.model.evaluate(self.inputs(name), verbose=0, return_dict=True)
+
+    def probabilities(self, name):
+        return probabilities(self.model.predict(self.inputs(name), verbose=0))
+
+
+class Stage:
+    """What every stage has: a name, a number of epochs, and training the whole model on images."""
+
+    name = ""
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+
+    def facts(self) -> dict:
+        return {}
+
+    def _on_images(self, runner, first: int, last: int, checkpoint) -> None:
+        runner.fit(runner.net, self.name, first, last, runner.images("train", shuffle=True, first_epoch=first),
+                   runner.images("validation"), checkpoint)
+
+
+class HeadOnImages(Stage):
+    """Train the model as built, end to end on images (its frozen layers, if any, stay frozen)."""
+
+    name = "head"
+
+    def facts(self) -> dict:
+        return {"feature_cache": False}
+
+    def run(self, runner, first: int, last: int, checkpoint):
+        runner.compile(runner.net, runner.cfg.learning_rate)
+        self._on_images(runner, first, last, checkpoint)
+        return None
+
+
+class HeadOnFeatures(HeadOnImages):
+    """Train a frozen-backbone model's head on cached features of the frozen part (``models.features``).
+
+    Falls back to :class:`HeadOnImages` when the model is not a simple ``front -> frozen -> head`` chain.
+    """
+
+    def __init__(self, epochs: int, backbone: str):
+        super().__init__(epochs)
+        self.backbone = backbone
+        self.used = True
+
+    def facts(self) -> dict:
+        return {"feature_cache": self.used}
+
+    def run(self, runner, first: int, last: int, checkpoint):
+        runner.compile(runner.net, runner.cfg.learning_rate)
+        chain = split_frozen(runner.net, self.backbone)
+        if chain is None:
+            runner.say(f"Note: {runner.spec.name}'s layers around '{self.backbone}' are not a simple "
+                       "chain; training end to end without the feature cache")
+            self.used = False
+            self._on_images(runner, first, last, checkpoint)
+            return None
+        features = self._features(runner, chain)
+        cfg = runner.cfg
+        with runner.cluster.scope():
+            head = chain.head_model(features["train"].shape[-1])
+        runner.compile(head, cfg.learning_rate)
+        train = EpochBatches(features["train"], runner.labels("train"), cfg.batch_size, shuffle=True, seed=cfg.seed,
+                             first_epoch=first)
+        runner.fit(head, self.name, first, last, train, self._plain(runner, features, "validation"), checkpoint)
+        return Scorer(head, lambda name: self._plain(runner, features, name))
+
+    def _features(self, runner, chain) -> dict:
+        """``{"train": (views, N, D), "validation": (N, D), "test": (N, D)}``, cached on disk."""
+        cfg, decoded = runner.cfg, runner.decoded
+        store = FeatureStore(chain, runner.spec.qualified_name, cfg.image_size, cfg.seed, runner.progress)
+        runner.say(f"Features of the frozen '{self.backbone}': {cfg.aug_views or 1} view(s) of each "
+                   f"training image, one of each validation/test image (cache: {cache_root()})")
+        train = decoded["train"]
+        features = {"train": store.augmented(train.images, train.digest, cfg.aug_views) if cfg.aug_views
+                    else store.plain(train.images, train.digest)[None]}
+        for name in ("validation", "test"):
+            features[name] = store.plain(decoded[name].images, decoded[name].digest, f"features of {name}")
+        runner.cache_report = store.report
+        r = store.report.as_dict()
+        runner.say(f"Features ready: {r['hits']} cached, {r['misses']} computed "
+                   f"({r['images_extracted']} images in {r['extract_seconds']}s)")
+        return features
+
+    @staticmethod
+    def _plain(runner, features, name) -> EpochBatches:
+        return EpochBatches(features[name][None], runner.labels(name), runner.cfg.batch_size)
+
+
+class FineTune(Stage):
+    """Unfreeze the backbone's layers from ``from_layer`` on (BatchNorm stays frozen) and train the whole
+    model on images at the fine-tuning learning rate, as the TensorFlow transfer-learning guide does."""
+
+    name = "fine_tune"
+
+    def __init__(self, epochs: int, backbone: str, from_layer: int):
+        super().__init__(epochs)
+        self.backbone, self.from_layer = backbone, from_layer
+
+    def facts(self) -> dict:
+        return {"from_layer": self.from_layer}
+
+    def prepare(self, model) -> None:
+        """Make ``model`` (the run's, or a copy of it) trainable the way this stage trains it."""
+        unfreeze_top(model.get_layer(self.backbone), self.from_layer)
+
+    def run(self, runner, first: int, last: int, checkpoint):
+        cfg = runner.cfg
+        runner.say(f"Fine-tuning {self.backbone} from layer {self.from_layer} for "
+                   f"{self.epochs} epochs at learning rate {cfg.fine_tune_learning_rate:g}")
+        self.prepare(runner.net)
+        runner.compile(runner.net, cfg.fine_tune_learning_rate)
+        self._on_images(runner, first, last, checkpoint)
+        return None  # the backbone changed: cached features no longer describe the model
+
+
+def plan(spec, cfg, fine_tune_from) -> list:
+    """The stages of a run of ``spec`` with ``cfg``, in order."""
+    if cfg.feature_cache and spec.frozen_backbone:
+        stages = [HeadOnFeatures(cfg.epochs, spec.frozen_backbone)]
+    else:
+        stages = [HeadOnImages(cfg.epochs)]
+    if fine_tune_from is not None:
+        stages.append(FineTune(cfg.fine_tune_epochs, spec.frozen_backbone, fine_tune_from))
+    return stages
+

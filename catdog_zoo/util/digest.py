@@ -1,0 +1,43 @@
+"""SHA-256 digests of arrays and of file contents: equal digests mean identical bytes."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+
+import numpy as np
+
+CHUNK = 1 << 20  # files are hashed in 1 MiB pieces, never read whole
+
+
+def arrays_digest(arrays) -> str:
+    """SHA-256 over the bytes of ``arrays`` in order: equal digests mean bit-identical arrays."""
+    h = hashlib.sha256()
+    for array in arrays:
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()
+
+
+def files_digest(paths) -> str:
+    """SHA-256 over the contents of ``paths`` in order: same images, same digest, wherever they live."""
+    # Size and mtime in the memo key: a file changed within this process is hashed again.
+    stamped = tuple((str(p), st.st_size, st.st_mtime_ns) for p, st in ((p, os.stat(p)) for p in paths))
+    return _files_digest(stamped)
+
+
+def file_digest(path) -> bytes:
+    """SHA-256 of one file's content, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return h.digest()
+
+
+@functools.lru_cache(maxsize=16)  # one training run asks for each split's digest several times
+def _files_digest(stamped: tuple) -> str:
+    h = hashlib.sha256()
+    for p, _, _ in stamped:
+        h.update(file_digest(p))
+    return h.hexdigest()
