@@ -66,14 +66,19 @@ class Key:
         return _CHECKS[self.kind](self, value)
 
 
+def number_text(x) -> str:
+    """1e-05 stays 1e-05, 4294967295 stays 4294967295 (``:g`` would round it)."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
 def _bounds(key: Key, value):
     low_ok = key.minimum is None or (value > key.minimum if key.open_minimum else value >= key.minimum)
     high_ok = key.maximum is None or (value < key.maximum if key.open_maximum else value <= key.maximum)
     if low_ok and high_ok:
         return value
-    low = "" if key.minimum is None else f"{'>' if key.open_minimum else '>='} {key.minimum:g}"
-    high = "" if key.maximum is None else f"{'<' if key.open_maximum else '<='} {key.maximum:g}"
-    raise ConfigError(f"{key.name} must be {' and '.join(p for p in (low, high) if p)}, got {value:g}")
+    low = "" if key.minimum is None else f"{'>' if key.open_minimum else '>='} {number_text(key.minimum)}"
+    high = "" if key.maximum is None else f"{'<' if key.open_maximum else '<='} {number_text(key.maximum)}"
+    raise ConfigError(f"{key.name} must be {' and '.join(p for p in (low, high) if p)}, got {number_text(value)}")
 
 
 def _check_int(key: Key, value):

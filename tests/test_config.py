@@ -3,7 +3,7 @@
 import pytest
 
 from catdog_zoo import ModelSpec, TrainingDefaults
-from catdog_zoo.config import load_config_file, parse_image_size, resolve_config
+from catdog_zoo.config import KEYS, TrainConfig, config_from_run, load_config_file, resolve_config
 from catdog_zoo.errors import ConfigError
 
 SPEC = ModelSpec(name="m", summary="", builder=None,
@@ -43,7 +43,10 @@ def test_written_config_round_trips(tmp_path):
     ("image_size: 16\n", "image_size must be >= 32"),
     ("image_size: [1, 2, 3]\n", "image_size must be N or"),
     ("optimizer: adamax\n", "optimizer must be one of"),
-    ("test_fraction: 1.0\n", "test_fraction must be between 0 and 1"),
+    ("test_fraction: 1.0\n", "test_fraction must be >= 0 and < 1"),
+    ("image_size: 100000\n", "image_size must be >= 32 and <= 512"),
+    ("learning_rate: .nan\n", "learning_rate must be a finite number"),
+    ("seed: -1\n", "seed must be >= 0"),
     ("model: other\n", "model is 'other'"),
 ])
 def test_bad_config_file_names_the_key(tmp_path, text, message):
@@ -52,8 +55,10 @@ def test_bad_config_file_names_the_key(tmp_path, text, message):
 
 
 def test_missing_config_file(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read config file"):
+    with pytest.raises(ConfigError, match="config file not found"):
         load_config_file(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        load_config_file(tmp_path)
 
 
 def test_bad_flag_values_are_checked_like_file_values():
@@ -64,5 +69,41 @@ def test_bad_flag_values_are_checked_like_file_values():
 
 
 def test_image_size_forms():
-    assert parse_image_size(160) == parse_image_size("160") == (160, 160)
-    assert parse_image_size("64X32") == parse_image_size([64, 32]) == (64, 32)
+    size = KEYS["image_size"].check
+    assert size(160) == size("160") == (160, 160)
+    assert size("64X32") == size([64, 32]) == (64, 32)
+
+
+def test_every_key_is_a_field_of_train_config_with_its_declared_default():
+    cfg = TrainConfig()
+    assert [f for f in cfg.to_dict()] == list(KEYS)
+    for name, key in KEYS.items():
+        assert getattr(cfg, name) == key.default
+        if key.default is not None and name != "model":
+            assert key.check(key.default) == key.default  # every declared default passes its own check
+
+
+def test_model_defaults_come_from_the_declaration_and_are_checked():
+    assert TrainingDefaults().epochs == KEYS["epochs"].default
+    with pytest.raises(ConfigError, match="batch_size must be >= 1"):
+        TrainingDefaults(batch_size=0)
+
+
+def test_a_runs_own_config_repeats_the_run_into_a_new_folder(tmp_path):
+    import yaml
+    run = tmp_path / "runs" / "m-1"
+    run.mkdir(parents=True)
+    cfg = resolve_config(SPEC, None, epochs=2, run_dir=str(run))
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    again = resolve_config(SPEC, run / "config.yaml")
+    assert again.run_dir is None and again.epochs == 2
+    chosen = write(tmp_path, f"run_dir: {tmp_path / 'elsewhere'}\n")  # a user's own run_dir is kept
+    assert resolve_config(SPEC, chosen).run_dir == str(tmp_path / "elsewhere")
+
+
+def test_a_run_folders_config_is_checked_like_a_flag():
+    assert config_from_run({"model": "m", "epochs": 3}, "c.yaml").epochs == 3
+    with pytest.raises(ConfigError, match="c.yaml: image_size must be >= 32 and <= 512, got 100000"):
+        config_from_run({"model": "m", "image_size": [100000, 100000]}, "c.yaml")
+    with pytest.raises(ConfigError, match="c.yaml must be a mapping"):
+        config_from_run(["model", "m"], "c.yaml")

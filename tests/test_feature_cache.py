@@ -89,7 +89,7 @@ def test_saved_model_reproduces_the_cached_path_metrics(frozen_plugin, tiny_data
 
 def test_augmented_views_differ_and_are_reproducible(frozen_plugin, tiny_data, tmp_path, own_cache):
     from catdog_zoo.models.features import FeatureStore
-from catdog_zoo.models.frozen import split_frozen
+    from catdog_zoo.models.frozen import split_frozen
     model = catdog_zoo.create_model("frozen_aug", image_size=(32, 32))
     chain = split_frozen(model, "backbone")
     assert [type(layer).__name__ for layer in chain.frozen] == ["Sequential", "GlobalAveragePooling2D"]

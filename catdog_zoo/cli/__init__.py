@@ -21,13 +21,17 @@ from . import catalog, data, runs, train  # noqa: E402
 
 
 class ZooGroup(click.Group):
-    """Turns :class:`~catdog_zoo.ZooError` into a one-line message and its exit code."""
+    """Turns :class:`~catdog_zoo.ZooError` and click's usage errors into one line and an exit code."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except ZooError as exc:
             click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except click.UsageError as exc:  # a bad flag of a subcommand: one line, and where to look
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            click.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
             ctx.exit(exc.exit_code)
 
 

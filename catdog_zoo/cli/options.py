@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import click
 
-from ..config import KEYS, Key
+from ..config import KEYS, Key, number_text
 from ..errors import ConfigError
 
 
 class KeyType(click.ParamType):
-    """A value checked by its key's own rule (``N|HxW`` sizes, layer index or name)."""
+    """A value checked by its key's own rule (bounds, ``N|HxW`` sizes, a layer index or name)."""
 
     def __init__(self, key: Key):
         self.key = key
-        self.name = key.metavar or key.kind
+        self.name = key.metavar or {"int": "INTEGER", "float": "NUMBER"}.get(key.kind, key.kind.upper())
 
     def convert(self, value, param, ctx):
         try:
@@ -27,20 +27,26 @@ class KeyType(click.ParamType):
 
 
 def click_type(key: Key):
-    bounds = dict(min=key.minimum, max=key.maximum, min_open=key.open_minimum, max_open=key.open_maximum)
-    if key.kind == "int":
-        return click.IntRange(**bounds)
-    if key.kind == "float":
-        return click.FloatRange(**bounds)
     if key.kind == "choice":
         return click.Choice(key.choices)
     if key.kind == "str":
         return click.STRING
-    return KeyType(key)
+    return KeyType(key)  # the declaration's own check: the same message as for a YAML value
+
+
+def _range(key: Key) -> str:
+    if key.minimum is None or key.kind not in ("int", "float", "size"):
+        return ""
+    low = f"{number_text(key.minimum)}{'<' if key.open_minimum else '<='}"
+    high = "" if key.maximum is None else f"{'<' if key.open_maximum else '<='}{number_text(key.maximum)}"
+    return f"{low}x{high}"
 
 
 def help_text(key: Key) -> str:
-    return f"{key.help} [default: {key.default_text()}]"
+    """The declared help, its range, and its default (keys without one say in their help what happens)."""
+    facts = [_range(key), "" if key.default is None else f"default: {key.default_text()}"]
+    shown = "; ".join(f for f in facts if f)
+    return f"{key.help} [{shown}]" if shown else key.help
 
 
 def option_for(key: Key):
@@ -49,8 +55,9 @@ def option_for(key: Key):
         return click.option(f"{key.option}/--no-{key.option[2:]}", key.name, default=None, help=help_text(key))
     if key.flag == "on":
         return click.option(key.option, key.name, is_flag=True, default=None, help=help_text(key))
-    return click.option(key.option, key.name, type=click_type(key), default=None, metavar=key.metavar,
-                        help=help_text(key))
+    kind = click_type(key)
+    return click.option(key.option, key.name, type=kind, default=None, metavar=getattr(kind, "name", None)
+                        if isinstance(kind, KeyType) else key.metavar, help=help_text(key))
 
 
 def config_options(fn):

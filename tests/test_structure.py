@@ -1,0 +1,171 @@
+"""The package's shape: one-way imports, small units, a module map that matches the tree, a public API
+that names only what exists, and a command line that refuses bad input before TensorFlow loads."""
+
+import ast
+import importlib
+import inspect
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import catdog_zoo
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "catdog_zoo"
+MODULES = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py"))
+LARGEST_UNIT = 120  # lines of any class or function; the old trainer's session class had 284
+
+
+def module_name(rel: str) -> str:
+    parts = ["catdog_zoo", *rel.removesuffix(".py").split("/")]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_imports_run_one_way_and_never_in_a_circle():
+    """The import-linter contracts of pyproject.toml: layers (imports inside functions included), no cycles."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(" KEPT") == 2 and "0 broken" in result.stdout
+
+
+def test_the_layers_contract_catches_an_upward_import_inside_a_function(tmp_path):
+    """The check is real: a copy of the package with one upward import, hidden in a function, fails it."""
+    import shutil
+    copy = tmp_path / "src"
+    shutil.copytree(PACKAGE, copy / "catdog_zoo", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(copy / "catdog_zoo" / "data" / "splits.py", "a") as f:
+        f.write("\n\ndef _upward():\n    from ..training import runner  # noqa\n")
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint), "--no-cache"], cwd=copy, capture_output=True, text=True,
+                            env={"PYTHONPATH": str(copy), "PATH": ""})
+    assert result.returncode == 1 and "catdog_zoo.data.splits -> catdog_zoo.training.runner" in result.stdout
+
+
+def test_no_class_or_function_is_large():
+    sizes = []
+    for rel in MODULES:
+        tree = ast.parse((PACKAGE / rel).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                sizes.append((node.end_lineno - node.lineno + 1, f"{rel}:{node.lineno} {node.name}"))
+    largest = max(sizes)
+    assert largest[0] <= LARGEST_UNIT, f"{largest[1]} is {largest[0]} lines"
+
+
+def test_design_doc_maps_every_module_once():
+    design = (ROOT / "docs" / "design.md").read_text()
+    mapped = re.findall(r"^\| `([^`*]+\.py)` \|", design, flags=re.M)
+    assert len(mapped) == len(set(mapped)), "a module is listed twice"
+    assert "| `*/__init__.py` |" in design  # the subpackages' own __init__ files, in one row
+    package_inits = {m for m in MODULES if m.endswith("/__init__.py")}
+    assert set(mapped) | package_inits == set(MODULES), (
+        f"missing from docs/design.md: {sorted(set(MODULES) - set(mapped) - package_inits)}; "
+        f"not in the tree: {sorted(set(mapped) - set(MODULES))}")
+    for folder in {m.split("/")[0] for m in MODULES if "/" in m}:
+        assert f"  {folder}/" in design, f"the layout tree in docs/design.md lacks {folder}/"
+
+
+def _resolve(target: str, module: str):
+    """The object a Sphinx-style reference names, seen from ``module``."""
+    target = target.lstrip("~")
+    if target.startswith("."):
+        package = module if (PACKAGE / (module.replace("catdog_zoo", "", 1).replace(".", "/") + "/__init__.py")
+                             .lstrip("/")).is_file() else module.rpartition(".")[0]
+        target = package + target
+    elif not target.startswith("catdog_zoo") and "." not in target:
+        return getattr(importlib.import_module(module), target)
+    parts = target.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(target)
+
+
+def test_docstrings_name_only_targets_that_exist():
+    checked = 0
+    for rel in MODULES:
+        module = module_name(rel)
+        for target in re.findall(r":(?:class|func|mod|data|meth|attr):`([^`]+)`", (PACKAGE / rel).read_text()):
+            try:
+                _resolve(target, module)
+            except (ImportError, AttributeError) as exc:
+                pytest.fail(f"{rel}: docstring names `{target}`, which does not exist ({exc})")
+            checked += 1
+    assert checked > 30
+
+
+def test_public_api_resolves_with_real_signatures():
+    for name in catdog_zoo.__all__:
+        assert getattr(catdog_zoo, name) is not None, name
+    assert set(catdog_zoo.PLUGIN_API) <= set(catdog_zoo.__all__)
+    for name in ("train", "resume", "evaluate", "predict", "export", "create_model", "load_model"):
+        function = getattr(catdog_zoo, name)
+        params = inspect.signature(function).parameters.values()
+        assert not any(p.kind is p.VAR_KEYWORD for p in params), f"catdog_zoo.{name} hides its parameters"
+        assert function.__doc__ and len(function.__doc__) > 40, f"catdog_zoo.{name} has no docstring"
+    train_params = inspect.signature(catdog_zoo.train).parameters
+    assert {"epochs", "image_size", "fine_tune_epochs", "seed"} <= set(train_params)
+    assert "epochs" in catdog_zoo.train.__doc__ and "default" in catdog_zoo.train.__doc__
+
+
+def test_train_refuses_an_option_that_is_not_a_config_key(tmp_path):
+    with pytest.raises(catdog_zoo.ConfigError, match="unknown config key 'epoch'"):
+        catdog_zoo.train("baseline", epoch=3, run_dir=str(tmp_path / "r"))
+    assert not (tmp_path / "r").exists()
+
+
+def _catdog_zoo_imports(source: str) -> set:
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("catdog_zoo"):
+            assert node.module == "catdog_zoo", f"imports internal module {node.module}"
+            names |= {alias.name for alias in node.names}
+        if isinstance(node, ast.Import):
+            assert not any(a.name.startswith("catdog_zoo.") for a in node.names), "imports an internal module"
+    return names
+
+
+def test_bundled_plugins_scaffold_and_example_use_only_the_plugin_api():
+    from catdog_zoo import scaffold
+    sources = [p.read_text() for p in [*(ROOT / "plugins").rglob("*.py"),
+                                       *(ROOT / "docs" / "examples").glob("*/*.py")]]
+    sources.append(scaffold.MODULE.format(model="m", api=2))
+    used = set().union(*map(_catdog_zoo_imports, sources))
+    assert used and used <= set(catdog_zoo.PLUGIN_API), f"outside the plugin API: {used - set(catdog_zoo.PLUGIN_API)}"
+
+
+def _in_fresh_process(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    return done.stdout + done.stderr
+
+
+def test_importing_the_package_and_the_cli_does_not_load_tensorflow():
+    out = _in_fresh_process("import sys, catdog_zoo, catdog_zoo.cli; catdog_zoo.list_models(); "
+                            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "mobilenet_v2", "--epochs", "0"], "epochs must be >= 1"),
+    (["train", "mobilnet_v2"], "did you mean mobilenet_v2"),
+    (["train", "mobilenet_v2", "--optimizer", "adamm"], "'adamm' is not one of"),
+    (["train", "baseline", "--weights", "w.h5"], "has no pretrained weights"),
+    (["predict", "runs/nothere", "x.jpg"], "run directory not found"),
+])
+def test_bad_input_is_refused_before_tensorflow_loads(args, message):
+    out = _in_fresh_process(
+        "import sys\nfrom catdog_zoo.cli import cli\n"
+        f"try:\n    cli({args!r}, prog_name='catdog-zoo')\n"
+        "except SystemExit as exc:\n    print('EXIT', exc.code, 'tensorflow' in sys.modules)\n")
+    code, loaded = out.split("EXIT")[1].split()[:2]
+    assert code in ("1", "2") and loaded == "False" and message in out, out
