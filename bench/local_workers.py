@@ -34,7 +34,7 @@ def main() -> int:
     outputs = [p.communicate()[0] for p in procs]
     wall = time.perf_counter() - started
     for index, (proc, out) in enumerate(zip(procs, outputs)):
-        ours = [line for line in out.splitlines() if not line[:5] in ("I0000", "W0000", "E0000", "WARNI")]
+        ours = [line for line in out.splitlines() if line[:5] not in ("I0000", "W0000", "E0000", "WARNI")]
         print(f"--- worker {index} (exit {proc.returncode}) ---")
         print("\n".join(ours[-4:]))
     print(f"wall seconds, all workers: {wall:.1f}")

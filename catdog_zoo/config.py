@@ -12,6 +12,7 @@ YAML keys are the long flag names with underscores (``epochs``, ``learning_rate`
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
@@ -263,8 +264,6 @@ def resolve_config(spec, config_file=None, **overrides) -> TrainConfig:
 
 def check_for_model(spec, cfg) -> None:
     """Options the chosen model cannot honour, refused before any work."""
-    import importlib.util
-
     if cfg.weights is not None:
         if spec.pretrained is None:
             raise ConfigError(spec.no_weights_message())

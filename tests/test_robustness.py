@@ -20,12 +20,11 @@ from imagefactory import make_image_folder
 from PIL import Image
 
 import catdog_zoo
-from catdog_zoo.training import checkpoints
 from catdog_zoo.cli import cli
-from catdog_zoo.errors import ZooError
 from catdog_zoo.data.decode import ImageError, decode_file
 from catdog_zoo.data.sources import fetch_archive, safe_extract
-
+from catdog_zoo.errors import ZooError
+from catdog_zoo.training import checkpoints
 
 
 def save(img: Image.Image, path: Path, fmt: str, **kw) -> Path:

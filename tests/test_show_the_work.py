@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 import catdog_zoo
-from catdog_zoo.training import finish
 from catdog_zoo.cli import cli
-from catdog_zoo.util.progress import Progress
 from catdog_zoo.reports.run_report import confident_errors, confusion
+from catdog_zoo.training import finish
+from catdog_zoo.util.progress import Progress
 
 TINY = ["--epochs", 2, "--image-size", 40, "--batch-size", 8]
 
@@ -256,8 +256,8 @@ def test_export_matches_the_keras_model(augmenting_run, tmp_path, fmt, name):
 
 
 def test_exported_tflite_runs_on_new_images(augmenting_run, tmp_path):
-    from catdog_zoo.runs.export import runner
     from catdog_zoo import load_model
+    from catdog_zoo.runs.export import runner
     run("export", augmenting_run, "--format", "tflite", "--out", tmp_path / "m.tflite")
     images = np.random.default_rng(1).uniform(0, 255, (3, 40, 40, 3)).astype("float32")
     expected = load_model(augmenting_run).predict_on_batch(images)

@@ -3,8 +3,8 @@
 import pytest
 from imagefactory import make_image_folder
 
-from catdog_zoo.errors import ConfigError
 from catdog_zoo.data.splits import make_splits
+from catdog_zoo.errors import ConfigError
 
 
 def all_sets(s):

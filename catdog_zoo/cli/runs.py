@@ -59,7 +59,8 @@ def predict(run_dir, images, out, threshold, as_json, strict):
       catdog-zoo predict runs/mobilenet_v2-20261124-101500 photos/ --threshold 0.9   # dogs only when sure
     """
     read_run(run_dir)
-    from ..runs.predict import predict as run_predict, write_predictions_csv
+    from ..runs.predict import predict as run_predict
+    from ..runs.predict import write_predictions_csv
     results = run_predict(run_dir, images, strict=strict, threshold=threshold)
     if out:
         write_predictions_csv(results, out)
@@ -94,7 +95,8 @@ def export(run_dir, fmt, out, overwrite, as_json):
       catdog-zoo export runs/mobilenet_v2-20261124-101500 --format saved_model --out serving/catdog
     """
     read_run(run_dir)
-    from ..runs.export import describe, export as run_export
+    from ..runs.export import describe
+    from ..runs.export import export as run_export
     report = run_export(run_dir, fmt, out, overwrite=overwrite)
     if as_json:
         echo_json(report)

@@ -49,7 +49,8 @@ def check_folder(root) -> dict:
     for path in (p for d in decoded for p in d.split.paths):
         actual, claimed = content_format(Path(path)), EXTENSION_FORMAT.get(Path(path).suffix.lower())
         if actual and claimed and actual != claimed:
-            found.append({"path": path, "severity": "note", "problem": f"a {actual.upper()} file named {Path(path).suffix}"})
+            found.append({"path": path, "severity": "note",
+                          "problem": f"a {actual.upper()} file named {Path(path).suffix}"})
     problems.extend(found)
     unusable = sum(1 for p in found if p["severity"] == "error")
     return {"root": str(root), "layout": splits.layout, "class_names": list(splits.class_names),

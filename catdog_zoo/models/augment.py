@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import keras
+
 
 def is_augmentation(layer) -> bool:
     """Keras names its random augmentation layers Random* (RandomFlip, RandomRotation, RandomZoom...):
@@ -22,8 +24,6 @@ def augmentation_layers(model) -> list:
 
 def without_augmentation(model):
     """``model`` with every Random* layer (nested ones too) replaced by Identity; other layers shared."""
-    import keras
-
     def swap(layer):
         return keras.layers.Identity(name=layer.name) if is_augmentation(layer) else layer
     return keras.models.clone_model(model, clone_function=swap, recursive=True)

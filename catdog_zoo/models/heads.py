@@ -6,6 +6,7 @@ match it, the probabilities it gives, and the optimizer that trains it.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 
@@ -21,15 +22,11 @@ def is_binary(model) -> bool:
 
 def loss_for(model, reduction="sum_over_batch_size"):
     """The cross-entropy on logits that matches ``model``'s head."""
-    import keras
-
     loss_class = keras.losses.BinaryCrossentropy if is_binary(model) else keras.losses.SparseCategoricalCrossentropy
     return loss_class(from_logits=True, reduction=reduction)
 
 
 def make_optimizer(name: str, learning_rate: float):
-    import keras
-
     optimizers = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
                   "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
     return optimizers[name](learning_rate=learning_rate)
@@ -37,8 +34,6 @@ def make_optimizer(name: str, learning_rate: float):
 
 def compile_model(model, optimizer: str = "adam", learning_rate: float = 1e-3):
     """Compile with the loss and accuracy that match the head."""
-    import keras
-
     loss = loss_for(model)
     if is_binary(model):
         accuracy = keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)  # threshold on the logit

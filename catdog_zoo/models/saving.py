@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
+
 from ..errors import ZooError
 from ..util.digest import arrays_digest
 from ..util.files import atomic_write
@@ -16,8 +18,6 @@ def save_model(model, path) -> None:
 
 def load_model(path):
     """A ``.keras`` file loaded in Keras safe mode (no arbitrary code from the file), uncompiled."""
-    import keras
-
     path = Path(path)
     if not path.is_file():
         raise ZooError(f"no model file {path}")

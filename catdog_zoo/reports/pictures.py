@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from ..data.decode import ImageError, decode_file
@@ -48,8 +49,6 @@ def augment_preview(spec, splits: DataSplits, out, copies: int = 6, seed: int = 
     The model is built without pretrained weights (augmentation has none), so nothing is downloaded.
     Its Random* layers run in training mode on the image in [0, 255], in the order the model calls them.
     """
-    import keras
-
     size = tuple(image_size or spec.defaults.image_size)
     model = spec.build(len(splits.class_names), size, weights=None)
     layers = augmentation_layers(model)

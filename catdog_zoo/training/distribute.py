@@ -23,10 +23,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+import tensorflow as tf
 
 from ..config import STRATEGIES
 from ..errors import ConfigError
@@ -63,8 +65,6 @@ class Cluster:
         writes the run would look, to the chief's coordination service, like a crashed task."""
         if self.strategy is None or self.workers < 2:
             return
-        import tensorflow as tf
-
         @tf.function
         def meet():
             return self.strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", tf.ones(())))
@@ -77,8 +77,6 @@ class Cluster:
 
 def _devices(spec: str) -> list:
     """"0,1" (GPU indices) or "/gpu:0,/cpu:0" (device names), checked against the logical devices."""
-    import tensorflow as tf
-
     names = [d.strip() for d in spec.split(",") if d.strip()]
     if not names:
         raise ConfigError("devices: give at least one device, e.g. 0,1 or /gpu:0,/gpu:1")
@@ -94,8 +92,6 @@ def _devices(spec: str) -> list:
 def local_tf_configs(workers: int) -> list:
     """``TF_CONFIG`` values for ``workers`` processes on this machine, on free localhost ports (index 0
     is the chief): a cluster to try or test ``multi_worker`` without one."""
-    import socket
-
     sockets = [socket.socket() for _ in range(workers)]
     for s in sockets:
         s.bind(("localhost", 0))
@@ -126,8 +122,6 @@ def _tf_config() -> dict:
 def make_cluster(strategy: str = "auto", devices: Optional[str] = None) -> Cluster:
     """The strategy for this process. Create it before any other TensorFlow work: the multi-worker
     strategy configures the runtime, and TensorFlow refuses once it has started."""
-    import tensorflow as tf
-
     if strategy not in STRATEGIES:
         raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if devices and strategy not in ("mirrored", "auto"):
@@ -152,8 +146,6 @@ class ReplicatedLoop:
     """
 
     def __init__(self, cluster: Cluster, model, global_batch: int):
-        import tensorflow as tf
-
         self.cluster, self.model, self.global_batch = cluster, model, global_batch
         strategy = cluster.strategy
         self.binary = is_binary(model)
@@ -198,8 +190,6 @@ class ReplicatedLoop:
 
     def _dataset(self, views, labels, order, view_of):
         """This worker's share of every global batch, as per-replica batches, padded to whole steps."""
-        import tensorflow as tf
-
         g, workers = self.global_batch, self.cluster.workers
         steps = max(1, -(-len(order) // g))
         padded = np.zeros(steps * g, np.int64)

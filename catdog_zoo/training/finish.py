@@ -11,7 +11,9 @@ import shutil
 import sys
 import time
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from ..config import SPLITS
 from ..models.heads import compile_model
@@ -26,9 +28,6 @@ from .stages import FineTune, Scorer
 
 
 def versions() -> dict:
-    import keras
-    import tensorflow as tf
-
     return {"catdog_zoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
+import keras
+
 from .distribute import ReplicatedLoop
 
 
@@ -23,8 +25,6 @@ def keras_verbosity(quiet: bool) -> int:
 def fit_keras(model, first_epoch: int, last_epoch: int, train, validation, listener, verbose: int,
               callbacks=()) -> None:
     """``model.fit`` for epochs ``first_epoch..last_epoch`` (0-based, end excluded)."""
-    import keras
-
     class EpochEvents(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             listener.epoch_begin(epoch)

@@ -52,7 +52,8 @@ class Runner:
 
     def __init__(self, setup: Setup):
         self.spec, self.cfg, self.net = setup.spec, setup.cfg, setup.net
-        self.splits, self.decoded, self.run_dir, self.cluster = setup.splits, setup.decoded, setup.run_dir, setup.cluster
+        self.splits, self.decoded = setup.splits, setup.decoded
+        self.run_dir, self.cluster = setup.run_dir, setup.cluster
         quiet = setup.quiet or not self.cluster.is_chief  # one voice per run: the chief's
         self.say, self.verbose, self.progress = say_to(quiet), keras_verbosity(quiet), progress_factory(quiet)
         self.stages = plan(self.spec, self.cfg, setup.fine_tune_from)

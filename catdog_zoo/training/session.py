@@ -10,6 +10,7 @@ import inspect
 import tempfile
 from pathlib import Path
 
+import keras
 import yaml
 
 from ..config import KEYS, TrainConfig, check, check_for_model, resolve_config
@@ -85,8 +86,6 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
 
 def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights) -> tuple:
     """``(model, splits, decoded, fine_tune_from)``: the data decoded, then the model built from the seed."""
-    import keras
-
     splits = load_splits(cfg)
     decoded = decode_splits(splits, cfg.image_size, cfg.strict, warn, progress_factory(quiet))
     keras.utils.set_random_seed(cfg.seed)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
+import tensorflow as tf
+
 from ..runs.layout import TENSORBOARD_DIR
 
 
@@ -11,7 +14,6 @@ def keras_callbacks(run_dir: Path, stage: str, enabled: bool) -> list:
     """Keras' own TensorBoard callback for ``model.fit``."""
     if not enabled:
         return []
-    import keras
     # One log folder per stage: the fine-tuning stage is a different model.fit with other weights.
     return [keras.callbacks.TensorBoard(log_dir=str(Path(run_dir) / TENSORBOARD_DIR / stage))]
 
@@ -24,7 +26,6 @@ class ReplicatedSummaries:
         self._writers = {}
 
     def write(self, stage: str, epoch: int, logs: dict) -> None:
-        import tensorflow as tf
         for split in ("train", "validation"):
             key = (stage, split)
             if key not in self._writers:
