@@ -1,0 +1,207 @@
+"""A finished run as typed records: :class:`RunRecord` (``metrics.json``) and the run's history.
+
+Every writer and reader of ``metrics.json`` goes through :class:`RunRecord`, so its keys are named in
+one place. Reading is lenient in one direction only: keys an older version did not write take their
+defaults (old run directories still load), keys this version does not know are kept aside, and every
+value that is there must have the right type.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from ..config import TrainConfig, config_from_run
+from ..errors import ZooError
+from ..util.files import write_json, write_text
+from .layout import CONFIG_FILE, HISTORY_FILE, METRICS_FILE
+
+MAX_RUN_FILE_BYTES = 16 << 20  # metrics.json and config.yaml are kilobytes; refuse anything absurd
+
+
+@dataclass
+class RunRecord:
+    """What ``metrics.json`` holds, in the order it is written."""
+
+    model: str
+    class_names: list
+    val_accuracy: float
+    plugin: str = ""
+    distribution: str = ""
+    plugin_version: str = ""
+    seed: Optional[int] = None
+    epochs: int = 0
+    fine_tune_epochs: int = 0
+    train_accuracy: Optional[float] = None
+    train_loss: Optional[float] = None
+    val_loss: Optional[float] = None
+    test_accuracy: Optional[float] = None
+    test_loss: Optional[float] = None
+    train_seconds: Optional[float] = None
+    stages: dict = field(default_factory=dict)  # stage name -> {epochs, seconds, val_accuracy, ...}
+    feature_cache: dict = field(default_factory=lambda: {"used": False})
+    num_params: Optional[int] = None
+    trainable_params: Optional[int] = None
+    num_classes: Optional[int] = None
+    image_size: list = field(default_factory=list)
+    data_root: str = ""
+    split_sizes: dict = field(default_factory=dict)
+    skipped_files: int = 0
+    versions: dict = field(default_factory=dict)
+    strategy: dict = field(default_factory=dict)
+    finished_at: str = ""
+    confusion_matrix: Optional[dict] = None  # {split, class_names, matrix, worst_errors}
+    extra: dict = field(default_factory=dict)  # keys written by another version, kept as they were
+
+    ORDER = ("model", "plugin", "distribution", "plugin_version", "seed", "epochs", "fine_tune_epochs",
+             "train_accuracy", "train_loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss",
+             "train_seconds", "stages", "feature_cache", "num_params", "trainable_params", "num_classes",
+             "class_names", "image_size", "data_root", "split_sizes", "skipped_files", "versions", "strategy",
+             "finished_at", "confusion_matrix")
+
+    @property
+    def overfit_gap(self) -> Optional[float]:
+        """Final training accuracy minus validation accuracy: large means memorising."""
+        if self.train_accuracy is None or self.val_accuracy is None:
+            return None
+        return self.train_accuracy - self.val_accuracy
+
+    @property
+    def total_epochs(self) -> int:
+        return (self.epochs or 0) + (self.fine_tune_epochs or 0)
+
+    @property
+    def origin(self) -> str:
+        """The distribution (or plugin) that registered the model."""
+        return self.distribution or self.plugin
+
+    def to_dict(self) -> dict:
+        return {**{name: _json_safe(getattr(self, name)) for name in self.ORDER}, **self.extra}
+
+    @classmethod
+    def from_dict(cls, data, where: str = METRICS_FILE) -> "RunRecord":
+        if not isinstance(data, dict):
+            raise ZooError(f"{where} must be a JSON object, got {type(data).__name__}")
+        known = {f.name: f for f in fields(cls) if f.name != "extra"}
+        missing = [name for name in ("model", "class_names", "val_accuracy") if data.get(name) is None]
+        if missing:
+            raise ZooError(f"{where} has no {missing[0]}; it was not written by a finished catdog-zoo run")
+        values = {}
+        for name, value in data.items():
+            if name in known:
+                values[name] = _typed(name, value, known[name].type, where)
+        record = cls(**values)
+        record.extra = {k: v for k, v in data.items() if k not in known}
+        return record
+
+
+_TYPES = {"str": str, "list": list, "dict": dict, "float": (int, float), "int": int}
+_WORDS = {"str": "a string", "list": "a list", "dict": "a mapping", "float": "a finite number", "int": "an integer"}
+
+
+def _typed(name: str, value, annotation: str, where: str):
+    """``value`` if it has the declared type (None allowed for Optional fields), else one error line."""
+    optional = annotation.startswith("Optional[")
+    base = annotation.removeprefix("Optional[").rstrip("]")
+    if value is None and optional:
+        return None
+    wanted = _TYPES[base]
+    if isinstance(value, bool) or not isinstance(value, wanted) or (
+            base == "float" and not math.isfinite(value)):
+        raise ZooError(f"{where}: '{name}' must be {_WORDS[base]}, got {value!r}")
+    return float(value) if base == "float" else value
+
+
+def _json_safe(value):
+    """NaN and infinity become None, so ``metrics.json`` is valid JSON for every reader."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_record(run_dir, record: RunRecord) -> None:
+    write_json(Path(run_dir) / METRICS_FILE, record.to_dict())
+
+
+def _read_small(path: Path) -> str:
+    """A run file's text; only regular files of sane size (never a FIFO, device or huge symlink target)."""
+    if not path.is_file():
+        raise ZooError(f"{path} is not a regular file")
+    if path.stat().st_size > MAX_RUN_FILE_BYTES:
+        raise ZooError(f"{path} is larger than {MAX_RUN_FILE_BYTES >> 20} MiB; not a run file")
+    return path.read_text(encoding="utf-8")
+
+
+def read_run(run_dir) -> tuple[TrainConfig, RunRecord]:
+    """``(config, record)`` of a finished run, both checked, with a clear error for anything else."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise ZooError(f"run directory not found: {path}")
+    metrics_path = path / METRICS_FILE
+    if not metrics_path.exists():
+        hint = (f"; continue it with 'catdog-zoo train --resume {path}'" if (path / CONFIG_FILE).is_file() else "")
+        raise ZooError(f"{path} is not a finished run (no {METRICS_FILE}){hint}")
+    try:
+        metrics = json.loads(_read_small(metrics_path))
+        config = yaml.safe_load(_read_small(path / CONFIG_FILE))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ZooError(f"cannot read run {path}: {exc}") from None
+    return config_from_run(config, str(path / CONFIG_FILE)), RunRecord.from_dict(metrics, str(metrics_path))
+
+
+def write_history(path, history: dict) -> None:
+    """``{"loss": [...], "val_loss": [...], ...}`` as CSV with an ``epoch`` column (1-based).
+
+    Numbers are written with 6 significant digits; other values (a ``stage`` name) as they are.
+    """
+    columns = list(history)
+    rows = zip(*(history[c] for c in columns)) if columns else []
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["epoch", *columns])
+    for i, row in enumerate(rows, start=1):
+        writer.writerow([i, *(f"{v:.6g}" if isinstance(v, (int, float)) else v for v in row)])
+    write_text(path, buf.getvalue())
+
+
+def read_history(run_dir) -> dict:
+    """``history.csv`` as ``{column: [values]}``; numbers as floats, empty cells as None."""
+    path = Path(run_dir) / HISTORY_FILE
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    history: dict = {}
+    for row in rows:
+        for key, value in row.items():
+            try:
+                value = float(value) if value not in ("", None) else None
+            except ValueError:
+                pass
+            history.setdefault(key, []).append(value)
+    return history
+
+
+@dataclass
+class RunResult:
+    """What training returns: the run directory and its record (a non-chief worker: ``worker`` facts only)."""
+
+    run_dir: Optional[Path]
+    record: Optional[RunRecord]
+    worker: dict = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict:
+        """The record as ``metrics.json`` holds it (a worker's facts for a non-chief worker)."""
+        return self.record.to_dict() if self.record is not None else dict(self.worker)
