@@ -46,11 +46,9 @@ def tensorflow_engine(model, size):
 
 
 def tflite_bytes(model, size) -> bytes:
+    # from_keras_model: converting a tf.function's concrete function instead gave NaN features (TF 2.21)
     import tensorflow as tf
-    fn = tf.function(lambda x: model(x, training=False),
-                     input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
-    return converter.convert()
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
 def litert_engine(content: bytes, interpreter_class, threads: int):

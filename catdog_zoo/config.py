@@ -25,6 +25,7 @@ from .errors import ConfigError
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 SPLITS = ("train", "validation", "test")
+ENGINES = ("auto", "tflite", "tensorflow")
 MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse anything absurd before parsing
 
 
@@ -152,6 +153,9 @@ _KEY_LIST = [
     Key("data", "str", None, "Class folders (or train/ + validation/ of class folders), or a data source "
         "name. Default: cats_and_dogs_filtered.", metavar="DIR|NAME"),
     Key("epochs", "int", 20, "Training epochs (the head stage).", minimum=1, maximum=100_000, per_model=True),
+    Key("early_stopping", "int", 0, "Patience: end a stage after this many epochs without a lower validation "
+        "loss and keep its best epoch's weights (0: train every epoch, keep the last).", minimum=0,
+        maximum=100_000, metavar="N"),
     Key("batch_size", "int", 32, "Images per batch (per replica under a distribution strategy).",
         minimum=1, maximum=65_536, per_model=True),
     Key("learning_rate", "float", 1e-3, "Optimizer learning rate.", minimum=0, open_minimum=True, maximum=10,
@@ -181,6 +185,9 @@ _KEY_LIST = [
         "number (--batch-size is per replica).", flag="switch"),
     Key("feature_cache", "bool", True, "Frozen-backbone models: train the head on cached backbone features "
         "(on) or end to end on images (off).", flag="switch"),
+    Key("engine", "choice", "auto", "What runs a frozen backbone's forward pass when features are extracted: "
+        "tflite (XNNPACK kernels, the same float32 results), tensorflow, or auto (tflite when it converts the "
+        "backbone, else tensorflow).", choices=ENGINES),
     Key("aug_views", "int", 1, "Augmented copies of each training image in the feature cache (0: none). "
         "Chosen by the sweep in bench/transfer.py.", minimum=0, maximum=64),
     Key("fine_tune_epochs", "int", 0, "After the head, unfreeze the backbone's top layers for this many epochs.",

@@ -77,8 +77,15 @@ def _resolve(target: str, module: str):
         package = module if (PACKAGE / (module.replace("catdog_zoo", "", 1).replace(".", "/") + "/__init__.py")
                              .lstrip("/")).is_file() else module.rpartition(".")[0]
         target = package + target
-    elif not target.startswith("catdog_zoo") and "." not in target:
-        return getattr(importlib.import_module(module), target)
+    elif not target.startswith("catdog_zoo"):  # a name in the module itself, or another package's
+        obj = importlib.import_module(module)
+        try:
+            for attr in target.split("."):
+                obj = getattr(obj, attr)
+            return obj
+        except AttributeError:
+            if "." not in target:
+                raise
     parts = target.split(".")
     for cut in range(len(parts), 0, -1):
         try:

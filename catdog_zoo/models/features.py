@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from ..data import cache
 from ..util.progress import SILENT
+from .engine import frozen_engine
 from .frozen import EXTRACT_BATCH, FrozenChain, extract, extractor
 from .seeding import reseed, view_seed
 
@@ -35,6 +36,7 @@ class FeatureCacheReport:
     extract_seconds: float = 0.0  # everything, set-up included
     setup_seconds: float = 0.0
     images_extracted: int = 0
+    engine: str = ""  # what ran the frozen part ("" when every entry was cached)
 
     def as_dict(self) -> dict:
         steady = self.extract_seconds - self.setup_seconds
@@ -44,27 +46,50 @@ class FeatureCacheReport:
                 "extract_seconds": round(self.extract_seconds, 2), "setup_seconds": round(self.setup_seconds, 2),
                 "images_extracted": self.images_extracted,
                 "images_per_second": round(rate, 1) if rate else None,
-                "overall_images_per_second": round(overall, 1) if overall else None}
+                "overall_images_per_second": round(overall, 1) if overall else None, "engine": self.engine}
 
 
 class FeatureStore:
     """Cached features of one model's frozen part, keyed by everything that changes them."""
 
-    def __init__(self, chain: FrozenChain, model_name: str, image_size, seed: int, progress=SILENT):
+    def __init__(self, chain: FrozenChain, model_name: str, image_size, seed: int, progress=SILENT,
+                 engine: str = "tensorflow", say=print):
         self.chain = chain
-        self.base_key = {"model": model_name, "weights": chain.weights_digest(), "image_size": list(image_size),
+        self.weights = chain.weights_digest()
+        self.base_key = {"model": model_name, "weights": self.weights, "image_size": list(image_size),
                          "front": json.dumps(chain.front_config(), sort_keys=True, default=str)}
+        if engine != "tensorflow":  # features within 1e-4 of TensorFlow's, but not the same bits: own entries
+            self.base_key["engine"] = engine
         self.seed = seed
         self.image_size = tuple(image_size)
         self.report = FeatureCacheReport()
         self.progress = progress
+        self.engine_choice, self.say = engine, say
+        self._frozen = None  # the engine, made the first time an extraction needs one
         self._steps = {}
+
+    def _engine(self):
+        if self.engine_choice == "tensorflow":
+            self.report.engine = "tensorflow"
+            return None  # the frozen layers traced together with the front, as Keras runs them
+        engine = frozen_engine(self.chain.frozen, self._frozen_input_shape(), self.weights, self.engine_choice,
+                               self.say)
+        self.report.engine = engine.name
+        return None if engine.name == "tensorflow" else engine
+
+    def _frozen_input_shape(self) -> tuple:
+        x = tf.zeros((1, *self.image_size, 3), tf.float32)
+        for layer in self.chain.front:
+            x = layer(x, training=False)
+        return tuple(x.shape[1:])
 
     def _step(self, augment: bool):
         """The extraction function, traced and warmed up on a blank batch the first time it is needed."""
         if augment not in self._steps:
             started = time.perf_counter()
-            step = extractor(self.chain, augment, (*self.image_size, 3))
+            if not self._steps:
+                self._frozen = self._engine()
+            step = extractor(self.chain, augment, (*self.image_size, 3), self._frozen)
             step(tf.zeros((EXTRACT_BATCH, *self.image_size, 3), tf.uint8))
             self.report.setup_seconds += time.perf_counter() - started
             self._steps[augment] = step

@@ -77,9 +77,11 @@ def split_frozen(model: keras.Model, backbone: str):
     return chain
 
 
-def extractor(chain: FrozenChain, augment: bool, image_shape):
+def extractor(chain: FrozenChain, augment: bool, image_shape, engine=None):
     """A compiled ``uint8 images -> features`` function: front (augmenting if asked), then frozen layers.
 
+    Without ``engine`` both run in one traced TensorFlow function; with one (:mod:`.engine`), the
+    front runs in TensorFlow (random augmentation is TensorFlow's) and the frozen part in the engine.
     Build it once and reuse it: tracing MobileNetV2 costs about a second. The signature leaves the
     batch size open, so the short last batch of a split does not trigger another trace.
     """
@@ -89,17 +91,19 @@ def extractor(chain: FrozenChain, augment: bool, image_shape):
         x = tf.cast(x, tf.float32)
         for layer in chain.front:
             x = layer(x, training=augment)
-        for layer in chain.frozen:
+        for layer in ([] if engine is not None else chain.frozen):
             x = layer(x, training=False)
         return x
-    return step
+    if engine is None:
+        return step
+    return lambda x: engine(step(x).numpy())
 
 
 def extract(step, images: np.ndarray, batch_size: int = EXTRACT_BATCH, advance=lambda n: None) -> np.ndarray:
     """Run ``step`` (from :func:`extractor`) over ``images`` in batches."""
     out = []
     for i in range(0, len(images), batch_size):
-        out.append(step(tf.constant(images[i:i + batch_size])).numpy())
+        out.append(np.asarray(step(tf.constant(images[i:i + batch_size]))))
         advance(len(out[-1]))
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 

@@ -23,14 +23,19 @@ from ..errors import ZooError
 from ..runs.layout import CHECKPOINTS_DIR as FOLDER
 from ..util.files import no_space
 
+BEST_FILE = "best-weights.npz"
 
-def save(run_dir, epoch: int, model, optimizer, state: dict) -> Path:
+
+def save(run_dir, epoch: int, model, optimizer, state: dict, best_weights=None) -> Path:
+    """Checkpoint after ``epoch`` (1-based); ``best_weights``: early stopping's best epoch, to restore at the end."""
     root = Path(run_dir) / FOLDER
     root.mkdir(exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".epoch-", dir=root))
     try:
         np.savez(staging / "weights.npz", *[np.asarray(w.numpy()) for w in model.weights])
         np.savez(staging / "optimizer.npz", *[np.asarray(v.numpy()) for v in optimizer.variables])
+        if best_weights is not None:
+            np.savez(staging / BEST_FILE, *best_weights)
         (staging / "state.json").write_text(json.dumps({**state, "epoch": epoch}))
         for f in staging.iterdir():
             with open(f, "rb") as fh:
@@ -69,6 +74,11 @@ def load_state(folder: Path) -> dict:
 def _arrays(path: Path) -> list:
     with np.load(path) as saved:
         return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+
+def best_weights(folder: Path):
+    """Early stopping's best weights saved with the checkpoint ``folder``, or None."""
+    return _arrays(folder / BEST_FILE) if (folder / BEST_FILE).is_file() else None
 
 
 def restore_weights(model, folder: Path) -> None:

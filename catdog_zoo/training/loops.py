@@ -1,8 +1,8 @@
 """Fitting a model for a range of epochs: Keras' ``model.fit``, or the replicated loop under a strategy.
 
 Either way the runner hears of every epoch through two calls, ``epoch_begin(epoch)`` (reseeding the
-random layers) and ``epoch_end(epoch, model, logs)`` (history, checkpoint), so both loops train,
-record and checkpoint alike.
+random layers) and ``epoch_end(epoch, model, logs)`` (history, checkpoint; True stops the stage early),
+so both loops train, record, checkpoint and stop alike.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def fit_keras(model, first_epoch: int, last_epoch: int, train, validation, liste
             listener.epoch_begin(epoch)
 
         def on_epoch_end(self, epoch, logs=None):
-            listener.epoch_end(epoch, model, logs or {})
+            if listener.epoch_end(epoch, model, logs or {}):
+                model.stop_training = True
 
     # shuffle=False: EpochBatches already orders each epoch by (seed, epoch); Keras would otherwise
     # reorder its batches with Python's global random state, which a resumed run does not share.
@@ -49,4 +50,5 @@ def fit_replicated(cluster, model, per_replica_batch: int, first_epoch: int, las
         logs.update({f"val_{k}": v for k, v in loop.evaluate(validation).items()})
         say(f"Epoch {epoch + 1}/{last_epoch} - {time.perf_counter() - started:.1f}s - "
             + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-        listener.epoch_end(epoch, model, logs)
+        if listener.epoch_end(epoch, model, logs):
+            break

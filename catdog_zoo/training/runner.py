@@ -19,6 +19,7 @@ from ..models.seeding import epoch_seed, reseed
 from ..util.progress import progress_factory
 from . import checkpoints
 from .distribute import Cluster, scaled_learning_rate
+from .early_stopping import EarlyStopping
 from .finish import finish
 from .loops import fit_keras, fit_replicated, keras_verbosity
 from .stages import plan
@@ -62,12 +63,15 @@ class Runner:
         self.cache_report = None  # set by a stage that used the feature cache
         chief_logs = self.cfg.tensorboard and self.cluster.distributed and self.cluster.is_chief
         self.tensorboard = ReplicatedSummaries(self.run_dir) if chief_logs else None
+        self.early = EarlyStopping(self.cfg.early_stopping) if self.cfg.early_stopping else None
         self._stage = None
 
     def run(self, state=None, checkpoint=None):
         """Run the stages from the start, or from a checkpoint's ``state``; then finish the run."""
         if state:
             self.history, self.summaries = state["history"], state["stages"]
+            if self.early is not None and state.get("early_stopping"):
+                self.early.load(state["early_stopping"], checkpoints.best_weights(checkpoint))
         self.started = time.perf_counter() - (state["seconds"] if state else 0.0)
         resume_stage, done = (state["stage"], state["epoch"]) if state else (self.stages[0].name, 0)
         sizes = {name: len(self.decoded[name].split) for name in ("train", "validation", "test")}
@@ -85,10 +89,19 @@ class Runner:
 
     def _run_stage(self, stage, first: int, last: int, checkpoint):
         started = time.perf_counter()
+        if self.early is not None:
+            self.early.begin(stage.name)
+            if self.early.stopped:  # it had stopped before the checkpoint: nothing left to train
+                first = last
         scorer = stage.run(self, first, last, checkpoint)
         seconds = self.summaries.get(stage.name, {}).get("seconds", 0) + time.perf_counter() - started
+        val_accuracy = self.history["val_accuracy"][-1]
+        kept = {}
+        if self.early is not None:
+            kept = self.early.finish(self.net, last_epoch=len(self.history["stage"]) - 1)
+            val_accuracy = self.early.best_logs["val_accuracy"] if kept else val_accuracy
         self.summaries[stage.name] = {"epochs": stage.epochs, **stage.facts(), "seconds": round(seconds, 2),
-                                      "val_accuracy": self.history["val_accuracy"][last - 1]}
+                                      "val_accuracy": val_accuracy, **kept}
         return scorer
 
     # -- what stages use ------------------------------------------------------------------
@@ -123,16 +136,25 @@ class Runner:
         # Dropout and augmentation draws depend on (seed, epoch) only, so a resumed epoch repeats them.
         reseed(self.net.layers, epoch_seed(self.cfg.seed, epoch))
 
-    def epoch_end(self, epoch: int, model, logs: dict) -> None:
+    def epoch_end(self, epoch: int, model, logs: dict) -> bool:
+        """Record and checkpoint epoch ``epoch``; True when early stopping ends the stage here."""
         n = len(self.history.get("stage", []))
         row = {"stage": self._stage, **{k: float(v) for k, v in logs.items()}}
         for key, value in row.items():
             self.history.setdefault(key, [None] * n).append(value)
         if self.tensorboard is not None:
             self.tensorboard.write(self._stage, epoch, logs)
-        checkpoints.save(self.run_dir, epoch + 1, self.net, model.optimizer,
-                         {"stage": self._stage, "history": self.history, "stages": self.summaries,
-                          "seconds": time.perf_counter() - self.started})
+        stop = self.early.update(n, row, self.net) if self.early is not None else False
+        state = {"stage": self._stage, "history": self.history, "stages": self.summaries,
+                 "seconds": time.perf_counter() - self.started}
+        if self.early is not None:
+            state["early_stopping"] = self.early.state()
+        checkpoints.save(self.run_dir, epoch + 1, self.net, model.optimizer, state,
+                         self.early.best_weights if self.early is not None else None)
+        if stop:
+            self.say(f"Early stopping: no lower val_loss for {self.cfg.early_stopping} epochs; keeping epoch "
+                     f"{self.early.best_epoch + 1}")
+        return stop
 
 
 def warn(text: str) -> None:

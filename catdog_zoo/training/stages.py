@@ -102,7 +102,8 @@ class HeadOnFeatures(HeadOnImages):
     def _features(self, runner, chain) -> dict:
         """``{"train": (views, N, D), "validation": (N, D), "test": (N, D)}``, cached on disk."""
         cfg, decoded = runner.cfg, runner.decoded
-        store = FeatureStore(chain, runner.spec.qualified_name, cfg.image_size, cfg.seed, runner.progress)
+        store = FeatureStore(chain, runner.spec.qualified_name, cfg.image_size, cfg.seed, runner.progress,
+                             engine=cfg.engine, say=runner.say)
         runner.say(f"Features of the frozen '{self.backbone}': {cfg.aug_views or 1} view(s) of each "
                    f"training image, one of each validation/test image (cache: {cache_root()})")
         train = decoded["train"]

@@ -35,7 +35,7 @@ def register_models(register):
         name="mobilenet_v2",
         summary="Frozen ImageNet MobileNetV2 + pooling + dropout + linear head (reference model4, ~98% val)",
         builder=build_mobilenet_v2,
-        defaults=TrainingDefaults(image_size=(160, 160)),
+        defaults=TrainingDefaults(image_size=(224, 224)),  # the ImageNet checkpoint's own size (docs/performance.md)
         tags=("transfer", "pretrained", "augmentation", "preprocessing"),
         pretrained="imagenet",
         weights_licence="Apache-2.0 (keras-applications ImageNet checkpoints)",

@@ -1,0 +1,139 @@
+"""What runs a model's frozen part (backbone + pooling) when features are extracted.
+
+``tflite``: the frozen layers converted once to a float32 TFLite model and run by the LiteRT
+interpreter with its XNNPACK CPU kernels (``ai-edge-litert`` when installed, else the interpreter
+bundled with TensorFlow): the same float32 arithmetic in a faster kernel library, features within
+1e-4 of Keras (checked on a probe image every time an engine is made). The converted model is cached
+beside the features, keyed by the frozen weights' digest and the input size.
+``tensorflow``: a traced ``tf.function`` of the layers, as Keras runs them.
+``auto``: ``tflite`` when it converts and passes the check, else ``tensorflow`` with one line saying why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from ..config import ENGINES
+from ..data import cache
+from ..errors import ConfigError
+
+PARITY_TOLERANCE = 1e-4  # max |feature - Keras feature| on the probe image
+FORMAT = 1  # bump when the conversion changes what a cached engine holds
+
+
+class TensorFlowFrozen:
+    """The frozen layers as a traced function of float32 batches (batch size left open)."""
+
+    name = "tensorflow"
+
+    def __init__(self, layers, image_shape):
+        @tf.function(input_signature=[tf.TensorSpec([None, *image_shape], tf.float32)])
+        def run(x):
+            for layer in layers:
+                x = layer(x, training=False)
+            return x
+        self._run = run
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._run(tf.constant(x)).numpy()
+
+
+class TFLiteFrozen:
+    """A converted TFLite model of the frozen layers, run by the LiteRT interpreter on every core."""
+
+    name = "tflite"
+
+    def __init__(self, content: bytes):
+        with _quiet_stderr():  # the interpreter announces its XNNPACK delegate on stderr
+            self._interpreter = _interpreter_class()(model_content=content, num_threads=os.cpu_count() or 1)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._shape = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.float32)
+        if x.shape != self._shape:  # a new batch size (the last, short batch): plan memory again
+            self._interpreter.resize_tensor_input(self._input, x.shape)
+            self._interpreter.allocate_tensors()
+            self._shape = x.shape
+        self._interpreter.set_tensor(self._input, x)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output).copy()
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # LiteRT, TFLite's maintained home
+    except ImportError:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "tf.lite.Interpreter is deprecated": still the one bundled
+            Interpreter = tf.lite.Interpreter
+    return Interpreter
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C++ writes to file descriptor 2 (not Python's own errors, which are raised, not printed)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def convert(layers, image_shape) -> bytes:
+    """The frozen layers as a float32 TFLite model (no quantisation, no optimisation that changes numbers).
+
+    Through a Keras model of the layers (sharing their weights): converting a ``tf.function``'s concrete
+    function instead produced NaN features with TensorFlow 2.21.
+    """
+    import keras
+
+    model = keras.Sequential([keras.Input(image_shape), *layers])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    with _quiet_stderr():
+        return converter.convert()
+
+
+def frozen_engine(layers, image_shape, weights_digest: str, choice: str = "auto", say=print):
+    """The engine for ``layers`` (a model's frozen part) on float32 inputs of ``image_shape``."""
+    if choice not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {choice!r}")
+    if choice == "tensorflow":
+        return TensorFlowFrozen(layers, image_shape)
+    key = cache.key("engine-tflite", weights=weights_digest, shape=list(image_shape), format=FORMAT,
+                    layers=[type(layer).__name__ for layer in layers])
+    try:
+        content = cache.cached(key, lambda: np.frombuffer(convert(layers, image_shape), np.uint8)).tobytes()
+        engine = TFLiteFrozen(content)
+        worst = _parity(engine, layers, image_shape)
+        if worst > PARITY_TOLERANCE:
+            raise ValueError(f"its features differ from Keras' by {worst:.1e} (> {PARITY_TOLERANCE:g})")
+        return engine
+    except Exception as exc:  # noqa: BLE001 - any conversion or runtime failure falls back, said once
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if choice == "tflite":
+            raise ConfigError(f"engine tflite cannot run this backbone: {reason}") from None
+        say(f"Note: the TFLite engine cannot run this backbone ({reason}); extracting features with TensorFlow")
+        return TensorFlowFrozen(layers, image_shape)
+
+
+def _parity(engine, layers, image_shape) -> float:
+    """Largest difference from Keras' own eager forward pass on one fixed probe image."""
+    probe = np.random.default_rng(0).uniform(-1, 1, (1, *image_shape)).astype(np.float32)
+    expected = probe
+    for layer in layers:
+        expected = layer(expected, training=False)
+    return float(np.abs(engine(probe) - np.asarray(expected)).max())

@@ -1,0 +1,75 @@
+"""Engines for the frozen part: the TFLite engine gives Keras' features, is cached, and falls back in one line."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from catdog_zoo import ConfigError
+from catdog_zoo.models.engine import TensorFlowFrozen, frozen_engine
+
+
+class PythonCallback(keras.layers.Layer):
+    """Runs Python inside the graph: TensorFlow can, TFLite cannot."""
+
+    def call(self, x):
+        y = tf.numpy_function(lambda a: a, [x], tf.float32)
+        y.set_shape(x.shape)
+        return y
+
+
+def frozen_layers(weird=False):
+    """A small frozen backbone + pooling; ``weird`` adds a layer TFLite cannot convert (a Python callback)."""
+    keras.utils.set_random_seed(1)
+    backbone = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
+                                 keras.layers.DepthwiseConv2D(3, strides=2), keras.layers.BatchNormalization(),
+                                 keras.layers.ReLU(6.0)], name="backbone")
+    layers = [backbone, keras.layers.GlobalAveragePooling2D()]
+    if weird:
+        layers.insert(1, PythonCallback())
+    x = tf.zeros((1, 32, 32, 3))
+    for layer in layers:
+        x = layer(x, training=False)
+    return layers
+
+
+def images(n=5):
+    return np.random.default_rng(0).uniform(-1, 1, (n, 32, 32, 3)).astype(np.float32)
+
+
+def test_tflite_engine_matches_keras_within_1e4_for_any_batch_size(own_cache):
+    layers = frozen_layers()
+    engine = frozen_engine(layers, (32, 32, 3), "digest-a", "tflite")
+    assert engine.name == "tflite"
+    reference = TensorFlowFrozen(layers, (32, 32, 3))
+    for n in (5, 2, 5):  # the batch size changes and changes back
+        x = images(n)
+        assert np.abs(engine(x) - reference(x)).max() < 1e-4
+        np.testing.assert_allclose(reference(x), keras.Sequential(layers)(x, training=False), atol=1e-5)
+
+
+def test_the_converted_engine_is_cached_by_weights_digest(own_cache):
+    layers = frozen_layers()
+    frozen_engine(layers, (32, 32, 3), "digest-b", "auto")
+    entries = sorted(p.name for p in own_cache.glob("engine-tflite-*.npy"))
+    assert len(entries) == 1
+    frozen_engine(layers, (32, 32, 3), "digest-b", "auto")
+    assert sorted(p.name for p in own_cache.glob("engine-tflite-*.npy")) == entries  # reused, not converted again
+    frozen_engine(layers, (32, 32, 3), "digest-c", "auto")
+    assert len(list(own_cache.glob("engine-tflite-*.npy"))) == 2  # other weights, another entry
+
+
+def test_auto_falls_back_to_tensorflow_in_one_line_and_tflite_refuses(own_cache):
+    layers = frozen_layers(weird=True)
+    said = []
+    engine = frozen_engine(layers, (32, 32, 3), "digest-d", "auto", say=said.append)
+    assert engine.name == "tensorflow" and len(said) == 1 and said[0].startswith("Note: the TFLite engine cannot")
+    assert engine(images(3)).shape == (3, 8)
+    with pytest.raises(ConfigError, match="engine tflite cannot run this backbone"):
+        frozen_engine(layers, (32, 32, 3), "digest-d", "tflite")
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
