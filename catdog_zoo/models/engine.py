@@ -48,7 +48,7 @@ class TFLiteFrozen:
     name = "tflite"
 
     def __init__(self, content: bytes):
-        with _quiet_stderr():  # the interpreter announces its XNNPACK delegate on stderr
+        with _quiet():  # the interpreter announces its XNNPACK delegate on stderr
             self._interpreter = _interpreter_class()(model_content=content, num_threads=os.cpu_count() or 1)
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
@@ -58,7 +58,8 @@ class TFLiteFrozen:
         x = np.ascontiguousarray(x, np.float32)
         if x.shape != self._shape:  # a new batch size (the last, short batch): plan memory again
             self._interpreter.resize_tensor_input(self._input, x.shape)
-            self._interpreter.allocate_tensors()
+            with _quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+                self._interpreter.allocate_tensors()
             self._shape = x.shape
         self._interpreter.set_tensor(self._input, x)
         self._interpreter.invoke()
@@ -77,20 +78,28 @@ def _interpreter_class():
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
-    """Silence C++ writes to file descriptor 2 (not Python's own errors, which are raised, not printed)."""
+def _quiet(fds=(2,)):
+    """Silence what C++ (and Keras' export summary) write to these file descriptors; Python's own errors
+    are raised, not printed, so nothing a user needs is lost."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
     try:
-        saved = os.dup(2)
+        saved = [os.dup(fd) for fd in fds]
     except OSError:
         yield
         return
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull) if 1 in fds else \
+            contextlib.nullcontext():
+        for fd in fds:
+            os.dup2(devnull.fileno(), fd)
         try:
             yield
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            for fd, copy in zip(fds, saved):
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
 def convert(layers, image_shape) -> bytes:
@@ -103,8 +112,18 @@ def convert(layers, image_shape) -> bytes:
 
     model = keras.Sequential([keras.Input(image_shape), *layers])
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    with _quiet_stderr():
+    with _quiet((1,)):  # the converter prints the whole SavedModel signature to stdout
         return converter.convert()
+
+
+def _key(layers, image_shape, weights_digest: str) -> str:
+    return cache.key("engine-tflite", weights=weights_digest, shape=list(image_shape), format=FORMAT,
+                     layers=[type(layer).__name__ for layer in layers])
+
+
+def _converted(layers, image_shape, weights_digest: str) -> bytes:
+    key = _key(layers, image_shape, weights_digest)
+    return cache.cached(key, lambda: np.frombuffer(convert(layers, image_shape), np.uint8)).tobytes()
 
 
 def frozen_engine(layers, image_shape, weights_digest: str, choice: str = "auto", say=print):
@@ -113,10 +132,8 @@ def frozen_engine(layers, image_shape, weights_digest: str, choice: str = "auto"
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {choice!r}")
     if choice == "tensorflow":
         return TensorFlowFrozen(layers, image_shape)
-    key = cache.key("engine-tflite", weights=weights_digest, shape=list(image_shape), format=FORMAT,
-                    layers=[type(layer).__name__ for layer in layers])
     try:
-        content = cache.cached(key, lambda: np.frombuffer(convert(layers, image_shape), np.uint8)).tobytes()
+        content = _converted(layers, image_shape, weights_digest)
         engine = TFLiteFrozen(content)
         worst = _parity(engine, layers, image_shape)
         if worst > PARITY_TOLERANCE:

@@ -78,10 +78,7 @@ class FeatureStore:
         return None if engine.name == "tensorflow" else engine
 
     def _frozen_input_shape(self) -> tuple:
-        x = tf.zeros((1, *self.image_size, 3), tf.float32)
-        for layer in self.chain.front:
-            x = layer(x, training=False)
-        return tuple(x.shape[1:])
+        return frozen_input_shape(self.chain, self.image_size)
 
     def _step(self, augment: bool):
         """The extraction function, traced and warmed up on a blank batch the first time it is needed."""
@@ -128,3 +125,12 @@ class FeatureStore:
                 return extract(step, images, advance=advance)
             out.append(self._get(name, compute, len(images), f"features of train, augmented view {k + 1}/{views}"))
         return np.stack(out)
+
+
+def frozen_input_shape(chain: FrozenChain, image_size) -> tuple:
+    """The shape of one input of the frozen part: what the front layers make of an image."""
+    x = tf.zeros((1, *image_size, 3), tf.float32)
+    for layer in chain.front:
+        x = layer(x, training=False)
+    return tuple(x.shape[1:])
+

@@ -57,6 +57,7 @@ class RunRecord:
     versions: dict = field(default_factory=dict)
     strategy: dict = field(default_factory=dict)
     finished_at: str = ""
+    timings: dict = field(default_factory=dict)  # this process's seconds: decode_s, features_s, epochs_s, finish_s
     confusion_matrix: Optional[dict] = None  # {split, class_names, matrix, worst_errors}
     extra: dict = field(default_factory=dict)  # keys written by another version, kept as they were
 
@@ -64,7 +65,7 @@ class RunRecord:
              "train_accuracy", "train_loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss",
              "train_seconds", "stages", "feature_cache", "num_params", "trainable_params", "num_classes",
              "class_names", "image_size", "data_root", "split_sizes", "skipped_files", "versions", "strategy",
-             "finished_at", "confusion_matrix")
+             "finished_at", "timings", "confusion_matrix")
 
     @property
     def overfit_gap(self) -> Optional[float]:

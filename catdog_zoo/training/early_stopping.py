@@ -10,7 +10,8 @@ import numpy as np
 
 
 class EarlyStopping:
-    """Watches ``val_loss`` within one stage at a time; :meth:`EarlyStopping.finish` puts the best epoch's weights back."""
+    """Watches ``val_loss`` within one stage at a time; :meth:`EarlyStopping.finish` puts the best epoch's
+    weights back."""
 
     def __init__(self, patience: int):
         self.patience = patience

@@ -34,7 +34,8 @@ def versions() -> dict:
 
 def finish(runner, scorer) -> RunResult:
     """Score, save and report ``runner``'s trained model (``scorer``: a stage's cheaper way to score it)."""
-    train_seconds = time.perf_counter() - runner.started
+    finish_started = time.perf_counter()
+    train_seconds = finish_started - runner.started
     cluster = runner.cluster
     if cluster.distributed:
         if not cluster.is_chief:
@@ -48,6 +49,7 @@ def finish(runner, scorer) -> RunResult:
     save_model(runner.net, runner.run_dir / MODEL_FILE)
     record = make_record(runner, scores, train_seconds)
     record.confusion_matrix = _report(runner, record, scorer, "test" if has_test else "validation")
+    record.timings["finish_s"] = round(time.perf_counter() - finish_started, 2)
     write_record(runner.run_dir, record)  # last: marks the run finished
     checkpoints.remove(runner.run_dir)
     cluster.barrier()
@@ -83,6 +85,8 @@ def make_record(runner, scores: dict, train_seconds: float) -> RunRecord:
                   "learning_rate": scaled_learning_rate(cfg.learning_rate, cluster, cfg.scale_learning_rate),
                   "weights_sha256": weights_digest(net)},
         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        timings={**runner.timings,
+                 "features_s": round(runner.cache_report.extract_seconds, 2) if runner.cache_report else 0.0},
     )
 
 

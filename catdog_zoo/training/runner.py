@@ -39,6 +39,7 @@ class Setup:
     cluster: Cluster
     quiet: bool
     fine_tune_from: int | None
+    decode_seconds: float = 0.0
 
 
 def say_to(quiet: bool):
@@ -64,6 +65,7 @@ class Runner:
         chief_logs = self.cfg.tensorboard and self.cluster.distributed and self.cluster.is_chief
         self.tensorboard = ReplicatedSummaries(self.run_dir) if chief_logs else None
         self.early = EarlyStopping(self.cfg.early_stopping) if self.cfg.early_stopping else None
+        self.timings = {"decode_s": round(setup.decode_seconds, 2), "epochs_s": 0.0}
         self._stage = None
 
     def run(self, state=None, checkpoint=None):
@@ -125,11 +127,13 @@ class Runner:
             with self.cluster.scope():
                 checkpoints.restore_optimizer(model.optimizer, model.trainable_variables, checkpoint)
         self._stage = stage
+        started = time.perf_counter()
         if self.cluster.distributed:
             fit_replicated(self.cluster, model, self.cfg.batch_size, first, last, train, validation, self, self.say)
         else:
             fit_keras(model, first, last, train, validation, self, self.verbose,
                       keras_callbacks(self.run_dir, stage, self.cfg.tensorboard))
+        self.timings["epochs_s"] = round(self.timings["epochs_s"] + time.perf_counter() - started, 2)
 
     # -- every epoch ----------------------------------------------------------------------
     def epoch_begin(self, epoch: int) -> None:

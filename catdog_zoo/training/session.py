@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import tempfile
+import time
 from pathlib import Path
 
 import keras
@@ -46,14 +47,15 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
     if cluster.is_chief:
         check_run_dir(cfg.run_dir, overwrite)
     weights = cfg.weights if cfg.weights is not None else "default"
-    net, splits, decoded, fine_tune_from = _build(spec, cfg, cluster, quiet, weights)
+    net, splits, decoded, fine_tune_from, decode_seconds = _build(spec, cfg, cluster, quiet, weights)
     if cluster.is_chief:
         run_dir = create_run_dir(spec.name, cfg.run_dir, runs_root, overwrite)
         cfg.run_dir = str(run_dir)
     else:
         run_dir = _scratch_run_dir(cluster)
     write_yaml(run_dir / CONFIG_FILE, cfg.to_dict())
-    return Runner(Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from)).run()
+    return Runner(Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from,
+                        decode_seconds)).run()
 
 
 def resume(run_dir, *, quiet: bool = False) -> RunResult:
@@ -72,7 +74,7 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
     latest = checkpoints.latest(run_dir)
     # From a checkpoint every weight is restored, so nothing needs downloading.
     weights = None if latest and spec.pretrained else (cfg.weights if cfg.weights is not None else "default")
-    net, splits, decoded, fine_tune_from = _build(spec, cfg, cluster, quiet, weights)
+    net, splits, decoded, fine_tune_from, decode_seconds = _build(spec, cfg, cluster, quiet, weights)
     state = None
     if latest:
         checkpoints.restore_weights(net, latest)
@@ -81,18 +83,21 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
                                              else "from the start (no checkpoint yet)"))
     if not cluster.is_chief:  # reads the chief's checkpoint (shared storage), writes elsewhere
         run_dir = _scratch_run_dir(cluster)
-    return Runner(Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from)).run(state, latest)
+    setup = Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from, decode_seconds)
+    return Runner(setup).run(state, latest)
 
 
 def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights) -> tuple:
-    """``(model, splits, decoded, fine_tune_from)``: the data decoded, then the model built from the seed."""
+    """``(model, splits, decoded, fine_tune_from, decode_seconds)``: the model built from the seed, then the
+    images decoded."""
     splits = load_splits(cfg)
-    decoded = decode_splits(splits, cfg.image_size, cfg.strict, warn, progress_factory(quiet))
     keras.utils.set_random_seed(cfg.seed)
     with cluster.scope():
         net = spec.build(len(splits.class_names), cfg.image_size, weights=weights)
     fine_tune_from = fine_tune_index(net, spec, cfg.fine_tune_at) if cfg.fine_tune_epochs else None
-    return net, splits, decoded, fine_tune_from
+    started = time.perf_counter()
+    decoded = decode_splits(splits, cfg.image_size, cfg.strict, warn, progress_factory(quiet))
+    return net, splits, decoded, fine_tune_from, time.perf_counter() - started
 
 
 def _scratch_run_dir(cluster) -> Path:
