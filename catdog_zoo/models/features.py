@@ -53,11 +53,13 @@ class FeatureStore:
     """Cached features of one model's frozen part, keyed by everything that changes them."""
 
     def __init__(self, chain: FrozenChain, model_name: str, image_size, seed: int, progress=SILENT,
-                 engine: str = "tensorflow", say=print):
+                 engine: str = "tensorflow", say=print, part: str = "features"):
         self.chain = chain
         self.weights = chain.weights_digest()
         self.base_key = {"model": model_name, "weights": self.weights, "image_size": list(image_size),
                          "front": json.dumps(chain.front_config(), sort_keys=True, default=str)}
+        if part != "features":  # another cut of the model (activations for fine-tuning): its own entries
+            self.base_key["part"] = part
         if engine != "tensorflow":  # features within 1e-4 of TensorFlow's, but not the same bits: own entries
             self.base_key["engine"] = engine
         self.seed = seed

@@ -132,3 +132,42 @@ def unfreeze_top(backbone, first: int) -> None:
     backbone.trainable = True
     for index, layer in enumerate(backbone.layers):
         layer.trainable = index >= first and not isinstance(layer, keras.layers.BatchNormalization)
+
+
+@dataclass
+class BackboneSplit:
+    """A backbone cut where one tensor alone carries everything below to everything above: ``lower``
+    (input -> that tensor) and ``upper`` (that tensor -> output) share the backbone's layer objects."""
+
+    lower: keras.Model
+    upper: keras.Model
+    cut: int  # index of the first backbone layer in ``upper``
+
+
+def split_backbone(backbone, first_trainable: int):
+    """The highest single-tensor cut at or below ``first_trainable``, or None (a backbone that is not a
+    Keras functional model). Layers between the cut and ``first_trainable`` stay frozen in ``upper``."""
+    layers = getattr(backbone, "layers", [])
+    graph = getattr(backbone, "_functional", None) or backbone  # a Sequential keeps its graph there
+    try:
+        (start,), (end,) = graph.inputs, graph.outputs
+    except (AttributeError, TypeError, ValueError):  # not a single-input, single-output functional graph
+        return None
+    if not layers:
+        return None
+    for cut in range(min(first_trainable, len(layers) - 1), 1, -1):
+        below = {id(layer) for layer in layers[:cut]}
+        crossing = {}
+        for layer in layers[cut:]:
+            # The first node is the backbone's own graph; later ones are clones made by sub-models of it.
+            for node in layer._inbound_nodes[:1]:
+                for tensor in node.input_tensors:
+                    if id(tensor._keras_history[0]) in below:
+                        crossing[id(tensor)] = tensor
+        if len(crossing) == 1:
+            (tensor,) = crossing.values()
+            try:
+                return BackboneSplit(keras.Model(start, tensor), keras.Model(tensor, end), cut)
+            except (ValueError, TypeError):
+                return None
+    return None

@@ -9,16 +9,19 @@ trained model than running it on images (or None).
 - :class:`HeadOnImages`: the model as built, on decoded images (every model without a frozen backbone).
 - :class:`HeadOnFeatures`: a frozen-backbone model's head, on cached backbone features.
 - :class:`FineTune`: the backbone's top layers unfrozen, the whole model on images at a low rate.
+- :class:`FineTuneOnActivations`: the same, on cached activations of the frozen layers below them.
 
 To add a stage, subclass :class:`Stage` and add it in :func:`plan`.
 """
 
 from __future__ import annotations
 
+import keras
+
 from ..data.batches import EpochBatches
 from ..data.cache import cache_root
 from ..models.features import FeatureStore
-from ..models.frozen import split_frozen, unfreeze_top
+from ..models.frozen import FrozenChain, split_backbone, split_frozen, unfreeze_top
 from ..models.heads import probabilities
 
 
@@ -89,37 +92,44 @@ class HeadOnFeatures(HeadOnImages):
             self.used = False
             self._on_images(runner, first, last, checkpoint)
             return None
-        features = self._features(runner, chain)
-        cfg = runner.cfg
+        runner.say(f"Features of the frozen '{self.backbone}' (cache: {cache_root()})")
+        features, report = cached_inputs(runner, chain, "features")
+        runner.cache_report = report
         with runner.cluster.scope():
             head = chain.head_model(features["train"].shape[-1])
-        runner.compile(head, cfg.learning_rate)
-        train = EpochBatches(features["train"], runner.labels("train"), cfg.batch_size, shuffle=True, seed=cfg.seed,
-                             first_epoch=first)
-        runner.fit(head, self.name, first, last, train, self._plain(runner, features, "validation"), checkpoint)
-        return Scorer(head, lambda name: self._plain(runner, features, name))
+        return train_on_cached(runner, head, self.name, first, last, checkpoint, features,
+                               runner.cfg.learning_rate)
 
-    def _features(self, runner, chain) -> dict:
-        """``{"train": (views, N, D), "validation": (N, D), "test": (N, D)}``, cached on disk."""
-        cfg, decoded = runner.cfg, runner.decoded
-        store = FeatureStore(chain, runner.spec.qualified_name, cfg.image_size, cfg.seed, runner.progress,
-                             engine=cfg.engine, say=runner.say)
-        runner.say(f"Features of the frozen '{self.backbone}': {cfg.aug_views or 1} view(s) of each "
-                   f"training image, one of each validation/test image (cache: {cache_root()})")
-        train = decoded["train"]
-        features = {"train": store.augmented(train.images, train.digest, cfg.aug_views) if cfg.aug_views
-                    else store.plain(train.images, train.digest)[None]}
-        for name in ("validation", "test"):
-            features[name] = store.plain(decoded[name].images, decoded[name].digest, f"features of {name}")
-        runner.cache_report = store.report
-        r = store.report.as_dict()
-        runner.say(f"Features ready: {r['hits']} cached, {r['misses']} computed "
-                   f"({r['images_extracted']} images in {r['extract_seconds']}s)")
-        return features
 
-    @staticmethod
-    def _plain(runner, features, name) -> EpochBatches:
-        return EpochBatches(features[name][None], runner.labels(name), runner.cfg.batch_size)
+def cached_inputs(runner, chain, part: str) -> tuple:
+    """``({"train": (views, N, ...), "validation": (N, ...), "test": (N, ...)}, report)``: what ``chain``'s
+    frozen part makes of every image (and augmented view), cached on disk (``models.features``)."""
+    cfg, decoded = runner.cfg, runner.decoded
+    store = FeatureStore(chain, runner.spec.qualified_name, cfg.image_size, cfg.seed, runner.progress,
+                         engine=cfg.engine, say=runner.say, part=part)
+    train = decoded["train"]
+    inputs = {"train": store.augmented(train.images, train.digest, cfg.aug_views) if cfg.aug_views
+              else store.plain(train.images, train.digest, f"{part} of train")[None]}
+    for name in ("validation", "test"):
+        inputs[name] = store.plain(decoded[name].images, decoded[name].digest, f"{part} of {name}")
+    r = store.report.as_dict()
+    runner.say(f"{part.capitalize()} ready: {r['hits']} cached, {r['misses']} computed "
+               f"({r['images_extracted']} images in {r['extract_seconds']}s, {cfg.aug_views or 1} view(s) of each "
+               "training image)")
+    return inputs, store.report
+
+
+def train_on_cached(runner, model, stage: str, first: int, last: int, checkpoint, inputs: dict, learning_rate):
+    """Compile and fit ``model`` on cached inputs; a :class:`Scorer` of it on the same inputs."""
+    cfg = runner.cfg
+    runner.compile(model, learning_rate)
+
+    def plain(name) -> EpochBatches:
+        return EpochBatches(inputs[name][None], runner.labels(name), cfg.batch_size)
+    train = EpochBatches(inputs["train"], runner.labels("train"), cfg.batch_size, shuffle=True, seed=cfg.seed,
+                         first_epoch=first)
+    runner.fit(model, stage, first, last, train, plain("validation"), checkpoint)
+    return Scorer(model, plain)
 
 
 class FineTune(Stage):
@@ -133,7 +143,7 @@ class FineTune(Stage):
         self.backbone, self.from_layer = backbone, from_layer
 
     def facts(self) -> dict:
-        return {"from_layer": self.from_layer}
+        return {"from_layer": self.from_layer, "feature_cache": False}
 
     def prepare(self, model) -> None:
         """Make ``model`` (the run's, or a copy of it) trainable the way this stage trains it."""
@@ -149,6 +159,41 @@ class FineTune(Stage):
         return None  # the backbone changed: cached features no longer describe the model
 
 
+class FineTuneOnActivations(FineTune):
+    """:class:`FineTune` without running the frozen layers every epoch: the backbone is cut where one tensor
+    carries everything below the first unfrozen layer (``models.frozen.split_backbone``), that tensor is
+    computed once per image and view and cached, and only the layers above it train, on those
+    activations. BatchNorm stays in inference mode, as in :class:`FineTune`; the saved model is whole.
+    Falls back to :class:`FineTune` when the model cannot be cut so."""
+
+    def __init__(self, epochs: int, backbone: str, from_layer: int):
+        super().__init__(epochs, backbone, from_layer)
+        self.cut, self.activation_report = None, None
+
+    def facts(self) -> dict:
+        facts = {**super().facts(), "activations_at": self.cut, "feature_cache": self.cut is not None}
+        return {**facts, "activations": self.activation_report} if self.activation_report else facts
+
+    def run(self, runner, first: int, last: int, checkpoint):
+        chain = split_frozen(runner.net, self.backbone)  # before unfreezing: the chain needs a frozen backbone
+        parts = split_backbone(runner.net.get_layer(self.backbone), self.from_layer)
+        if chain is None or parts is None:
+            return super().run(runner, first, last, checkpoint)
+        self.cut = parts.cut
+        cfg = runner.cfg
+        runner.say(f"Fine-tuning {self.backbone} from layer {self.from_layer} for {self.epochs} epochs at learning "
+                   f"rate {cfg.fine_tune_learning_rate:g}, on cached activations of its layer {parts.cut}")
+        lower = FrozenChain(front=chain.front, frozen=[parts.lower], head=[])
+        activations, report = cached_inputs(runner, lower, f"activations-{parts.cut}")
+        self.activation_report = report.as_dict()
+        self.prepare(runner.net)
+        with runner.cluster.scope():
+            model = keras.Sequential([keras.Input(activations["train"].shape[2:]), parts.upper, *chain.frozen[1:],
+                                      *chain.head], name="fine_tune_on_activations")
+        return train_on_cached(runner, model, self.name, first, last, checkpoint, activations,
+                               cfg.fine_tune_learning_rate)
+
+
 def plan(spec, cfg, fine_tune_from) -> list:
     """The stages of a run of ``spec`` with ``cfg``, in order."""
     if cfg.feature_cache and spec.frozen_backbone:
@@ -156,6 +201,7 @@ def plan(spec, cfg, fine_tune_from) -> list:
     else:
         stages = [HeadOnImages(cfg.epochs)]
     if fine_tune_from is not None:
-        stages.append(FineTune(cfg.fine_tune_epochs, spec.frozen_backbone, fine_tune_from))
+        fine_tune = FineTuneOnActivations if cfg.feature_cache else FineTune
+        stages.append(fine_tune(cfg.fine_tune_epochs, spec.frozen_backbone, fine_tune_from))
     return stages
 
