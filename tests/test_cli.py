@@ -49,7 +49,7 @@ def test_info_shows_spec_and_layer_summary():
     assert "flops:           213.0M per image at 160x160" in out
     assert "rescaling" in out.lower() and "5,337,250" in out
     spec = json.loads(run("info", "mobilenet_v2", "--json").output)
-    assert spec["pretrained"] == "imagenet" and spec["defaults"]["image_size"] == [160, 160]
+    assert spec["pretrained"] == "imagenet" and spec["defaults"]["image_size"] == [224, 224]
 
 
 def test_unknown_model_is_one_line_exit_2():

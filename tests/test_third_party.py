@@ -130,8 +130,8 @@ def test_hook_reference_in_docs_matches_hookspecs():
 def test_models_json_carries_metadata():
     rows = json.loads(CliRunner().invoke(cli, ["models", "mobilenet*", "--json"]).output)
     m = rows[0]
-    assert (m["params"], m["image_size"], m["pretrained"]) == (2_259_265, [160, 160], "imagenet")
-    assert 250e6 < m["flops"] < 400e6  # about 150M multiply-adds at 160x160
+    assert (m["params"], m["image_size"], m["pretrained"]) == (2_259_265, [224, 224], "imagenet")
+    assert 500e6 < m["flops"] < 700e6  # about 300M multiply-adds at 224x224
     assert m["weights_licence"].startswith("Apache-2.0") and m["version"] == "0.1.0"
 
 
