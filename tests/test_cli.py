@@ -162,3 +162,16 @@ def test_same_seed_gives_same_run(tiny_data, tmp_path):
     first = train(3, "a")
     assert train(3, "b") == first
     assert train(4, "c") != first
+
+
+def test_predict_refuses_a_second_run_directory_among_its_images(tiny_run, tmp_path):
+    result = run("predict", tiny_run, tiny_run, ok=False)
+    assert result.exit_code == 1 and f"{tiny_run} is a run directory, not images" in result.output
+
+
+def test_a_runs_own_config_repeats_the_run_without_naming_the_model(tiny_run, tmp_path):
+    again = tmp_path / "again"
+    run("train", "--config", tiny_run / "config.yaml", "--run-dir", again, "-q")
+    first, second = (json.loads((d / "metrics.json").read_text()) for d in (tiny_run, again))
+    assert second["model"] == "baseline" and second["val_accuracy"] == first["val_accuracy"]
+    assert second["strategy"]["weights_sha256"] == first["strategy"]["weights_sha256"]  # the same run again

@@ -159,3 +159,13 @@ def test_pip_installed_broken_plugin_does_not_break_the_cli(tmp_path):
                             check=True)
     assert REFERENCE_MODELS <= {m["name"] for m in json.loads(models.stdout)}
 
+
+
+def test_asking_for_a_model_whose_plugin_failed_names_the_load_error(site):
+    install_dist(site, "broken-import", "1.0", {"broken_net": "broken_mod"},
+                 {"broken_mod": "import no_such_module_anywhere\n"})
+    result = CliRunner().invoke(cli, ["train", "broken_net"])
+    assert result.exit_code == 1 and "plugin broken-import failed to load" in result.output
+    assert "no_such_module_anywhere" in result.output
+    listing = CliRunner().invoke(cli, ["models", "--no-params"])
+    assert "plugin(s) broken_net failed to load" in listing.output

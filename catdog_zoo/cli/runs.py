@@ -19,23 +19,26 @@ run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
 @run_dir_argument
 @click.option("--data", metavar="DIR|NAME", help="Evaluate on other data with the same classes (default: the run's).")
 @click.option("--split", type=click.Choice(SPLITS), default="validation", show_default=True)
+@click.option("--tta", is_flag=True, help="Test-time augmentation: average each image's probabilities with "
+              "its mirror image's (twice the work).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON ({accuracy, loss, ...}).")
-def evaluate(run_dir, data, split, as_json):
+def evaluate(run_dir, data, split, tta, as_json):
     """Accuracy and loss of a finished run's model on one split of its data.
 
     \b
     Examples:
       catdog-zoo evaluate runs/mobilenet_v2-20261124-101500 --split test
       catdog-zoo evaluate runs/mobilenet_v2-20261124-101500 --data ~/more-pets --json
+      catdog-zoo evaluate runs/mobilenet_v2-20261124-101500 --split test --tta
     """
     read_run(run_dir)
     from ..runs.evaluate import evaluate as run_evaluate
-    result = run_evaluate(run_dir, data=data, split=split)
+    result = run_evaluate(run_dir, data=data, split=split, tta=tta)
     if as_json:
         echo_json(result)
     else:
         click.echo(f"{split}: accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f} "
-                   f"({result['num_images']} images)")
+                   f"({result['num_images']} images{', with flip TTA' if tta else ''})")
 
 
 @click.command()
@@ -48,7 +51,9 @@ def evaluate(run_dir, data, split, as_json):
 @click.option("--json", "as_json", is_flag=True, help='Print a JSON list of {"path", "label", "probability", '
               '"probabilities"}.')
 @click.option("--strict", is_flag=True, help="Fail on a file that is not a usable image (default: skip it).")
-def predict(run_dir, images, out, threshold, as_json, strict):
+@click.option("--tta", is_flag=True, help="Test-time augmentation: average each image's probabilities with "
+              "its mirror image's.")
+def predict(run_dir, images, out, threshold, as_json, strict, tta):
     """Label IMAGES (files, or folders searched recursively) with a finished run's model.
 
     Prints the predicted label, the probability of that label, and the file.
@@ -61,7 +66,7 @@ def predict(run_dir, images, out, threshold, as_json, strict):
     read_run(run_dir)
     from ..runs.predict import predict as run_predict
     from ..runs.predict import write_predictions_csv
-    results = run_predict(run_dir, images, strict=strict, threshold=threshold)
+    results = run_predict(run_dir, images, strict=strict, threshold=threshold, tta=tta)
     if out:
         write_predictions_csv(results, out)
     if as_json:

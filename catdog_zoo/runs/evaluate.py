@@ -6,11 +6,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from ..data.batches import batches
 from ..data.decode import decode_split, describe_skipped
 from ..data.prepare import load_splits
 from ..errors import ZooError
-from ..models.heads import compile_model
+from ..models.heads import compile_model, probabilities
 from ..models.saving import load_model
 from .layout import MODEL_FILE
 from .record import read_run
@@ -27,11 +29,22 @@ def decode_run_split(config, split: str, splits=None) -> tuple:
     return splits, decode_split(splits.get(split), config.image_size)
 
 
-def evaluate(run_dir, *, data: str | None = None, split: str = "validation", batch_size: int | None = None) -> dict:
-    """Accuracy and loss of a finished run's model on ``split`` of its data, chosen with the run's own
-    seed and fractions; ``data`` scores other data with the same classes instead.
+def class_probabilities(model, images, tta: bool = False):
+    """Per-class probabilities of float images; with ``tta``, the mean over the image and its mirror image
+    (test-time augmentation with the one transform every model here trains with: a horizontal flip)."""
+    probs = probabilities(model.predict_on_batch(images))
+    if tta:
+        probs = (probs + probabilities(model.predict_on_batch(images[:, :, ::-1]))) / 2
+    return probs
 
-    Returns ``{"run", "split", "num_images", "accuracy", "loss"}``.
+
+def evaluate(run_dir, *, data: str | None = None, split: str = "validation", batch_size: int | None = None,
+             tta: bool = False) -> dict:
+    """Accuracy and loss of a finished run's model on ``split`` of its data, chosen with the run's own
+    seed and fractions; ``data`` scores other data with the same classes instead; ``tta`` averages each
+    image's probabilities with its mirror image's.
+
+    Returns ``{"run", "split", "num_images", "accuracy", "loss", "tta"}``.
     """
     config, record = read_run(run_dir)
     if data is not None:
@@ -46,6 +59,19 @@ def evaluate(run_dir, *, data: str | None = None, split: str = "validation", bat
         print(f"Warning: {describe_skipped(decoded.skipped)}", file=sys.stderr)
     if not len(decoded.split):
         raise ZooError(f"the {split} split of {splits.root} has no usable images")
-    result = model.evaluate(batches(decoded, batch_size or config.batch_size), verbose=0, return_dict=True)
+    if tta:
+        result = _scores_with_tta(model, decoded, batch_size or config.batch_size)
+    else:
+        result = model.evaluate(batches(decoded, batch_size or config.batch_size), verbose=0, return_dict=True)
     return {"run": str(run_dir), "split": split, "num_images": len(decoded.split),
-            "accuracy": float(result["accuracy"]), "loss": float(result["loss"])}
+            "accuracy": float(result["accuracy"]), "loss": float(result["loss"]), "tta": tta}
+
+
+def _scores_with_tta(model, decoded, batch_size: int) -> dict:
+    """Accuracy and cross-entropy of the flip-averaged probabilities."""
+    labels = np.asarray(decoded.split.labels)
+    probs = np.concatenate([class_probabilities(model, decoded.images[i:i + batch_size].astype(np.float32), True)
+                            for i in range(0, len(labels), batch_size)])
+    right = probs.argmax(axis=1) == labels
+    loss = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0))
+    return {"accuracy": float(right.mean()), "loss": float(loss.mean())}

@@ -12,9 +12,8 @@ import numpy as np
 from ..data.decode import ImageError, decode_file, describe_skipped
 from ..data.splits import IMAGE_EXTENSIONS, find_images
 from ..errors import ZooError
-from ..models.heads import probabilities
 from ..util.files import output_path, write_text
-from .evaluate import load_run_model
+from .evaluate import class_probabilities, load_run_model
 from .layout import is_run_dir
 from .record import read_run
 
@@ -45,12 +44,14 @@ def choose(probs, class_names, threshold=None) -> int:
     return 1 if probs[1] >= threshold else 0
 
 
-def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, threshold: float | None = None) -> list:
+def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, threshold: float | None = None,
+            tta: bool = False) -> list:
     """``[{"path", "label", "probability", "probabilities"}]`` per image: the predicted class, its
     probability, and every class's probability.
 
     ``threshold`` (two-class models only): predict the second class (``class_names[1]``, "dogs" for
     cats/dogs) when its probability is at least ``threshold``, instead of at 0.5.
+    ``tta``: average each image's probabilities with its mirror image's (test-time augmentation).
     Files that are not usable images are skipped with a warning (an error with ``strict``).
     """
     config, record = read_run(run_dir)
@@ -74,7 +75,7 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
                 skipped.append((str(f), str(exc)))
         if not chunk:
             continue
-        probs = probabilities(model.predict_on_batch(np.stack(images).astype(np.float32)))
+        probs = class_probabilities(model, np.stack(images).astype(np.float32), tta)
         for f, p in zip(chunk, probs):
             best = choose(p, class_names, threshold)
             results.append({"path": str(f), "label": class_names[best], "probability": round(float(p[best]), 6),
