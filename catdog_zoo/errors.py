@@ -19,3 +19,11 @@ class ConfigError(ZooError):
 
 class UnknownModelError(ConfigError):
     """The model name matches nothing installed."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGINT) during a run whose directory exists: the last finished epoch is kept there."""
+
+    def __init__(self, run_dir):
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir

@@ -18,6 +18,7 @@ import click  # noqa: E402
 from ..errors import ZooError  # noqa: E402
 from ..plugins import get_zoo  # noqa: E402
 from . import catalog, data, runs, train  # noqa: E402
+from .quiet import filter_tensorflow_noise  # noqa: E402
 
 
 class ZooGroup(click.Group):
@@ -33,6 +34,12 @@ class ZooGroup(click.Group):
             where = exc.ctx.command_path if exc.ctx else ctx.command_path
             click.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt as exc:  # 130, the shell's convention for SIGINT, and how to go on
+            run_dir = getattr(exc, "run_dir", None)
+            hint = (f"; the run keeps its last finished epoch: continue with 'catdog-zoo train --resume {run_dir}'"
+                    if run_dir else "")
+            click.echo(f"\nInterrupted{hint}", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,5 +69,6 @@ for command in (catalog.models, catalog.plugins, catalog.info, data.data, train.
 
 
 def main():
+    filter_tensorflow_noise()
     get_zoo().register_commands(cli)
     cli()

@@ -48,7 +48,10 @@ class TFLiteFrozen:
     name = "tflite"
 
     def __init__(self, content: bytes):
-        with _quiet():  # the interpreter announces its XNNPACK delegate on stderr
+        import warnings
+
+        with _quiet(), warnings.catch_warnings():  # the XNNPACK announcement; tf.lite's "deprecated" notice
+            warnings.simplefilter("ignore", UserWarning)
             self._interpreter = _interpreter_class()(model_content=content, num_threads=os.cpu_count() or 1)
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
@@ -70,10 +73,7 @@ def _interpreter_class():
     try:
         from ai_edge_litert.interpreter import Interpreter  # LiteRT, TFLite's maintained home
     except ImportError:
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "tf.lite.Interpreter is deprecated": still the one bundled
-            Interpreter = tf.lite.Interpreter
+        Interpreter = tf.lite.Interpreter  # deprecated in favour of ai-edge-litert, still bundled with TF 2.21
     return Interpreter
 
 

@@ -16,7 +16,7 @@ import yaml
 
 from ..config import KEYS, TrainConfig, check, check_for_model, resolve_config
 from ..data.prepare import decode_splits, load_splits
-from ..errors import ConfigError, ZooError
+from ..errors import ConfigError, Interrupted, ZooError
 from ..models.frozen import fine_tune_index
 from ..plugins import get_zoo
 from ..runs.layout import CONFIG_FILE, METRICS_FILE, check_run_dir, create_run_dir
@@ -54,8 +54,8 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
     else:
         run_dir = _scratch_run_dir(cluster)
     write_yaml(run_dir / CONFIG_FILE, cfg.to_dict())
-    return Runner(Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from,
-                        decode_seconds)).run()
+    setup = Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from, decode_seconds)
+    return _run(Runner(setup), None, None, Path(cfg.run_dir) if cluster.is_chief else None)
 
 
 def resume(run_dir, *, quiet: bool = False) -> RunResult:
@@ -84,7 +84,17 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
     if not cluster.is_chief:  # reads the chief's checkpoint (shared storage), writes elsewhere
         run_dir = _scratch_run_dir(cluster)
     setup = Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from, decode_seconds)
-    return Runner(setup).run(state, latest)
+    return _run(Runner(setup), state, latest, Path(cfg.run_dir) if cluster.is_chief else None)
+
+
+def _run(runner: Runner, state, checkpoint, run_dir) -> RunResult:
+    """Run; Ctrl-C becomes :class:`~catdog_zoo.errors.Interrupted`, which says where the run can resume."""
+    try:
+        return runner.run(state, checkpoint)
+    except KeyboardInterrupt:
+        if run_dir is None:
+            raise
+        raise Interrupted(run_dir) from None
 
 
 def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights) -> tuple:

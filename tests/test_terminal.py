@@ -1,0 +1,55 @@
+"""What a user sees on a terminal: no TensorFlow chatter, and Ctrl-C that says how to go on."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import zoo_subprocess
+from imagefactory import make_image_folder
+
+from catdog_zoo.training import checkpoints
+
+
+def test_commands_that_load_tensorflow_print_nothing_on_stderr(tiny_run):
+    for args in (["info", "baseline"], ["evaluate", tiny_run, "--split", "test"]):
+        result = zoo_subprocess(*args)
+        assert result.stderr == "", result.stderr
+    failing = zoo_subprocess("evaluate", tiny_run, "--data", "/nonexistent/folder", check=False)
+    assert failing.returncode == 2 and failing.stderr.splitlines() == [
+        "Error: data folder not found: /nonexistent/folder (and no data source of that name; known: "
+        "cats_and_dogs_filtered)"]
+
+
+def test_the_filter_can_be_turned_off_and_lets_python_errors_through(tmp_path):
+    noisy = zoo_subprocess("info", "baseline", env={"CATDOG_ZOO_TF_LOGS": "1"})
+    assert "I0000" in noisy.stderr  # TensorFlow's own lines, which the filter removes
+    code = ("from catdog_zoo.cli.quiet import filter_tensorflow_noise; filter_tensorflow_noise(); import os, sys; "
+            "os.write(2, b'I0000 00:00 noise\\nreal C++ error\\n'); print('python warning', file=sys.stderr); "
+            "raise SystemExit('python error')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    # Python's own stderr and the filtered C++ stream are separate pipes: the order between them may change.
+    assert sorted(result.stderr.splitlines()) == ["python error", "python warning", "real C++ error"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path):
+    data = make_image_folder(tmp_path / "data", n_train=48, n_val=16, size=64)
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "catdog_zoo", "train", "baseline", "--data", str(data), "--epochs",
+                             "40", "--image-size", "64", "--run-dir", str(run_dir), "-q"], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+    deadline = time.time() + 240
+    while time.time() < deadline and not (checkpoints.latest(run_dir) and
+                                          checkpoints.latest(run_dir).name >= "epoch-0002"):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (f"Interrupted; the run keeps its last finished epoch: continue with "
+                                            f"'catdog-zoo train --resume {run_dir}'"), err
+    assert checkpoints.latest(run_dir) is not None and not (run_dir / "metrics.json").exists()
+    zoo_subprocess("train", "--resume", run_dir, "-q")
+    assert (run_dir / "metrics.json").is_file()
