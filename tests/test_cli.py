@@ -175,3 +175,13 @@ def test_a_runs_own_config_repeats_the_run_without_naming_the_model(tiny_run, tm
     first, second = (json.loads((d / "metrics.json").read_text()) for d in (tiny_run, again))
     assert second["model"] == "baseline" and second["val_accuracy"] == first["val_accuracy"]
     assert second["strategy"]["weights_sha256"] == first["strategy"]["weights_sha256"]  # the same run again
+
+
+def test_train_json_prints_only_the_metrics_and_quiet_still_says_where(tiny_data, tmp_path):
+    result = run("train", "baseline", "--data", tiny_data, "--epochs", 1, "--image-size", 40, "--run-dir",
+                 tmp_path / "j", "--json")
+    metrics = json.loads(result.stdout)
+    assert metrics == json.loads((tmp_path / "j" / "metrics.json").read_text())
+    quiet = run("train", "baseline", "--data", tiny_data, "--epochs", 1, "--image-size", 40, "--run-dir",
+                tmp_path / "q", "-q")
+    assert quiet.stdout.strip() == f"Run saved to {tmp_path / 'q'}"

@@ -7,7 +7,7 @@ import click
 from ..config import KEYS, check_for_model, load_config_file, resolve_config
 from ..plugins import get_zoo
 from .options import config_options
-from .output import leaderboard_options, print_leaderboard
+from .output import echo_json, leaderboard_options, print_leaderboard
 
 
 def _model_from(model, config_file) -> str:
@@ -28,8 +28,11 @@ def _model_from(model, config_file) -> str:
               "(epochs, learning_rate, ...; a run's config.yaml repeats that run); flags override it.")
 @config_options
 @click.option("--overwrite", is_flag=True, help="Replace the run already in --run-dir.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output (decoding, feature extraction, epochs).")
-def train(model, resume_dir, config_file, quiet, overwrite, **flags):
+@click.option("-q", "--quiet", is_flag=True, help="No progress output (decoding, feature extraction, epochs); "
+              "the run directory is still printed at the end.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's metrics.json on stdout at the end "
+              "(progress goes to stderr or, with -q, nowhere).")
+def train(model, resume_dir, config_file, quiet, overwrite, as_json, **flags):
     """Train MODEL, evaluate it on validation and test, and save a run directory.
 
     The run directory holds config.yaml (the resolved configuration: rerun it with
@@ -56,14 +59,31 @@ def train(model, resume_dir, config_file, quiet, overwrite, **flags):
         if given:
             raise click.UsageError(f"--resume continues a run with its own config; drop {', '.join(given)}")
         from ..training.session import resume
-        resume(resume_dir, quiet=quiet)
+        with _progress_to_stderr(as_json):
+            _report(resume(resume_dir, quiet=quiet), quiet, as_json)
         return
     model = _model_from(model, config_file)
     # Everything that can be refused is refused here, before TensorFlow loads.
     spec = get_zoo().model(model)
     check_for_model(spec, resolve_config(spec, config_file, **flags))
     from ..training.session import train as run_training
-    run_training(model, config_file=config_file, quiet=quiet, overwrite=overwrite, **flags)
+    with _progress_to_stderr(as_json):
+        result = run_training(model, config_file=config_file, quiet=quiet, overwrite=overwrite, **flags)
+    _report(result, quiet, as_json)
+
+
+def _progress_to_stderr(as_json: bool):
+    """With --json, stdout carries the JSON alone: Keras' epoch lines and our own go to stderr."""
+    import contextlib
+    import sys
+    return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+
+
+def _report(result, quiet: bool, as_json: bool) -> None:
+    if as_json:
+        echo_json(result.metrics)
+    elif quiet and result.run_dir is not None:
+        click.echo(f"Run saved to {result.run_dir}")
 
 
 @click.command()
