@@ -111,7 +111,7 @@ def test_train_reports_decoding_progress_unless_quiet(tmp_path, monkeypatch):
     assert re.search(r"decoding train: 12/12 images in", result.output)
     monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "other-cache"))  # decode again, quietly
     quiet = run("train", "baseline", "--data", data, *TINY, "--run-dir", tmp_path / "quiet", "-q")
-    assert quiet.output == ""
+    assert quiet.output == f"Run saved to {tmp_path / 'quiet'}\n"  # no progress, only where the run went
 
 
 # -- compare ----------------------------------------------------------------------------------
