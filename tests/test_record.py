@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from catdog_zoo import RunRecord, ZooError
@@ -44,3 +45,18 @@ def test_non_finite_numbers_are_written_as_null():
                        stages={"head": {"val_accuracy": math.nan}})
     text = json.dumps(record.to_dict(), allow_nan=False)
     assert '"train_loss": null' in text and '"val_accuracy": null' in text
+
+
+def test_per_class_scores_are_recorded_reported_and_match_the_confusion_matrix(tiny_run):
+    import catdog_zoo
+    record = read_run(tiny_run)[1]
+    matrix = np.array(record.confusion_matrix["matrix"])
+    for index, name in enumerate(record.class_names):
+        scores = record.per_class[name]
+        assert scores["support"] == matrix[index].sum()
+        assert scores["recall"] == pytest.approx(matrix[index, index] / matrix[index].sum(), abs=1e-4)
+        if matrix[:, index].sum():
+            assert scores["precision"] == pytest.approx(matrix[index, index] / matrix[:, index].sum(), abs=1e-4)
+    assert "Per class" in (tiny_run / "report.html").read_text()
+    evaluated = catdog_zoo.evaluate(tiny_run, split="test")
+    assert evaluated["per_class"] == record.per_class  # the record's split is test

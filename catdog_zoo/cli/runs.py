@@ -39,6 +39,9 @@ def evaluate(run_dir, data, split, tta, as_json):
     else:
         click.echo(f"{split}: accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f} "
                    f"({result['num_images']} images{', with flip TTA' if tta else ''})")
+        for name, s in result["per_class"].items():
+            click.echo(f"  {name}: precision {s['precision']:.4f}, recall {s['recall']:.4f}, f1 {s['f1']:.4f} "
+                       f"({s['support']} images)")
 
 
 @click.command()

@@ -19,7 +19,7 @@ from ..util.files import atomic_write
 
 CACHE_ENV = "CATDOG_ZOO_CACHE"
 # Bump when the decoding or feature code changes what an entry holds.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: decoding verdicts reworded (a cached verdict keeps its words)
 
 
 def cache_root() -> Path:

@@ -40,17 +40,21 @@ def decode_file(path, image_size) -> np.ndarray:
         raise ImageError("empty file (0 bytes)")
     try:
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as exc:
-        reason = "truncated or corrupt image" if _looks_like_image(data) else "not an image"
-        raise ImageError(f"{reason} ({exc.message.splitlines()[0][-80:].strip()})") from None
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+        kind = _image_kind(data)  # in words a user can act on; TensorFlow's own message names C++ internals
+        raise ImageError(f"truncated or corrupt {kind} data: the file ends early or its content is damaged"
+                         if kind else "not an image: its content is none of JPEG, PNG, GIF, BMP or WebP") from None
     resized = tf.image.resize(image, image_size, method="bilinear")
     # Kept as uint8: a quarter of the memory of float32 and well within half a grey level.
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy()
 
 
-def _looks_like_image(data: bytes) -> bool:
-    signatures = (b"\xff\xd8", b"\x89PNG", b"GIF8", b"BM", b"RIFF")
-    return data.startswith(signatures)
+_SIGNATURES = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF", b"BM": "BMP", b"RIFF": "WebP"}
+
+
+def _image_kind(data: bytes):
+    """The image format the first bytes announce, or None."""
+    return next((kind for signature, kind in _SIGNATURES.items() if data.startswith(signature)), None)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..runs.layout import CONFUSION_FILE, CURVES_FILE, ERRORS_FILE, REPORT_FILE
 from ..runs.record import RunRecord
+from ..runs.scores import per_class
 from ..util.files import write_text
 from . import plots
 
@@ -60,6 +61,7 @@ def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, ev
                                   f"{int(matrix.sum() - np.trace(matrix))} errors)")
     else:
         plots.image_grid([None], [f"no misclassified {split} images"], run_dir / ERRORS_FILE, columns=1, cell=3.0)
+    record.per_class = per_class(labels, predicted, names)
     summary = {"split": split, "class_names": names, "matrix": matrix.tolist(),
                "worst_errors": [{"path": str(evaluated["paths"][i]), "true": names[labels[i]],
                                  "predicted": names[predicted[i]],
@@ -100,6 +102,13 @@ th { font-weight: 600; white-space: nowrap; } img { max-width: 100%; border: 1px
 """
 
 
+def _per_class_table(scores: dict) -> str:
+    head = "<tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>images</th></tr>"
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{s['precision']:.1%}</td><td>{s['recall']:.1%}</td>"
+                   f"<td>{s['f1']:.1%}</td><td>{s['support']}</td></tr>" for name, s in scores.items())
+    return f"<table>{head}{rows}</table>"
+
+
 def render_html(run_dir: Path, config: dict, record: RunRecord) -> str:
     """The report page: headline numbers, the figures inline, metrics, stages and the resolved config."""
     def pct(value):
@@ -131,7 +140,8 @@ def render_html(run_dir: Path, config: dict, record: RunRecord) -> str:
 <div class="cards">{cards_html}</div>
 <h2>Learning curves</h2>{img[CURVES_FILE]}
 <div class="cols"><div><h2>Confusion matrix ({html.escape(split)})</h2>{img[CONFUSION_FILE]}</div>
-<div><h2>Data</h2>{_table(data)}<h2>Stages</h2>{_table(stages)}</div></div>
+<div><h2>Per class ({html.escape(split)})</h2>{_per_class_table(record.per_class)}
+<h2>Data</h2>{_table(data)}<h2>Stages</h2>{_table(stages)}</div></div>
 <h2>Most confident errors ({html.escape(split)})</h2>{img[ERRORS_FILE]}
 <div class="cols"><div><h2>Metrics</h2>{_table(headline)}</div>
 <div><h2>Configuration</h2>{_table(config.items())}<h2>Versions</h2>{_table(versions)}</div></div>

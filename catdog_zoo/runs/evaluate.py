@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.batches import batches
 from ..data.decode import decode_split, describe_skipped
 from ..data.prepare import load_splits
 from ..errors import ZooError
-from ..models.heads import compile_model, probabilities
+from ..models.heads import is_binary, loss_for, probabilities
 from ..models.saving import load_model
 from .layout import MODEL_FILE
 from .record import read_run
+from .scores import cross_entropy, per_class
 
 
 def load_run_model(run_dir):
@@ -44,7 +44,8 @@ def evaluate(run_dir, *, data: str | None = None, split: str = "validation", bat
     seed and fractions; ``data`` scores other data with the same classes instead; ``tta`` averages each
     image's probabilities with its mirror image's.
 
-    Returns ``{"run", "split", "num_images", "accuracy", "loss", "tta"}``.
+    Returns ``{"run", "split", "num_images", "accuracy", "loss", "tta", "per_class"}``; ``per_class`` maps
+    each class to its precision, recall, F1 and support.
     """
     config, record = read_run(run_dir)
     if data is not None:
@@ -53,25 +54,24 @@ def evaluate(run_dir, *, data: str | None = None, split: str = "validation", bat
     if list(splits.class_names) != list(record.class_names):
         raise ZooError(f"classes in {splits.root} ({', '.join(splits.class_names)}) differ from the run's "
                        f"({', '.join(record.class_names)})")
-    model = compile_model(load_run_model(run_dir))
+    model = load_run_model(run_dir)
     decoded = decode_run_split(config, split, splits)[1]
     if decoded.skipped:
         print(f"Warning: {describe_skipped(decoded.skipped)}", file=sys.stderr)
     if not len(decoded.split):
         raise ZooError(f"the {split} split of {splits.root} has no usable images")
-    if tta:
-        result = _scores_with_tta(model, decoded, batch_size or config.batch_size)
-    else:
-        result = model.evaluate(batches(decoded, batch_size or config.batch_size), verbose=0, return_dict=True)
-    return {"run": str(run_dir), "split": split, "num_images": len(decoded.split),
-            "accuracy": float(result["accuracy"]), "loss": float(result["loss"]), "tta": tta}
-
-
-def _scores_with_tta(model, decoded, batch_size: int) -> dict:
-    """Accuracy and cross-entropy of the flip-averaged probabilities."""
+    size = batch_size or config.batch_size
     labels = np.asarray(decoded.split.labels)
-    probs = np.concatenate([class_probabilities(model, decoded.images[i:i + batch_size].astype(np.float32), True)
-                            for i in range(0, len(labels), batch_size)])
-    right = probs.argmax(axis=1) == labels
-    loss = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0))
-    return {"accuracy": float(right.mean()), "loss": float(loss.mean())}
+    if tta:
+        probs = np.concatenate([class_probabilities(model, decoded.images[i:i + size].astype(np.float32), True)
+                                for i in range(0, len(labels), size)])
+        loss = cross_entropy(probs, labels)
+    else:  # one pass: the loss Keras trains with, on the logits
+        logits = np.concatenate([model.predict_on_batch(decoded.images[i:i + size].astype(np.float32))
+                                 for i in range(0, len(labels), size)])
+        probs = probabilities(logits)
+        targets = labels.astype(np.float32)[:, None] if is_binary(model) else labels
+        loss = float(loss_for(model)(targets, logits))
+    accuracy = float((probs.argmax(axis=1) == labels).mean())
+    return {"run": str(run_dir), "split": split, "num_images": len(decoded.split), "accuracy": accuracy,
+            "loss": loss, "tta": tta, "per_class": per_class(labels, probs.argmax(axis=1), record.class_names)}

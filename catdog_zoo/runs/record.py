@@ -59,13 +59,14 @@ class RunRecord:
     finished_at: str = ""
     timings: dict = field(default_factory=dict)  # this process's seconds: decode_s, features_s, epochs_s, finish_s
     confusion_matrix: Optional[dict] = None  # {split, class_names, matrix, worst_errors}
+    per_class: dict = field(default_factory=dict)  # held-out split: class -> precision, recall, f1, support
     extra: dict = field(default_factory=dict)  # keys written by another version, kept as they were
 
     ORDER = ("model", "plugin", "distribution", "plugin_version", "seed", "epochs", "fine_tune_epochs",
              "train_accuracy", "train_loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss",
              "train_seconds", "stages", "feature_cache", "num_params", "trainable_params", "num_classes",
              "class_names", "image_size", "data_root", "split_sizes", "skipped_files", "versions", "strategy",
-             "finished_at", "timings", "confusion_matrix")
+             "finished_at", "timings", "confusion_matrix", "per_class")
 
     @property
     def overfit_gap(self) -> Optional[float]:
