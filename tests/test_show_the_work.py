@@ -77,8 +77,14 @@ def test_report_of_a_run_with_errors_names_the_worst_ones(tiny_data, tmp_path):
     assert len(cm["worst_errors"]) == min(wrong, 12)
     probabilities = [e["probability"] for e in cm["worst_errors"]]
     assert probabilities == sorted(probabilities, reverse=True)
+    losses = [e["loss"] for e in cm["worst_errors"]]
+    assert losses == sorted(losses, reverse=True)  # top losses first, as fastai's plot_top_losses
     for e in cm["worst_errors"]:
         assert e["true"] != e["predicted"] and f"/{e['true']}/" in e["path"]
+        if e["probability"] < 0.999:  # rounded to 4 digits: 1.0 would say nothing about the loss
+            assert e["loss"] == pytest.approx(-np.log(1 - e["probability"]), rel=0.05)  # two classes
+    page = (run_dir / "report.html").read_text()
+    assert "epochs, " in page and "feature_cache=" not in page  # stages in words, not raw keys
 
 
 def test_tensorboard_logs_go_into_the_run_dir(tiny_data, tmp_path):

@@ -30,11 +30,17 @@ def confusion(labels, predicted, num_classes: int) -> np.ndarray:
 
 
 def confident_errors(labels, probs, limit: int = ERRORS_SHOWN) -> list:
-    """Indices of misclassified items, most confident (highest predicted probability) first."""
+    """Indices of misclassified items, highest loss (lowest probability of the true class) first, as
+    fastai's ``plot_top_losses`` orders them; for two classes the same as most confident first."""
     labels, probs = np.asarray(labels), np.asarray(probs)
     predicted = probs.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
-    return [int(i) for i in wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][:limit]]
+    return [int(i) for i in wrong[np.argsort(probs[wrong, labels[wrong]], kind="stable")][:limit]]
+
+
+def item_loss(probs, labels, i: int) -> float:
+    """Cross-entropy of item ``i``: minus the log-probability of its true class."""
+    return float(-np.log(max(float(probs[i, labels[i]]), 1e-7)))
 
 
 def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, evaluated: dict) -> dict:
@@ -55,17 +61,20 @@ def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, ev
     worst = confident_errors(labels, probs)
     if worst:
         plots.image_grid([evaluated["images"][i] for i in worst],
-                         [f"true {names[labels[i]]}\npredicted {names[predicted[i]]} ({probs[i, predicted[i]]:.2f})"
-                          for i in worst], run_dir / ERRORS_FILE, columns=min(4, len(worst)),
-                         suptitle=f"most confidently wrong {split} images ({len(worst)} of "
-                                  f"{int(matrix.sum() - np.trace(matrix))} errors)")
+                         [f"{_short(Path(evaluated['paths'][i]).name)}\ntrue {names[labels[i]]}, "
+                          f"predicted {names[predicted[i]]}\np={probs[i, predicted[i]]:.2f}, "
+                          f"loss {item_loss(probs, labels, i):.2f}" for i in worst],
+                         run_dir / ERRORS_FILE, columns=min(4, len(worst)),
+                         suptitle=f"top losses: the {len(worst)} worst of {int(matrix.sum() - np.trace(matrix))} "
+                                  f"wrong {split} images")
     else:
         plots.image_grid([None], [f"no misclassified {split} images"], run_dir / ERRORS_FILE, columns=1, cell=3.0)
     record.per_class = per_class(labels, predicted, names)
     summary = {"split": split, "class_names": names, "matrix": matrix.tolist(),
                "worst_errors": [{"path": str(evaluated["paths"][i]), "true": names[labels[i]],
                                  "predicted": names[predicted[i]],
-                                 "probability": round(float(probs[i, predicted[i]]), 4)} for i in worst]}
+                                 "probability": round(float(probs[i, predicted[i]]), 4),
+                                 "loss": round(item_loss(probs, labels, i), 4)} for i in worst]}
     record.confusion_matrix = summary
     write_text(run_dir / REPORT_FILE, render_html(run_dir, config, record))
     return summary
@@ -102,6 +111,27 @@ th { font-weight: 600; white-space: nowrap; } img { max-width: 100%; border: 1px
 """
 
 
+def _short(name: str, width: int = 24) -> str:
+    return name if len(name) <= width else name[:width // 2 - 1] + "..." + name[-(width // 2 - 2):]
+
+
+def _stage_text(stage: dict) -> str:
+    """"20 epochs on cached features, 5.5 s, val 99.00%" rather than the record's raw keys."""
+    parts = [f"{stage.get('epochs')} epochs"]
+    if "from_layer" in stage:
+        parts[0] += f" from layer {stage['from_layer']}"
+    if stage.get("feature_cache"):
+        at = stage.get("activations_at")
+        parts[0] += f" on cached activations of layer {at}" if at is not None else " on cached features"
+    if stage.get("kept_epoch"):
+        parts.append(f"kept epoch {stage['kept_epoch']}" + (" (stopped early)" if stage.get("stopped_early") else ""))
+    if stage.get("seconds") is not None:
+        parts.append(f"{stage['seconds']:.1f} s")
+    if stage.get("val_accuracy") is not None:
+        parts.append(f"val {stage['val_accuracy']:.2%}")
+    return ", ".join(parts)
+
+
 def _per_class_table(scores: dict) -> str:
     head = "<tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>images</th></tr>"
     rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{s['precision']:.1%}</td><td>{s['recall']:.1%}</td>"
@@ -125,7 +155,7 @@ def render_html(run_dir: Path, config: dict, record: RunRecord) -> str:
                                                  "val_loss", "test_accuracy", "test_loss", "train_accuracy",
                                                  "train_loss", "train_seconds", "num_params", "trainable_params",
                                                  "skipped_files")]
-    stages = [(name, ", ".join(f"{k}={_fmt(v)}" for k, v in stage.items())) for name, stage in record.stages.items()]
+    stages = [(name.replace("_", "-"), _stage_text(stage)) for name, stage in record.stages.items()]
     data = [("data", record.data_root), ("classes", record.class_names),
             ("images per split", ", ".join(f"{k} {v}" for k, v in record.split_sizes.items())),
             ("image size", record.image_size)]
