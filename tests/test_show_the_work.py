@@ -132,7 +132,7 @@ def two_runs(tiny_data, tmp_path_factory):
 
 
 def test_compare_ranks_runs_by_validation_accuracy(two_runs, tmp_path):
-    rows = json.loads(run("compare", "--runs-dir", two_runs, "--json").output)
+    rows = json.loads(run("compare", "--runs-dir", two_runs, "--json").stdout)  # warnings go to stderr
     assert {r["model"] for r in rows} == {"baseline", "dropout"}
     assert [r["rank"] for r in rows] == [1, 2]
     keys = [(r["val_accuracy"], r["test_accuracy"]) for r in rows]
@@ -169,7 +169,7 @@ def test_zoo_trains_matching_models_then_keeps_them(tiny_data, tmp_path):
     runs = tmp_path / "zoo"
     first = run("zoo", "dropout*", "--epochs", 1, "--data", tiny_data, "--runs-dir", runs, "-q")
     assert "dropout: training into" in first.output and "dropout_heavy: training into" in first.output
-    board = first.output.split("\n\n")[-1]
+    board = first.stdout.split("\n\n")[-1]  # the table; warnings (tiny splits) go to stderr
     assert board.splitlines()[0].split()[:3] == ["#", "model", "val"]
     assert {line.split()[1] for line in board.strip().splitlines()[1:]} == {"dropout", "dropout_heavy"}
     stamps = {m: (runs / m / "model.keras").stat().st_mtime_ns for m in ("dropout", "dropout_heavy")}
@@ -318,3 +318,23 @@ def test_three_classes_report_predict_and_export(tmp_path):
     assert bad.exit_code == 1 and "--threshold applies to two-class models" in bad.output
     report = json.loads(run("export", run_dir, "--format", "tflite", "--json").output)
     assert report["parity_ok"] and report["class_names"] == ["ants", "bees", "wasps"]
+
+
+def test_compare_shows_the_data_and_warns_about_what_makes_numbers_incomparable(tiny_run, tmp_path):
+    import shutil
+    collapsed = tmp_path / "collapsed"
+    shutil.copytree(tiny_run, collapsed)
+    metrics = json.loads((collapsed / "metrics.json").read_text())
+    assert metrics["data_fingerprint"] and metrics["majority_baseline"] == 0.5
+    metrics.update(val_accuracy=0.5, data_fingerprint="0" * 16)  # a model stuck on one class, other images
+    (collapsed / "metrics.json").write_text(json.dumps(metrics))
+    result = CliRunner().invoke(cli, ["compare", str(tiny_run), str(collapsed)])
+    assert result.exit_code == 0, result.output
+    assert "data val/test" in result.output and "(at baseline)" in result.output
+    sizes = metrics["split_sizes"]
+    assert f"{metrics['data_fingerprint'][:8]} {sizes['validation']}/{sizes['test']}" in result.output
+    assert "2 different sets of images" in result.output
+    assert "collapsed: validation accuracy 50.00% is at or below the majority-class baseline 50.00%" in result.output
+    assert f"its test split has {sizes['test']} images" in result.output
+    rows = json.loads(CliRunner().invoke(cli, ["compare", str(tiny_run), str(collapsed), "--json"]).stdout)
+    assert [r["at_baseline"] for r in rows] == [False, True]

@@ -57,5 +57,7 @@ def print_leaderboard(runs, as_json, markdown, plot) -> None:
         click.echo(lb.as_markdown(rows, Path.cwd()))
     else:
         click.echo(lb.as_text(rows, Path.cwd()))
+    for note in lb.warnings_for(rows):
+        click.echo(f"Warning: {note}", err=True)
     if plot:
         click.echo(f"Wrote {lb.plot_curves(rows, plot)}", err=True)

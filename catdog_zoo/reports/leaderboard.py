@@ -14,7 +14,8 @@ from ..runs.layout import CONFIG_FILE, METRICS_FILE
 from ..runs.record import read_history, read_run
 from .plots import overlay_curves
 
-COLUMNS = ("rank", "model", "val_accuracy", "test_accuracy", "overfit_gap", "params", "train_seconds", "run")
+COLUMNS = ("rank", "model", "val_accuracy", "test_accuracy", "overfit_gap", "params", "train_seconds", "data", "run")
+SMALL_SPLIT = 100  # fewer images than this and one image moves accuracy by more than a point
 
 
 def find_runs(run_dirs=(), runs_root=None) -> list:
@@ -50,11 +51,33 @@ def leaderboard(runs) -> list:
         rows.append({"run": str(run), "model": record.model, "val_accuracy": record.val_accuracy,
                      "test_accuracy": record.test_accuracy, "overfit_gap": None if gap is None else round(gap, 4),
                      "train_accuracy": record.train_accuracy, "params": record.num_params,
-                     "train_seconds": record.train_seconds, "epochs": record.total_epochs, "plugin": record.origin})
+                     "train_seconds": record.train_seconds, "epochs": record.total_epochs, "plugin": record.origin,
+                     "data_fingerprint": record.data_fingerprint or None, "split_sizes": record.split_sizes,
+                     "majority_baseline": record.majority_baseline, "at_baseline": record.at_baseline})
     rows.sort(key=lambda r: (-(r["val_accuracy"] or 0), -(r["test_accuracy"] or 0), r["run"]))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
+
+
+def warnings_for(rows) -> list:
+    """What a reader of the table must know before comparing its numbers, one line each."""
+    notes = []
+    prints = {r["data_fingerprint"] for r in rows if r["data_fingerprint"]}
+    if len(prints) > 1:
+        notes.append(f"these runs were scored on {len(prints)} different sets of images (see the data column); "
+                     "their accuracies are not comparable")
+    for r in rows:
+        name = Path(r["run"]).name
+        if r["at_baseline"]:
+            notes.append(f"{name}: validation accuracy {r['val_accuracy']:.2%} is at or below the majority-class "
+                         f"baseline {r['majority_baseline']:.2%}: the model learned nothing")
+        for split in ("validation", "test"):
+            size = (r["split_sizes"] or {}).get(split)
+            if size is not None and 0 < size < SMALL_SPLIT:
+                notes.append(f"{name}: its {split} split has {size} images; one image moves accuracy by "
+                             f"{100 / size:.1f} points")
+    return notes
 
 
 def _shown(row: dict, relative_to=None) -> dict:
@@ -66,21 +89,26 @@ def _shown(row: dict, relative_to=None) -> dict:
             run = run.relative_to(Path(relative_to).resolve())
         except ValueError:
             pass
-    return {"rank": str(row["rank"]), "model": row["model"], "val_accuracy": pct(row["val_accuracy"]),
+    sizes = row.get("split_sizes") or {}
+    data = (f"{(row.get('data_fingerprint') or '?')[:8]} {sizes.get('validation', '?')}/{sizes.get('test', '?')}"
+            if sizes or row.get("data_fingerprint") else "-")
+    return {"rank": str(row["rank"]), "model": row["model"] + (" (at baseline)" if row.get("at_baseline") else ""),
+            "val_accuracy": pct(row["val_accuracy"]),
             "test_accuracy": pct(row["test_accuracy"]),
             "overfit_gap": "-" if row["overfit_gap"] is None else f"{row['overfit_gap'] * 100:+.1f} pts",
             "params": "-" if row["params"] is None else f"{row['params']:,}",
             "train_seconds": "-" if row["train_seconds"] is None else f"{row['train_seconds']:.1f}",
-            "run": str(run)}
+            "data": data, "run": str(run)}
 
 
 HEADERS = {"rank": "#", "model": "model", "val_accuracy": "val acc", "test_accuracy": "test acc",
-           "overfit_gap": "train-val gap", "params": "params", "train_seconds": "train s", "run": "run"}
+           "overfit_gap": "train-val gap", "params": "params", "train_seconds": "train s",
+           "data": "data val/test", "run": "run"}
 
 
 def as_markdown(rows, relative_to=None) -> str:
     lines = ["| " + " | ".join(HEADERS[c] for c in COLUMNS) + " |",
-             "|" + "|".join("---:" if c not in ("model", "run") else "---" for c in COLUMNS) + "|"]
+             "|" + "|".join("---:" if c not in ("model", "run", "data") else "---" for c in COLUMNS) + "|"]
     lines += ["| " + " | ".join(_shown(r, relative_to)[c] for c in COLUMNS) + " |" for r in rows]
     return "\n".join(lines)
 

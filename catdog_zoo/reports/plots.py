@@ -62,8 +62,9 @@ def _log_scale_if_spread(ax, series) -> None:
         ax.set_yscale("log")
 
 
-def learning_curves(history: dict, out, title: str = "") -> Path:
-    """Accuracy and loss per epoch, train against validation; a dotted line where fine-tuning starts."""
+def learning_curves(history: dict, out, title: str = "", baseline=None) -> Path:
+    """Accuracy and loss per epoch, train against validation; a dotted line where fine-tuning starts; the
+    majority-class ``baseline`` as a dashed line, and an accuracy axis that never zooms in on noise."""
     plt = _pyplot()
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -74,11 +75,18 @@ def learning_curves(history: dict, out, title: str = "") -> Path:
                 ax.plot(epochs[:len(values)], values, style, markersize=3, label=label)
         if metric == "loss":
             _log_scale_if_spread(ax, [history.get(k, []) for k in ("loss", "val_loss")])
+        else:
+            if baseline is not None:
+                ax.axhline(baseline, color="red", linestyle="--", linewidth=1, label="majority-class baseline")
+            seen = [v for k in ("accuracy", "val_accuracy") for v in history.get(k, []) if v is not None]
+            low = min(seen + ([baseline] if baseline is not None else []), default=0.0)
+            ax.set_ylim(max(0.0, min(low - 0.05, 0.9)), 1.005)  # a flat line at 0.50 stays flat
         stages = history.get("stage", [])
         if "fine_tune" in stages:
             ax.axvline(stages.index("fine_tune") + 0.5, color="grey", linestyle=":", label="fine-tuning starts")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(_integer_ticks())
+        ax.set_xlim(0.5, max(len(epochs), 1) + 0.5)  # whole epochs, even for a one-epoch run
         ax.set_ylabel(metric)
         ax.set_title(metric)
         ax.grid(alpha=0.3)

@@ -55,7 +55,7 @@ def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, ev
     matrix = confusion(labels, predicted, len(names))
     split = evaluated["split"]
     title = f"{record.model} ({run_dir.name})"
-    plots.learning_curves(history, run_dir / CURVES_FILE, title=title)
+    plots.learning_curves(history, run_dir / CURVES_FILE, title=title, baseline=record.majority_baseline)
     plots.confusion_matrix(matrix, names, run_dir / CONFUSION_FILE,
                            title=f"{split} split: {int(np.trace(matrix))} of {int(matrix.sum())} right")
     worst = confident_errors(labels, probs)
@@ -156,7 +156,9 @@ def render_html(run_dir: Path, config: dict, record: RunRecord) -> str:
                                                  "train_loss", "train_seconds", "num_params", "trainable_params",
                                                  "skipped_files")]
     stages = [(name.replace("_", "-"), _stage_text(stage)) for name, stage in record.stages.items()]
-    data = [("data", record.data_root), ("classes", record.class_names),
+    data = [("data", record.data_root), ("fingerprint", record.data_fingerprint or "-"),
+            ("majority-class baseline", "-" if record.majority_baseline is None else f"{record.majority_baseline:.2%}"),
+            ("classes", record.class_names),
             ("images per split", ", ".join(f"{k} {v}" for k, v in record.split_sizes.items())),
             ("image size", record.image_size)]
     versions = list(record.versions.items())

@@ -53,6 +53,8 @@ class RunRecord:
     image_size: list = field(default_factory=list)
     data_root: str = ""
     split_sizes: dict = field(default_factory=dict)
+    data_fingerprint: str = ""  # sha256 (16 hex) of every split's file contents: same data, same fingerprint
+    majority_baseline: Optional[float] = None  # validation accuracy of always answering the commonest class
     skipped_files: int = 0
     versions: dict = field(default_factory=dict)
     strategy: dict = field(default_factory=dict)
@@ -65,7 +67,8 @@ class RunRecord:
     ORDER = ("model", "plugin", "distribution", "plugin_version", "seed", "epochs", "fine_tune_epochs",
              "train_accuracy", "train_loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss",
              "train_seconds", "stages", "feature_cache", "num_params", "trainable_params", "num_classes",
-             "class_names", "image_size", "data_root", "split_sizes", "skipped_files", "versions", "strategy",
+             "class_names", "image_size", "data_root", "split_sizes", "data_fingerprint", "majority_baseline",
+             "skipped_files", "versions", "strategy",
              "finished_at", "timings", "confusion_matrix", "per_class")
 
     @property
@@ -74,6 +77,11 @@ class RunRecord:
         if self.train_accuracy is None or self.val_accuracy is None:
             return None
         return self.train_accuracy - self.val_accuracy
+
+    @property
+    def at_baseline(self) -> bool:
+        """Whether the model does no better than always answering the commonest class (a collapsed model)."""
+        return self.majority_baseline is not None and self.val_accuracy <= self.majority_baseline + 1e-9
 
     @property
     def total_epochs(self) -> int:

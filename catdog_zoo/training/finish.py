@@ -6,6 +6,7 @@ On the chief only; every other worker says which weights it holds and leaves (se
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import shutil
 import sys
@@ -79,6 +80,9 @@ def make_record(runner, scores: dict, train_seconds: float) -> RunRecord:
         num_classes=len(runner.splits.class_names), class_names=list(runner.splits.class_names),
         image_size=list(cfg.image_size), data_root=runner.splits.root,
         split_sizes={name: len(runner.decoded[name].split) for name in SPLITS},
+        data_fingerprint=hashlib.sha256("".join(runner.decoded[name].digest for name in SPLITS).encode())
+        .hexdigest()[:16],
+        majority_baseline=round(runner.splits.majority_baseline("validation"), 4),
         skipped_files=sum(len(runner.decoded[name].skipped) for name in SPLITS),
         versions=versions(),
         strategy={**cluster.describe(), "global_batch_size": cfg.batch_size * cluster.replicas,
