@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import click
 
 from ..config import KEYS, check_for_model, load_config_file, resolve_config
@@ -74,8 +77,6 @@ def train(model, resume_dir, config_file, quiet, overwrite, as_json, **flags):
 
 def _progress_to_stderr(as_json: bool):
     """With --json, stdout carries the JSON alone: Keras' epoch lines and our own go to stderr."""
-    import contextlib
-    import sys
     return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
 
 

@@ -74,13 +74,10 @@ class FeatureStore:
         if self.engine_choice == "tensorflow":
             self.report.engine = "tensorflow"
             return None  # the frozen layers traced together with the front, as Keras runs them
-        engine = frozen_engine(self.chain.frozen, self._frozen_input_shape(), self.weights, self.engine_choice,
-                               self.say)
+        engine = frozen_engine(self.chain.frozen, frozen_input_shape(self.chain, self.image_size), self.weights,
+                               self.engine_choice, self.say)
         self.report.engine = engine.name
         return None if engine.name == "tensorflow" else engine
-
-    def _frozen_input_shape(self) -> tuple:
-        return frozen_input_shape(self.chain, self.image_size)
 
     def _step(self, augment: bool):
         """The extraction function, traced and warmed up on a blank batch the first time it is needed."""

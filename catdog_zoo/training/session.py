@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import yaml
 
-from ..config import KEYS, TrainConfig, check, check_for_model, resolve_config
+from ..config import KEYS, TrainConfig, check_for_model, resolve_config
 from ..data.prepare import decode_splits, load_splits
 from ..errors import ConfigError, Interrupted, ZooError
 from ..models.frozen import fine_tune_index
@@ -35,11 +35,9 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
     ``options`` are config keys (listed below, and by ``catdog-zoo train --help``); ``config_file`` a
     YAML file of them (options win). Returns a :class:`~catdog_zoo.RunResult`.
     """
-    for name, value in options.items():
+    for name in options:  # values are checked by resolve_config; a misspelt name must not pass as None
         if name == "model" or name not in KEYS:
             raise ConfigError(f"unknown config key '{name}' (known: {', '.join(list(KEYS)[1:])})")
-        if value is not None:
-            check(name, value)
     spec = get_zoo().model(model)
     cfg = resolve_config(spec, config_file, **options)
     check_for_model(spec, cfg)

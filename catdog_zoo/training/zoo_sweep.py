@@ -52,7 +52,7 @@ def run_zoo(pattern=None, *, runs_dir="runs/zoo", epochs=None, data=None, seed=N
     specs = get_zoo().models.list(pattern)
     if not specs:
         raise ZooError(f"no installed model matches '{pattern}'" if pattern else "no models installed")
-    wanted = {"epochs": epochs, "data": data, "seed": seed}
+    wanted = dict(zip(SWEEP_KEYS, (epochs, data, seed)))
     result = SweepResult()
     names = [spec.name for spec in specs]
     clashes = {name for name in names if names.count(name) > 1}
