@@ -22,7 +22,7 @@ from ..data import cache
 from ..errors import ConfigError
 
 PARITY_TOLERANCE = 1e-4  # max |feature - Keras feature| on the probe image
-FORMAT = 1  # bump when the conversion changes what a cached engine holds
+FORMAT = 2  # bump when the conversion changes what a cached engine holds
 
 
 class TensorFlowFrozen:
@@ -37,6 +37,10 @@ class TensorFlowFrozen:
                 x = layer(x, training=False)
             return x
         self._run = run
+
+    def traced(self):
+        """The concrete function (one graph) behind this engine."""
+        return self._run.get_concrete_function()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self._run(tf.constant(x)).numpy()
@@ -105,15 +109,38 @@ def _quiet(fds=(2,)):
 def convert(layers, image_shape) -> bytes:
     """The frozen layers as a float32 TFLite model (no quantisation, no optimisation that changes numbers).
 
-    Through a Keras model of the layers (sharing their weights): converting a ``tf.function``'s concrete
-    function instead produced NaN features with TensorFlow 2.21.
+    The layers are traced once, their variables folded into constants, and the constant graph converted:
+    1.7 s for MobileNetV2 at 224 px against 7.5 s through ``from_keras_model`` (which first exports a whole
+    SavedModel), with identical features. Converting the traced function *without* folding the variables
+    gave NaN features with TensorFlow 2.21, so that path is never taken; if folding is unavailable or fails,
+    the Keras route is used. Either way ``frozen_engine`` checks the result against Keras.
     """
-    import keras
+    try:
+        return _convert_folded(layers, image_shape)
+    except Exception:  # noqa: BLE001 - a private TF helper may move or refuse a layer; the slow route remains
+        import keras
 
-    model = keras.Sequential([keras.Input(image_shape), *layers])
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    with _quiet((1,)):  # the converter prints the whole SavedModel signature to stdout
-        return converter.convert()
+        model = keras.Sequential([keras.Input(image_shape), *layers])
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        with _quiet((1,)):  # the converter prints the whole SavedModel signature to stdout
+            return converter.convert()
+
+
+def _convert_folded(layers, image_shape) -> bytes:
+    import logging
+
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    folded = convert_variables_to_constants_v2(TensorFlowFrozen(layers, image_shape).traced())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([folded])
+    absl = logging.getLogger("absl")  # "consider providing trackable_obj": a folded graph has nothing to track
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        with _quiet((1,)):
+            return converter.convert()
+    finally:
+        absl.setLevel(level)
 
 
 def _key(layers, image_shape, weights_digest: str) -> str:

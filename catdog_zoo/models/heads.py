@@ -32,14 +32,15 @@ def make_optimizer(name: str, learning_rate: float):
     return optimizers[name](learning_rate=learning_rate)
 
 
-def compile_model(model, optimizer: str = "adam", learning_rate: float = 1e-3):
-    """Compile with the loss and accuracy that match the head."""
+def compile_model(model, optimizer: str = "adam", learning_rate: float = 1e-3, steps_per_execution: int = 1):
+    """Compile with the loss and accuracy that match the head (``steps_per_execution``: as Keras' own)."""
     loss = loss_for(model)
     if is_binary(model):
         accuracy = keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)  # threshold on the logit
     else:
         accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss=loss, metrics=[accuracy])
+    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss=loss, metrics=[accuracy],
+                  steps_per_execution=steps_per_execution)
     return model
 
 

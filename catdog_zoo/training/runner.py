@@ -107,10 +107,11 @@ class Runner:
         return scorer
 
     # -- what stages use ------------------------------------------------------------------
-    def compile(self, model, learning_rate: float) -> None:
+    def compile(self, model, learning_rate: float, steps_per_execution: int = 1) -> None:
         with self.cluster.scope():  # the optimizer's variables are mirrored too
             compile_model(model, self.cfg.optimizer,
-                          scaled_learning_rate(learning_rate, self.cluster, self.cfg.scale_learning_rate))
+                          scaled_learning_rate(learning_rate, self.cluster, self.cfg.scale_learning_rate),
+                          steps_per_execution=steps_per_execution)
 
     def images(self, name, shuffle=False, first_epoch=0):
         return batches(self.decoded[name], self.cfg.batch_size, shuffle=shuffle, seed=self.cfg.seed,

@@ -122,12 +122,14 @@ def cached_inputs(runner, chain, part: str) -> tuple:
 def train_on_cached(runner, model, stage: str, first: int, last: int, checkpoint, inputs: dict, learning_rate):
     """Compile and fit ``model`` on cached inputs; a :class:`Scorer` of it on the same inputs."""
     cfg = runner.cfg
-    runner.compile(model, learning_rate)
 
     def plain(name) -> EpochBatches:
         return EpochBatches(inputs[name][None], runner.labels(name), cfg.batch_size)
     train = EpochBatches(inputs["train"], runner.labels("train"), cfg.batch_size, shuffle=True, seed=cfg.seed,
                          first_epoch=first)
+    # Steps on cached inputs take about a millisecond; one call into TensorFlow per epoch instead of one per
+    # batch makes the head's 20 epochs about 1.4x faster, with the same losses (epochs still end alike).
+    runner.compile(model, learning_rate, steps_per_execution=len(train))
     runner.fit(model, stage, first, last, train, plain("validation"), checkpoint)
     return Scorer(model, plain)
 
