@@ -26,6 +26,7 @@ def zoo_cache_dir(tmp_path_factory):
     """Keep decoded images and features of the test run out of the user's ~/.cache."""
     path = tmp_path_factory.mktemp("zoo-cache")
     os.environ["CATDOG_ZOO_CACHE"] = str(path)
+    os.environ["CATDOG_ZOO_CACHE_KEY"] = str(tmp_path_factory.mktemp("zoo-key") / "cache.key")
     return path
 
 

@@ -51,12 +51,12 @@ def test_tflite_engine_matches_keras_within_1e4_for_any_batch_size(own_cache):
 def test_the_converted_engine_is_cached_by_weights_digest(own_cache):
     layers = frozen_layers()
     frozen_engine(layers, (32, 32, 3), "digest-b", "auto")
-    entries = sorted(p.name for p in own_cache.glob("engine-tflite-*.npy"))
+    entries = sorted(p.name for p in own_cache.glob("engine-tflite-*.entry"))
     assert len(entries) == 1
     frozen_engine(layers, (32, 32, 3), "digest-b", "auto")
-    assert sorted(p.name for p in own_cache.glob("engine-tflite-*.npy")) == entries  # reused, not converted again
+    assert sorted(p.name for p in own_cache.glob("engine-tflite-*.entry")) == entries  # reused, not converted again
     frozen_engine(layers, (32, 32, 3), "digest-c", "auto")
-    assert len(list(own_cache.glob("engine-tflite-*.npy"))) == 2  # other weights, another entry
+    assert len(list(own_cache.glob("engine-tflite-*.entry"))) == 2  # other weights, another entry
 
 
 def test_auto_falls_back_to_tensorflow_in_one_line_and_tflite_refuses(own_cache):

@@ -11,11 +11,12 @@ import math
 import keras
 import numpy as np
 
+from ..util.rows import take
 from .decode import Decoded
 
 
 class EpochBatches(keras.utils.PyDataset):
-    """Batches of ``(float32 x, int32 y)`` from ``views`` of shape ``(V, N, ...)``.
+    """Batches of ``(float32 x, int32 y)`` from ``views``: V arrays (or on-disk rows) of N items each.
 
     Each epoch visits every item once, in an order (and, with several views, a choice of view per
     item) drawn from ``numpy.random.default_rng([seed, epoch])``: reproducible, and independent of
@@ -42,7 +43,7 @@ class EpochBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        return self.views[self.view_of[idx], idx].astype(np.float32), self.labels[idx]
+        return take(self.views, self.view_of[idx], idx).astype(np.float32), self.labels[idx]
 
     def on_epoch_begin(self):
         # Keras calls this at the start of every epoch; the first call finds the plan made in
@@ -55,4 +56,4 @@ class EpochBatches(keras.utils.PyDataset):
 
 def batches(decoded: Decoded, batch_size: int, **kwargs) -> EpochBatches:
     """Image batches of a decoded split (``shuffle=True, seed=...`` for training)."""
-    return EpochBatches(decoded.images[np.newaxis], decoded.split.labels, batch_size, **kwargs)
+    return EpochBatches([decoded.images], decoded.split.labels, batch_size, **kwargs)

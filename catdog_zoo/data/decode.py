@@ -23,7 +23,12 @@ from .splits import Split
 
 
 class ImageError(Exception):
-    """A file that cannot be used as an image; the message says why."""
+    """A file that cannot be used as an image; the message says why. ``transient``: the reason is the
+    system's state (too many open files, an I/O error), not the file's content, so it is never cached."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 def decode_file(path, image_size) -> np.ndarray:
@@ -36,7 +41,7 @@ def decode_file(path, image_size) -> np.ndarray:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
-        raise ImageError(f"unreadable: {exc.strerror or exc}") from None
+        raise ImageError(f"unreadable: {exc.strerror or exc}", transient=exc.errno in cache.TRANSIENT) from None
     if not data:
         raise ImageError("empty file (0 bytes)")
     try:
@@ -70,12 +75,19 @@ def _image_kind(data: bytes):
 
 @dataclass
 class Decoded:
-    """A split's usable files (``split``) with their pixels, and the files that were skipped."""
+    """A split's usable files (``split``) with their pixels, and the files that were skipped.
+
+    ``images`` is read from disk on demand (:class:`~catdog_zoo.util.rows.FileRows`) or, when the cache
+    cannot be written, an array: index it by rows (a batch at a time), never whole.
+    """
 
     split: Split
-    images: np.ndarray
+    images: object
     digest: str  # content digest of all the files asked for: the cache key of anything derived
     skipped: list = field(default_factory=list)  # [(path, reason)]
+
+
+DECODE_CHUNK = 256  # images decoded between two writes: what decoding holds in memory
 
 
 def decode_split(split: Split, image_size, progress=SILENT, label: str = "decoding") -> Decoded:
@@ -86,35 +98,62 @@ def decode_split(split: Split, image_size, progress=SILENT, label: str = "decodi
     size = tuple(int(s) for s in image_size)
     digest = files_digest(split.paths)
     name = cache.key("decoded", files=digest, size=size)
-    images, reasons = cache.load(name), cache.load(name + "-reasons")
-    if images is None or reasons is None:
+    images = cache.load(name)
+    reasons = _reasons(images, len(split.paths), size)
+    if reasons is None:
+        if images is not None:
+            cache.warn(f"cache entry {name} does not describe these {len(split.paths)} files; decoding again")
         with progress(label, len(split.paths)) as bar:
-            images, reasons = _decode_all(split.paths, size, bar.advance)
-        cache.store(name, images)
-        cache.store(name + "-reasons", reasons)
+            images, reasons = _decode_all(split.paths, size, name, bar.advance)
     ok = [i for i, r in enumerate(reasons) if not r]
     kept = Split(tuple(split.paths[i] for i in ok), tuple(split.labels[i] for i in ok))
     skipped = [(split.paths[i], str(r)) for i, r in enumerate(reasons) if r]
     return Decoded(kept, images, digest, skipped)
 
 
-def _decode_all(paths, size, advance=lambda n: None) -> tuple:
-    """``(uint8 images of the files that decode, reasons)``; ``reasons[i]`` is "" for a usable file."""
+def _reasons(entry, count: int, size):
+    """A verified entry's per-file verdicts, when they fit ``count`` files and the entry's rows; else None."""
+    if entry is None:
+        return None
+    reasons = entry.meta.get("reasons")
+    if (not isinstance(reasons, list) or len(reasons) != count or not all(isinstance(r, str) for r in reasons)
+            or entry.shape != (sum(1 for r in reasons if not r), *size, 3) or entry.dtype != np.uint8):
+        return None
+    return reasons
+
+
+def _decode_all(paths, size, name, advance=lambda n: None) -> tuple:
+    """``(uint8 images of the files that decode, reasons)``; ``reasons[i]`` is "" for a usable file.
+
+    Decoded a chunk at a time straight into the cache entry, so memory holds one chunk, whatever the
+    number of files. A file that failed for a transient reason is skipped this time, but the entry is
+    not kept: the next run tries it again.
+    """
+    reasons, transient = [], []
 
     def one(path):
         try:
             return decode_file(path, size), ""
         except ImageError as exc:
+            if exc.transient:
+                transient.append(path)
             return None, str(exc)
         finally:
             advance(1)
 
     # TensorFlow's decoders release the GIL, so threads use every core.
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        results = list(pool.map(one, paths))
-    good = [image for image, reason in results if not reason]
-    images = np.stack(good) if good else np.zeros((0, *size, 3), np.uint8)
-    return images, np.array([reason for _, reason in results], dtype=str)
+    with cache.writing(name, (*size, 3), np.uint8) as out, \
+            ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        for start in range(0, len(paths), DECODE_CHUNK):
+            results = list(pool.map(one, paths[start:start + DECODE_CHUNK]))
+            good = [image for image, reason in results if not reason]
+            if good:
+                out.append(np.stack(good))
+            reasons.extend(reason for _, reason in results)
+        if transient:
+            cache.warn(f"{len(transient)} file(s) could not be read this time ({reasons[paths.index(transient[0])]}); "
+                       "they are skipped in this run and tried again in the next")
+        return out.commit(store=not transient, reasons=reasons), reasons
 
 
 def describe_skipped(skipped, shown: int = 3) -> str:

@@ -132,13 +132,12 @@ def _convert_folded(layers, image_shape) -> bytes:
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     folded = convert_variables_to_constants_v2(TensorFlowFrozen(layers, image_shape).traced())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([folded])
     absl = logging.getLogger("absl")  # "consider providing trackable_obj": a folded graph has nothing to track
     level = absl.level
     absl.setLevel(logging.ERROR)
     try:
         with _quiet((1,)):
-            return converter.convert()
+            return tf.lite.TFLiteConverter.from_concrete_functions([folded]).convert()
     finally:
         absl.setLevel(level)
 

@@ -91,39 +91,40 @@ class FeatureStore:
             self._steps[augment] = step
         return self._steps[augment]
 
-    def _get(self, name, compute, count, label):
-        """``cache.cached``, counting hits, misses and the time spent extracting."""
-        def timed():
-            started = time.perf_counter()
-            with self.progress(label, count) as bar:
-                array = compute(bar.advance)
-            self.report.misses += 1
-            self.report.extract_seconds += time.perf_counter() - started
-            self.report.images_extracted += count
-            return array
-        misses = self.report.misses
-        array = cache.cached(name, timed)
-        if self.report.misses == misses:
+    def _get(self, name, fill, count, label):
+        """The entry ``name``: loaded when it is there and checks out, else computed by ``fill(append,
+        advance)`` straight into the cache (counting hits, misses and the time spent extracting)."""
+        found = cache.load(name)
+        if found is not None and len(found) == count and found.ndim >= 2:
             self.report.hits += 1
-        return array
+            return found
+        started = time.perf_counter()
+        with self.progress(label, count) as bar, cache.writing(name, dtype=np.float32) as out:
+            fill(out.append, bar.advance)
+            rows = out.commit()
+        self.report.misses += 1
+        self.report.extract_seconds += time.perf_counter() - started
+        self.report.images_extracted += count
+        return rows
 
-    def plain(self, images: np.ndarray, files_digest: str, label: str = "features") -> np.ndarray:
+    def plain(self, images, files_digest: str, label: str = "features"):
+        """``(N, D)`` rows: the frozen part's output for each image."""
         name = cache.key("features", files=files_digest, augment=0, **self.base_key)
-        return self._get(name, lambda advance: extract(self._step(False), images, advance=advance), len(images),
-                         label)
+        return self._get(name, lambda append, advance: extract(self._step(False), images, append, advance=advance),
+                         len(images), label)
 
-    def augmented(self, images: np.ndarray, files_digest: str, views: int) -> np.ndarray:
-        """``(views, N, D)`` features of augmented copies; view k is the same for any ``views`` >= k."""
+    def augmented(self, images, files_digest: str, views: int) -> list:
+        """``views`` ``(N, D)`` rows of augmented copies; view k is the same for any ``views`` >= k."""
         out = []
         for k in range(views):
             name = cache.key("features", files=files_digest, augment=1, view=k, seed=self.seed, **self.base_key)
 
-            def compute(advance, k=k):
+            def fill(append, advance, k=k):
                 step = self._step(True)  # before reseeding: its warm-up batch draws random numbers too
                 reseed(self.chain.front, view_seed(self.seed, k))
-                return extract(step, images, advance=advance)
-            out.append(self._get(name, compute, len(images), f"features of train, augmented view {k + 1}/{views}"))
-        return np.stack(out)
+                extract(step, images, append, advance=advance)
+            out.append(self._get(name, fill, len(images), f"features of train, augmented view {k + 1}/{views}"))
+        return out
 
 
 def frozen_input_shape(chain: FrozenChain, image_size) -> tuple:

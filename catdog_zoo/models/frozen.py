@@ -99,13 +99,13 @@ def extractor(chain: FrozenChain, augment: bool, image_shape, engine=None):
     return lambda x: engine(step(x).numpy())
 
 
-def extract(step, images: np.ndarray, batch_size: int = EXTRACT_BATCH, advance=lambda n: None) -> np.ndarray:
-    """Run ``step`` (from :func:`extractor`) over ``images`` in batches."""
-    out = []
+def extract(step, images, sink, batch_size: int = EXTRACT_BATCH, advance=lambda n: None) -> None:
+    """Run ``step`` (from :func:`extractor`) over ``images`` a batch at a time, handing each result to
+    ``sink`` (a cache writer's ``append``): memory holds one batch, whatever the number of images."""
     for i in range(0, len(images), batch_size):
-        out.append(np.asarray(step(tf.constant(images[i:i + batch_size]))))
-        advance(len(out[-1]))
-    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+        batch = np.asarray(images[i:i + batch_size])
+        sink(np.asarray(step(tf.constant(batch)), np.float32))
+        advance(len(batch))
 
 
 def fine_tune_index(model, spec, fine_tune_at) -> int:

@@ -33,6 +33,7 @@ import tensorflow as tf
 from ..config import STRATEGIES
 from ..errors import ConfigError
 from ..models.heads import is_binary, loss_for
+from ..util.rows import take
 
 
 @dataclass
@@ -200,7 +201,7 @@ class ReplicatedLoop:
         mine = np.concatenate([np.arange(s * g + self.cluster.worker_index * per_worker,
                                          s * g + (self.cluster.worker_index + 1) * per_worker) for s in range(steps)])
         chosen = padded[mine]
-        x = views[view_of[chosen], chosen]
+        x = take(views, view_of[chosen], chosen)
         y = np.asarray(labels, np.int32)[chosen]
         w = weight[mine]
 

@@ -23,6 +23,7 @@ from ..data.cache import cache_root
 from ..models.features import FeatureStore
 from ..models.frozen import FrozenChain, split_backbone, split_frozen, unfreeze_top
 from ..models.heads import probabilities
+from ..util.rows import in_memory_if_small
 
 
 class Scorer:
@@ -96,20 +97,21 @@ class HeadOnFeatures(HeadOnImages):
         features, report = cached_inputs(runner, chain, "features")
         runner.cache_report = report
         with runner.cluster.scope():
-            head = chain.head_model(features["train"].shape[-1])
+            head = chain.head_model(features["train"][0].shape[-1])
         return train_on_cached(runner, head, self.name, first, last, checkpoint, features,
                                runner.cfg.learning_rate)
 
 
 def cached_inputs(runner, chain, part: str) -> tuple:
-    """``({"train": (views, N, ...), "validation": (N, ...), "test": (N, ...)}, report)``: what ``chain``'s
+    """``({"train": [view, ...], "validation": rows, "test": rows}, report)`` (each view or rows ``(N, ...)``,
+    read from disk on demand): what ``chain``'s
     frozen part makes of every image (and augmented view), cached on disk (``models.features``)."""
     cfg, decoded = runner.cfg, runner.decoded
     store = FeatureStore(chain, runner.spec.qualified_name, cfg.image_size, cfg.seed, runner.progress,
                          engine=cfg.engine, say=runner.say, part=part)
     train = decoded["train"]
     inputs = {"train": store.augmented(train.images, train.digest, cfg.aug_views) if cfg.aug_views
-              else store.plain(train.images, train.digest, f"{part} of train")[None]}
+              else [store.plain(train.images, train.digest, f"{part} of train")]}
     for name in ("validation", "test"):
         inputs[name] = store.plain(decoded[name].images, decoded[name].digest, f"{part} of {name}")
     r = store.report.as_dict()
@@ -122,9 +124,11 @@ def cached_inputs(runner, chain, part: str) -> tuple:
 def train_on_cached(runner, model, stage: str, first: int, last: int, checkpoint, inputs: dict, learning_rate):
     """Compile and fit ``model`` on cached inputs; a :class:`Scorer` of it on the same inputs."""
     cfg = runner.cfg
+    inputs = {"train": [in_memory_if_small(view) for view in inputs["train"]],
+              **{name: in_memory_if_small(inputs[name]) for name in ("validation", "test")}}
 
     def plain(name) -> EpochBatches:
-        return EpochBatches(inputs[name][None], runner.labels(name), cfg.batch_size)
+        return EpochBatches([inputs[name]], runner.labels(name), cfg.batch_size)
     train = EpochBatches(inputs["train"], runner.labels("train"), cfg.batch_size, shuffle=True, seed=cfg.seed,
                          first_epoch=first)
     # Steps on cached inputs take about a millisecond; one call into TensorFlow per epoch instead of one per
@@ -190,7 +194,7 @@ class FineTuneOnActivations(FineTune):
         self.activation_report = report.as_dict()
         self.prepare(runner.net)
         with runner.cluster.scope():
-            model = keras.Sequential([keras.Input(activations["train"].shape[2:]), parts.upper, *chain.frozen[1:],
+            model = keras.Sequential([keras.Input(activations["train"][0].shape[1:]), parts.upper, *chain.frozen[1:],
                                       *chain.head], name="fine_tune_on_activations")
         return train_on_cached(runner, model, self.name, first, last, checkpoint, activations,
                                cfg.fine_tune_learning_rate)
