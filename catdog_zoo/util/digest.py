@@ -22,16 +22,29 @@ def arrays_digest(arrays) -> str:
 def files_digest(paths) -> str:
     """SHA-256 over the contents of ``paths`` in order: same images, same digest, wherever they live."""
     # Size and mtime in the memo key: a file changed within this process is hashed again.
-    stamped = tuple((str(p), st.st_size, st.st_mtime_ns) for p, st in ((p, os.stat(p)) for p in paths))
+    stamped = tuple((str(p), *_stamp(p)) for p in paths)
     return _files_digest(stamped)
 
 
+def _stamp(path) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return -1, exc.errno
+    return st.st_size, st.st_mtime_ns
+
+
 def file_digest(path) -> bytes:
-    """SHA-256 of one file's content, read in chunks."""
+    """SHA-256 of one file's content, read in chunks. A file that cannot be read gets a digest of why
+    (decoding then says so for it): it never matches a readable file's, so nothing computed from its
+    content is reused for it, or from it once it reads again."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(CHUNK), b""):
+                h.update(chunk)
+    except OSError as exc:
+        return hashlib.sha256(f"unreadable: errno {exc.errno}".encode()).digest()
     return h.digest()
 
 
