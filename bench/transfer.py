@@ -31,7 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def measure(cmd, log, env=None) -> dict:
+def measure(cmd, log, env=None, ok_codes=(0,)) -> dict:
     """Run ``cmd``; wall seconds, peak RSS (MB) of that process, and its output."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -43,7 +43,7 @@ def measure(cmd, log, env=None) -> dict:
         log.flush()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
+    if proc.returncode not in ok_codes:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))}; see the log")
     result = {"wall_seconds": time.perf_counter() - started, "peak_rss_mb": usage.ru_maxrss / 1024}
     for line in lines:

@@ -157,3 +157,19 @@ def test_a_transient_read_error_is_never_cached(tiny_data, own_cache, monkeypatc
     monkeypatch.setattr(builtins, "open", real_open)
     healthy = decode_split(split, (12, 12))
     assert not healthy.skipped and len(healthy.split) == len(split.paths)
+
+
+def test_a_large_entry_damaged_on_disk_stops_at_first_read_and_is_removed(own_cache, monkeypatch):
+    from catdog_zoo.errors import ZooError
+    monkeypatch.setattr(cache, "EAGER_CHECK_BYTES", 0)  # as for gigabytes of decoded images
+    monkeypatch.setattr("catdog_zoo.data.entries.BLOCK_BYTES", 64)  # 4 rows of 16 bytes per block
+    cache.store("big", np.arange(40, dtype=np.float32).reshape(10, 4))
+    path = entry(own_cache, "big")
+    raw = bytearray(path.read_bytes())
+    raw[9 * 16] ^= 1  # a bit of row 9, in the last block
+    path.write_bytes(bytes(raw))
+    rows = cache.load("big")  # opens: the trailer and its MAC are intact
+    np.testing.assert_array_equal(rows[:8], np.arange(32, dtype=np.float32).reshape(8, 4))  # good blocks read
+    with pytest.raises(ZooError, match=r"big\.entry changed on disk.*rows 8\.\.11.*removed"):
+        rows[[1, 9]]
+    assert not path.exists()

@@ -28,6 +28,7 @@ class FileRows:
         self.dtype = np.dtype(dtype)
         self.offset = offset
         self.meta = dict(meta or {})
+        self.check = None  # called with (start, stop) before rows are read: the cache's block checks
         self._row_bytes = self.dtype.itemsize * math.prod(self.shape[1:])
 
     @classmethod
@@ -67,6 +68,12 @@ class FileRows:
         return whole if dtype is None else whole.astype(dtype)
 
     def _read(self, start: int, stop: int) -> np.ndarray:
+        if self.check is not None and stop > start:
+            self.check(start, stop)
+        return self.read_unchecked(start, stop)
+
+    def read_unchecked(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start..stop`` as they are on disk (no ``check``)."""
         out = np.empty((stop - start, *self.shape[1:]), self.dtype)
         view, done = memoryview(out).cast("B"), 0
         while done < len(view):
