@@ -103,8 +103,8 @@ def main() -> None:
             rows.append({"engine": name, "error": f"not installed ({exc.name})"})
             return
         diff = float(np.abs(run(batches[0]) - expected).max())
-        rows.append({"engine": name, "setup_s": round(setup, 2), "images_per_s": round(timed(run, batches, args.rounds)),
-                     "max_abs_diff": diff})
+        rows.append({"engine": name, "setup_s": round(setup, 2),
+                     "images_per_s": round(timed(run, batches, args.rounds)), "max_abs_diff": diff})
         print(json.dumps(rows[-1]), flush=True)
 
     measure("tensorflow tf.function", lambda: tensorflow_engine(model, args.size))

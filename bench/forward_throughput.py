@@ -22,7 +22,8 @@ from catdog_zoo.data.splits import make_splits
 
 def main(dtype: str, batch: int, size: int) -> dict:
     splits = make_splits(resolve_data(None))
-    images = np.concatenate([decode_split(s, (size, size)).images for s in (splits.train, splits.validation, splits.test)])
+    images = np.concatenate([np.asarray(decode_split(s, (size, size)).images)
+                             for s in (splits.train, splits.validation, splits.test)])
     if dtype == "bfloat16":
         keras.config.set_dtype_policy("mixed_bfloat16")
     backbone = keras.applications.MobileNetV2(input_shape=(size, size, 3), include_top=False, weights="imagenet")

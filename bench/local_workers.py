@@ -36,7 +36,8 @@ def main() -> int:
     for index, (proc, out) in enumerate(zip(procs, outputs)):
         ours = [line for line in out.splitlines() if line[:5] not in ("I0000", "W0000", "E0000", "WARNI")]
         print(f"--- worker {index} (exit {proc.returncode}) ---")
-        print("\n".join(ours[-4:]))
+        shares = [line for line in ours[:-4] if ": extracted " in line]  # how the features were split
+        print("\n".join(shares + ours[-4:]))
     print(f"wall seconds, all workers: {wall:.1f}")
     return max(p.returncode for p in procs)
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """How cost grows with the number of images: wall time, images/s and peak RSS at several dataset sizes.
 
-    python bench/scale.py [--sizes 3000,12000,48000] [--epochs 5] [--out bench-runs/scale] [--no-predict]
-                          [--workers-at 3000]
+    python bench/scale.py [--sizes 3000,12000,48000] [--epochs 5] [--out bench-runs/scale]
+                          [--commands "data check,train,predict"] [--workers-at 3000]
 
 Makes, once, N distinct JPEGs from ../shared's cats_and_dogs_filtered (every original re-encoded as
 N/3000 slightly different crops; each crop stays in its original's split and class; smaller sizes are
@@ -101,10 +101,11 @@ def run_size(n: int, data: Path, out: Path, args, log) -> dict:
         "data check": zoo("data", "check", "--data", data),
         "train": zoo("train", "mobilenet_v2", "--data", data, "--epochs", args.epochs, "--run-dir", out / f"run-{n}",
                      "--overwrite", "-q"),
+        "predict": zoo("predict", out / f"run-{n}", data, "--out", out / f"predictions-{n}.csv"),
     }
-    if not args.no_predict:
-        commands["predict"] = zoo("predict", out / f"run-{n}", data, "--out", out / f"predictions-{n}.csv")
     for name, cmd in commands.items():
+        if name not in args.commands:
+            continue
         cache_dir = out / f"cache-{n}-{name.replace(' ', '-')}"
         shutil.rmtree(cache_dir, ignore_errors=True)
         log.write(f"\n$ CATDOG_ZOO_CACHE={cache_dir} {' '.join(cmd)}\n")
@@ -144,20 +145,59 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-runs/scale"))
     parser.add_argument("--images", type=Path, default=None, help="where the generated images live "
                         "(default: OUT/images; reused between invocations)")
-    parser.add_argument("--no-predict", action="store_true")
+    parser.add_argument("--commands", default="data check,train,predict",
+                        help="which to measure (predict needs the run a train of the same N made)")
+    parser.add_argument("--workers-at", type=int, default=0, help="also compare one process with two local "
+                        "workers extracting the features of this many images")
     args = parser.parse_args()
+    args.commands = [c.strip() for c in args.commands.split(",")]
     sizes = [int(s) for s in args.sizes.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     pool_root = args.images or args.out / "images"
     ordered = make_dataset(pool_root, max(sizes))
-    results = {}
+    saved = args.out / "results.json"
+    results = {int(k): v for k, v in json.loads(saved.read_text()).items()} if saved.is_file() else {}
     with open(args.out / "scale.log", "a") as log:
         for n in sizes:
             data = subset(pool_root, ordered, n, args.out / f"data-{n}")
-            results[n] = run_size(n, data, args.out, args, log)
-            (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    print("\n" + table(results))
+            results[n] = {**results.get(n, {}), **run_size(n, data, args.out, args, log)}
+            saved.write_text(json.dumps(results, indent=1, default=str))
+        if args.workers_at:
+            data = subset(pool_root, ordered, args.workers_at, args.out / f"data-{args.workers_at}")
+            workers = compare_workers(args.workers_at, data, args.out, args, log)
+            (args.out / "workers.json").write_text(json.dumps(workers, indent=1))
+    print("\n" + table({n: results[n] for n in sizes}))
     return 0
+
+
+def compare_workers(n: int, data: Path, out: Path, args, log) -> dict:
+    """Features of ``n`` images extracted by one process, then by two local workers (each its share), from
+    empty caches: wall seconds, what each worker says it extracted, and whether the features are the same."""
+    rows = {}
+    for name, launcher in (("one process", []), ("two workers", [sys.executable, str(HERE / "local_workers.py"),
+                                                                  "--workers", "2", "--"])):
+        cache_dir = out / f"cache-workers-{name.replace(' ', '-')}"
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        run_dir = out / f"workers-run-{name.replace(' ', '-')}"
+        train_args = ["mobilenet_v2", "--data", data, "--epochs", args.epochs, "--run-dir", run_dir, "--overwrite"]
+        cmd = [*launcher, *train_args] if launcher else zoo("train", *train_args)
+        log.write(f"\n$ CATDOG_ZOO_CACHE={cache_dir} {' '.join(map(str, cmd))}\n")
+        result = measure(list(map(str, cmd)), log, {"CATDOG_ZOO_CACHE": str(cache_dir)})
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        log_text = (out / "scale.log").read_text()
+        shares = [line.strip() for line in log_text.splitlines()[-400:] if ": extracted " in line]
+        rows[name] = {"wall_seconds": result["wall_seconds"], "features_s": metrics["timings"]["features_s"],
+                      "images_extracted_by_chief": metrics["feature_cache"]["images_extracted"],
+                      "val_accuracy": metrics["val_accuracy"], "test_accuracy": metrics.get("test_accuracy"),
+                      "shares": shares if launcher else []}
+        rows[name]["features"] = {p.name: __import__("hashlib").sha256(p.read_bytes()).hexdigest()[:16]
+                                  for p in sorted(cache_dir.glob("features-*.entry")) if "-share" not in p.name}
+        print(f"{name}: {result['wall_seconds']:.1f} s wall, features {rows[name]['features_s']} s, chief extracted "
+              f"{rows[name]['images_extracted_by_chief']} images", flush=True)
+    one, two = rows["one process"]["features"], rows["two workers"]["features"]
+    rows["same_features"] = one == two and bool(one)
+    print(f"features identical: {rows['same_features']}", flush=True)
+    return rows
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import Any, Optional
 import yaml
 
 from .errors import ConfigError
+from .util.reading import parse_yaml, read_small_text, yaml_problem
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
@@ -225,25 +226,18 @@ def check(name: str, value, where: str = ""):
             raise ConfigError(f"unknown config key '{name}' (known: {', '.join(KEYS)})")
         return key.check(value)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
+        text = str(exc) if len(str(exc)) <= 300 else f"{str(exc)[:300]}..."  # a value may be megabytes long
+        raise ConfigError(f"{where}: {text}" if where else text) from None
 
 
 def load_config_file(path) -> dict:
     """Read a YAML mapping of config keys (hyphens in keys read as underscores), every value checked."""
     path = Path(path)
+    text = read_small_text(path, MAX_CONFIG_BYTES, "config file", error=ConfigError)
     try:
-        if not path.is_file():
-            raise ConfigError(f"config file {path} is not a regular file" if path.exists()
-                              else f"config file not found: {path}")
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        loaded = parse_yaml(text)
     except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" line {where.line + 1}" if where else ""
-        raise ConfigError(f"malformed YAML in {path}{line}: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(f"malformed YAML in {path}: {yaml_problem(exc)}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -283,6 +277,10 @@ def check_for_model(spec, cfg) -> None:
         raise ConfigError("--tensorboard needs the tensorboard package: pip install 'catdog-zoo[tensorboard]'")
 
 
+# What decides a run's data, split and input: every run folder has always recorded them.
+RUN_ESSENTIALS = ("data", "image_size", "seed", "val_fraction", "test_fraction")
+
+
 def config_from_run(data, where: str) -> TrainConfig:
     """A run folder's saved ``config.yaml`` (already parsed), every value checked as a flag would be.
 
@@ -293,4 +291,7 @@ def config_from_run(data, where: str) -> TrainConfig:
     values = {str(k): check(str(k), v, where) for k, v in data.items()}
     if not values.get("model"):
         raise ConfigError(f"{where}: no model named")
+    missing = [k for k in RUN_ESSENTIALS if k not in values]
+    if missing:  # defaults here would silently score other data, another split, or another input size
+        raise ConfigError(f"{where}: missing {', '.join(missing)}; every run writes them (edited or damaged?)")
     return TrainConfig(**values)

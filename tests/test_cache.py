@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from catdog_zoo.data import cache
-from catdog_zoo.data.decode import decode_split
+from catdog_zoo.data.decode import decode_split, decoded_key
 from catdog_zoo.data.splits import make_splits
+from catdog_zoo.util.digest import files_digest
 from catdog_zoo.util.rows import FileRows, take
 
 
@@ -132,8 +133,7 @@ def test_decoding_verdicts_are_checked_against_the_files(tiny_data, own_cache, c
     (path,) = own_cache.glob("decoded-*")
     fewer = split.__class__(split.paths[:-1], split.labels[:-1])
     # The entry of all files, renamed to the key of one file fewer: its verdicts cannot pair up.
-    name = cache.key("decoded", files=__import__("catdog_zoo.util.digest", fromlist=["x"]).files_digest(fewer.paths),
-                     size=(12, 12))
+    name = decoded_key(files_digest(fewer.paths), (12, 12))
     entry(own_cache, name).write_bytes(path.read_bytes())
     again = decode_split(fewer, (12, 12))
     assert len(again.split) == len(fewer.paths) and "failed its check" in capsys.readouterr().err

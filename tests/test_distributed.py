@@ -6,10 +6,12 @@ when its runtime starts, once per process.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import install_dist, our_lines
@@ -30,7 +32,7 @@ def env_with(extra_path=None, **more):
     return env
 
 
-def two_workers(args, tmp_path, extra_path=None):
+def two_workers(args, tmp_path, extra_path=None, **env):
     """Run ``catdog-zoo train ARGS --strategy multi_worker`` as worker 0 and 1 on localhost."""
     procs = []
     for index, tf_config in enumerate(local_tf_configs(2)):
@@ -39,14 +41,14 @@ def two_workers(args, tmp_path, extra_path=None):
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "catdog_zoo", "train", *map(str, args), "--strategy", "multi_worker"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env_with(extra_path, TF_CONFIG=tf_config, TMPDIR=str(scratch))))
+            env=env_with(extra_path, TF_CONFIG=tf_config, TMPDIR=str(scratch), **env)))
     outputs = [p.communicate(timeout=400) for p in procs]
     return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
 
 
-def single(args, extra_path=None):
+def single(args, extra_path=None, **env):
     result = subprocess.run([sys.executable, "-m", "catdog_zoo", "train", *map(str, args), "-q"],
-                            capture_output=True, text=True, env=env_with(extra_path))
+                            capture_output=True, text=True, env=env_with(extra_path, **env))
     assert result.returncode == 0, result.stderr[-2000:]
 
 
@@ -91,19 +93,46 @@ def test_two_workers_train_like_one_process(tiny_data, tmp_path):
 def test_two_workers_on_cached_features(tiny_data, tmp_path, site):
     install_dist(site, "frozen-test", "0.1", {"frozen": "frozen_test_mod"}, {"frozen_test_mod": FROZEN_PLUGIN})
     run_dir = tmp_path / "chief-run"
+    shared_cache, own_cache = tmp_path / "cache-workers", tmp_path / "cache-alone"
     results = two_workers(["frozen_aug", "--data", tiny_data, *TINY, "--batch-size", 4, "--aug-views", 2,
-                           "--run-dir", run_dir], tmp_path, extra_path=site)
+                           "--run-dir", run_dir], tmp_path, extra_path=site, CATDOG_ZOO_CACHE=str(shared_cache))
     metrics = check_two_worker_run(results, run_dir, tmp_path)
     assert metrics["feature_cache"]["used"] and metrics["stages"]["head"]["feature_cache"]
     assert metrics["strategy"]["learning_rate"] == pytest.approx(2e-3)  # linear scaling: 1e-3 x 2
-    # One process with the global batch and the scaled rate takes the very same steps.
+    # Each worker extracted its half of every entry (2 augmented views of train, validation, test) and said so.
+    shares = [re.findall(r"Worker (\d) of 2: extracted (\d+) of (\d+) images \(features of (\w+)", out)
+              for _, out, _ in results]
+    print(*(line for _, out, _ in results for line in out.splitlines() if "extracted" in line), sep="\n")
+    assert len(shares[0]) == len(shares[1]) == 4  # 2 augmented views of train, validation, test
+    for (w0, mine0, total0, split0), (w1, mine1, total1, split1) in zip(*shares):
+        assert (w0, w1, split0, total0) == ("0", "1", split1, total1)
+        assert int(mine0) > 0 and int(mine1) > 0 and int(mine0) + int(mine1) == int(total0)
+    # One process with the global batch and the scaled rate takes the very same steps, on the same features.
     alone = tmp_path / "alone"
     single(["frozen_aug", "--data", tiny_data, *TINY, "--batch-size", 8, "--aug-views", 2, "--learning-rate", 2e-3,
-            "--run-dir", alone], extra_path=site)
+            "--run-dir", alone], extra_path=site, CATDOG_ZOO_CACHE=str(own_cache))
+    joined = sorted(p.name for p in shared_cache.glob("features-*.entry") if "-share" not in p.name)
+    assert joined == sorted(p.name for p in own_cache.glob("features-*.entry")) and len(joined) == 4
+    for name in joined:
+        np.testing.assert_array_equal(np.asarray(cache_entry(shared_cache, name)),
+                                      np.asarray(cache_entry(own_cache, name)))
     single_metrics = json.loads((alone / "metrics.json").read_text())
     assert metrics["val_accuracy"] == pytest.approx(single_metrics["val_accuracy"], abs=1e-6)
     for ours, theirs in zip(history(run_dir), history(alone)):
         assert ours == pytest.approx(theirs, rel=1e-3, abs=1e-4)
+    from catdog_zoo.runs.evaluate import load_run_model
+    heads = [load_run_model(d).layers[-1].get_weights() for d in (run_dir, alone)]
+    for ours, theirs in zip(*heads):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def cache_entry(root, file_name):
+    from catdog_zoo.data import cache
+    os.environ["CATDOG_ZOO_CACHE"], saved = str(root), os.environ["CATDOG_ZOO_CACHE"]
+    try:
+        return cache.load(file_name[:-len(cache.SUFFIX)])
+    finally:
+        os.environ["CATDOG_ZOO_CACHE"] = saved
 
 
 MIRRORED = """

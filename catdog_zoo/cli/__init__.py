@@ -17,6 +17,7 @@ import click  # noqa: E402
 
 from ..errors import ZooError  # noqa: E402
 from ..plugins import get_zoo  # noqa: E402
+from ..util.files import printable  # noqa: E402
 from . import catalog, data, runs, train  # noqa: E402
 from .quiet import filter_tensorflow_noise  # noqa: E402
 
@@ -28,7 +29,7 @@ class ZooGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ZooError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(printable(f"Error: {exc}"), err=True)  # a file name in it may not be valid UTF-8
             ctx.exit(exc.exit_code)
         except click.UsageError as exc:  # a bad flag of a subcommand: one line, and where to look
             where = exc.ctx.command_path if exc.ctx else ctx.command_path

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
+from ..util.files import finite
+
 
 def echo_json(data) -> None:
-    # allow_nan=False: a NaN would make the output invalid JSON; the run record already maps them to null.
-    click.echo(json.dumps(data, indent=2, allow_nan=False))
+    # NaN and infinities become null: a bare NaN would make the output invalid JSON.
+    click.echo(json.dumps(finite(data), indent=2, allow_nan=False))
 
 
 def table(rows: list, columns: list) -> None:

@@ -10,6 +10,7 @@ import click
 
 from ..config import SPLITS
 from ..runs.record import read_run
+from ..util.files import printable
 from .output import echo_json, leaderboard_options, print_leaderboard
 
 run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
@@ -76,7 +77,7 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta):
         echo_json(results)
         return
     for r in results:
-        click.echo(f"{r['label']}\t{r['probability']:.4f}\t{r['path']}")
+        click.echo(printable(f"{r['label']}\t{r['probability']:.4f}\t{r['path']}"))
     if out:
         click.echo(f"Wrote {len(results)} predictions to {out}", err=True)
 

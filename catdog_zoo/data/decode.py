@@ -9,6 +9,7 @@ epochs and later runs never decode again.
 from __future__ import annotations
 
 import functools
+import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,17 +40,58 @@ def decode_file(path, image_size) -> np.ndarray:
     """
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_FILE_BYTES:  # checked before reading: the file is read into memory whole
+                raise ImageError(f"{size / 2**20:.0f} MiB, larger than the {MAX_FILE_BYTES >> 20} MiB an image "
+                                 f"file may have (${LIMIT_ENV['bytes']} raises it)")
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ImageError(f"unreadable: {exc.strerror or exc}", transient=exc.errno in cache.TRANSIENT) from None
     if not data:
         raise ImageError("empty file (0 bytes)")
+    _check_pixels(data)
     try:
         return _decoder(tuple(int(s) for s in image_size))(tf.constant(data)).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
         kind = _image_kind(data)  # in words a user can act on; TensorFlow's own message names C++ internals
         raise ImageError(f"truncated or corrupt {kind} data: the file ends early or its content is damaged"
                          if kind else "not an image: its content is none of JPEG, PNG, GIF, BMP or WebP") from None
+
+
+def _limit(kind: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(LIMIT_ENV[kind], default)))
+    except ValueError:
+        return default
+
+
+LIMIT_ENV = {"pixels": "CATDOG_ZOO_MAX_PIXELS", "bytes": "CATDOG_ZOO_MAX_IMAGE_BYTES"}
+# Decoding holds the pixels as uint8 and, to resize, as float32: 50 MP is about 750 MB per decoding thread,
+# and above the 12-48 MP of phone and most camera photos (a 61 MP camera's full size needs it raised).
+MAX_PIXELS = _limit("pixels", 50_000_000)
+MAX_FILE_BYTES = _limit("bytes", 200 << 20)
+
+
+def _check_pixels(data: bytes) -> None:
+    """Refuse, from the header alone, an image whose pixels would not fit the limit (a 64 KB PNG can
+    declare 23000x23000 pixels: 1.6 GB decoded)."""
+    import warnings
+
+    from PIL import Image
+
+    # Our limit, checked here from the header, replaces Pillow's (which would refuse to even report the size
+    # of an image over 179 million pixels); Pillow only reads headers for the zoo.
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own DecompressionBombWarning
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Exception:  # noqa: BLE001 - not readable by Pillow: TensorFlow's decoder gives the verdict
+        return
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"declares {width}x{height} pixels, more than the {MAX_PIXELS / 1e6:g} million an image "
+                         f"may have (${LIMIT_ENV['pixels']} raises it)")
 
 
 @functools.lru_cache(maxsize=8)
@@ -97,7 +139,7 @@ def decode_split(split: Split, image_size, progress=SILENT, label: str = "decodi
     """
     size = tuple(int(s) for s in image_size)
     digest = files_digest(split.paths)
-    name = cache.key("decoded", files=digest, size=size)
+    name = decoded_key(digest, size)
     images = cache.load(name)
     reasons = _reasons(images, len(split.paths), size)
     if reasons is None:
@@ -109,6 +151,11 @@ def decode_split(split: Split, image_size, progress=SILENT, label: str = "decodi
     kept = Split(tuple(split.paths[i] for i in ok), tuple(split.labels[i] for i in ok))
     skipped = [(split.paths[i], str(r)) for i, r in enumerate(reasons) if r]
     return Decoded(kept, images, digest, skipped)
+
+
+def decoded_key(files_digest_: str, size) -> str:
+    """The cache key of the decoded pixels and verdicts of files with this content digest at ``size``."""
+    return cache.key("decoded", files=files_digest_, size=tuple(size), limits=[MAX_PIXELS, MAX_FILE_BYTES])
 
 
 def _reasons(entry, count: int, size):

@@ -111,10 +111,10 @@ def _mac(meta: dict) -> str:
 
 
 class BlockCheck:
-    """Called by :class:`~catdog_zoo.util.rows.FileRows` before it reads rows ``start..stop``: every block they fall in is hashed
-    and compared with the trailer's digest the first time. A block that does not match means the file
-    changed after it was checked: the entry is removed (the next run computes it again) and the run stops
-    with one line, before the rows are used."""
+    """Called by :class:`~catdog_zoo.util.rows.FileRows` before it reads rows ``start..stop``: every block
+    they fall in is hashed and compared with the trailer's digest the first time. A block that does not
+    match means the file changed after it was checked: the entry is removed (the next run computes it
+    again) and the run stops with one line, before the rows are used."""
 
     def __init__(self, rows: FileRows, path: Path, block_rows: int, digests: list):
         self.rows, self.path, self.block_rows, self.digests = rows, path, block_rows, digests
@@ -177,7 +177,8 @@ class EntryWriter:
         self._block, self._block_filled = hashlib.sha256(), 0
 
     def seal(self, store: bool, meta: dict) -> FileRows:
-        """The written rows, as :class:`~catdog_zoo.util.rows.FileRows`; renamed into place when ``store``, else already unlinked."""
+        """The written rows, as :class:`~catdog_zoo.util.rows.FileRows`; renamed into place when ``store``,
+        else already unlinked."""
         if self._block_filled:
             self._end_block()
         shape = [self.rows, *(int(s) for s in (self.row_shape or ()))]

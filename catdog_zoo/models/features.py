@@ -17,9 +17,10 @@ import tensorflow as tf
 
 from ..data import cache
 from ..util.progress import SILENT
+from ..util.rows import RowsView, shard_bounds
 from .engine import frozen_engine
 from .frozen import EXTRACT_BATCH, FrozenChain, extract, extractor
-from .seeding import reseed, view_seed
+from .seeding import batch_seed, reseed, view_seed
 
 
 @dataclass
@@ -53,8 +54,10 @@ class FeatureStore:
     """Cached features of one model's frozen part, keyed by everything that changes them."""
 
     def __init__(self, chain: FrozenChain, model_name: str, image_size, seed: int, progress=SILENT,
-                 engine: str = "tensorflow", say=print, part: str = "features"):
+                 engine: str = "tensorflow", say=print, part: str = "features", cluster=None):
         self.chain = chain
+        # Several workers (``cluster.workers``): each extracts its share of every entry (see _extract_shared).
+        self.cluster = cluster
         self.weights = chain.weights_digest()
         self.base_key = {"model": model_name, "weights": self.weights, "image_size": list(image_size),
                          "front": json.dumps(chain.front_config(), sort_keys=True, default=str)}
@@ -91,40 +94,85 @@ class FeatureStore:
             self._steps[augment] = step
         return self._steps[augment]
 
-    def _get(self, name, fill, count, label):
-        """The entry ``name``: loaded when it is there and checks out, else computed by ``fill(append,
-        advance)`` straight into the cache (counting hits, misses and the time spent extracting)."""
+    def _get(self, name, images, run, label):
+        """The entry ``name``: loaded when it is there and checks out (on every worker), else computed by
+        ``run(images, append, advance, first_batch)`` straight into the cache, by this process alone or
+        a share per worker; hits, misses and the time spent extracting are counted."""
         found = cache.load(name)
-        if found is not None and len(found) == count and found.ndim >= 2:
+        usable = found is not None and len(found) == len(images) and found.ndim >= 2
+        workers = getattr(self.cluster, "workers", 1)
+        if workers > 1:
+            usable = self.cluster.all_agree(usable)  # decided together: every worker takes the same steps
+        if usable:
             self.report.hits += 1
             return found
         started = time.perf_counter()
-        with self.progress(label, count) as bar, cache.writing(name, dtype=np.float32) as out:
-            fill(out.append, bar.advance)
-            rows = out.commit()
+        if workers > 1:
+            rows, extracted = _extract_shared(self.cluster, name, images, run, label, self.progress, self.say)
+        else:
+            with self.progress(label, len(images)) as bar, cache.writing(name, dtype=np.float32) as out:
+                run(images, out.append, bar.advance, 0)
+                rows, extracted = out.commit(), len(images)
         self.report.misses += 1
         self.report.extract_seconds += time.perf_counter() - started
-        self.report.images_extracted += count
+        self.report.images_extracted += extracted
         return rows
 
     def plain(self, images, files_digest: str, label: str = "features"):
         """``(N, D)`` rows: the frozen part's output for each image."""
         name = cache.key("features", files=files_digest, augment=0, **self.base_key)
-        return self._get(name, lambda append, advance: extract(self._step(False), images, append, advance=advance),
-                         len(images), label)
+
+        def run(part, append, advance, first_batch):
+            extract(self._step(False), part, append, advance=advance)
+        return self._get(name, images, run, label)
 
     def augmented(self, images, files_digest: str, views: int) -> list:
         """``views`` ``(N, D)`` rows of augmented copies; view k is the same for any ``views`` >= k."""
         out = []
         for k in range(views):
-            name = cache.key("features", files=files_digest, augment=1, view=k, seed=self.seed, **self.base_key)
+            name = cache.key("features", files=files_digest, augment=1, view=k, seed=self.seed, draws="per-batch",
+                             **self.base_key)
 
-            def fill(append, advance, k=k):
+            def run(part, append, advance, first_batch, k=k):
                 step = self._step(True)  # before reseeding: its warm-up batch draws random numbers too
-                reseed(self.chain.front, view_seed(self.seed, k))
-                extract(step, images, append, advance=advance)
-            out.append(self._get(name, fill, len(images), f"features of train, augmented view {k + 1}/{views}"))
+                extract(step, part, append, advance=advance, first_batch=first_batch,
+                        before_batch=lambda b: reseed(self.chain.front, batch_seed(view_seed(self.seed, k), b)))
+            out.append(self._get(name, images, run, f"features of train, augmented view {k + 1}/{views}"))
         return out
+
+
+def _extract_shared(cluster, name: str, images, run, label: str, progress, say) -> tuple:
+    """``(rows, images this worker extracted)``: each worker extracts its share (whole batches) into an
+    entry of its own in the cache folder, waits for the others, then joins the shares into ``name``.
+
+    The shares meet through the cache folder, which workers on one machine share (a cluster needs it on
+    a shared file system; the secret that signs entries too). A share another worker's folder does not
+    show here is extracted here as well, after one line saying so: slower, never wrong.
+    """
+    w, n = cluster.worker_index, cluster.workers
+    bounds = shard_bounds(len(images), n, EXTRACT_BATCH)
+
+    def share_name(i):
+        return f"{name}-share{i}of{n}"
+    with progress(label, bounds[w + 1] - bounds[w]) as bar, cache.writing(share_name(w), dtype=np.float32) as out:
+        run(RowsView(images, bounds[w], bounds[w + 1]), out.append, bar.advance, bounds[w] // EXTRACT_BATCH)
+        mine = out.commit()
+    print(f"Worker {w} of {n}: extracted {bounds[w + 1] - bounds[w]} of {len(images)} images ({label})", flush=True)
+    cluster.barrier()
+    extracted = bounds[w + 1] - bounds[w]
+    with cache.writing(name, dtype=np.float32) as whole:
+        for i in range(n):
+            share = mine if i == w else cache.load(share_name(i))
+            if share is None or len(share) != bounds[i + 1] - bounds[i]:
+                say(f"Note: worker {i}'s share of {label} is not in {cache.cache_root()} here (is the cache folder "
+                    "shared between workers?); extracting it in this worker too")
+                run(RowsView(images, bounds[i], bounds[i + 1]), whole.append, lambda k: None,
+                    bounds[i] // EXTRACT_BATCH)
+                extracted += bounds[i + 1] - bounds[i]
+                continue
+            for start in range(0, len(share), 4096):
+                whole.append(share[start:start + 4096])
+        return whole.commit(), extracted
 
 
 def frozen_input_shape(chain: FrozenChain, image_size) -> tuple:

@@ -99,10 +99,17 @@ def extractor(chain: FrozenChain, augment: bool, image_shape, engine=None):
     return lambda x: engine(step(x).numpy())
 
 
-def extract(step, images, sink, batch_size: int = EXTRACT_BATCH, advance=lambda n: None) -> None:
+def extract(step, images, sink, batch_size: int = EXTRACT_BATCH, advance=lambda n: None, first_batch: int = 0,
+            before_batch=None) -> None:
     """Run ``step`` (from :func:`extractor`) over ``images`` a batch at a time, handing each result to
-    ``sink`` (a cache writer's ``append``): memory holds one batch, whatever the number of images."""
-    for i in range(0, len(images), batch_size):
+    ``sink`` (a cache writer's ``append``): memory holds one batch, whatever the number of images.
+
+    ``before_batch(b)`` runs before batch ``b`` (numbered from ``first_batch``: a worker's share continues
+    the numbering of the whole split), to reseed random layers.
+    """
+    for b, i in enumerate(range(0, len(images), batch_size), start=first_batch):
+        if before_batch is not None:
+            before_batch(b)
         batch = np.asarray(images[i:i + batch_size])
         sink(np.asarray(step(tf.constant(batch)), np.float32))
         advance(len(batch))

@@ -21,6 +21,7 @@ def load_model(path):
     path = Path(path)
     if not path.is_file():
         raise ZooError(f"no model file {path}")
+    _check_archive(path)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except ValueError as exc:
@@ -30,6 +31,31 @@ def load_model(path):
         raise ZooError(f"{path} is not a loadable Keras model: {exc}") from None
     except Exception as exc:  # zip/h5 errors for files that are not models at all
         raise ZooError(f"{path} is not a loadable Keras model: {type(exc).__name__}: {exc}") from None
+
+
+MAX_MODEL_BYTES = 8 << 30  # unpacked: the zoo's models are megabytes; a few gigabytes is already a large model
+MAX_RATIO = 200  # unpacked/packed per member: float weights compress a little, a zip bomb by thousands
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse, from the zip directory alone, a ``.keras`` whose members would unpack to more than a model
+    plausibly holds (Keras inflates the weights member whole before it could refuse anything)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return  # not a zip (an old HDF5 model, or garbage): Keras' own loader says what it is
+    total = sum(m.file_size for m in members)
+    if total > MAX_MODEL_BYTES:
+        raise ZooError(f"refusing to load {path}: its members unpack to {total / 2**30:.1f} GiB, more than the "
+                       f"{MAX_MODEL_BYTES >> 30} GiB a model may have")
+    for m in members:
+        ratio = m.file_size // max(m.compress_size, 1)
+        if m.file_size > 1 << 20 and ratio > MAX_RATIO:
+            raise ZooError(f"refusing to load {path}: its member {m.filename[:80]} unpacks to {ratio} times its "
+                           "packed size (a zip bomb, not weights)")
 
 
 def weights_digest(model) -> str:

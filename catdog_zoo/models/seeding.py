@@ -1,7 +1,7 @@
 """Restarting Keras' random layers from a chosen seed, so random draws depend on what they are for.
 
 Dropout and augmentation draws of epoch ``e`` depend on ``(seed, e)`` only, and augmented view ``k`` of
-the feature cache on ``(seed, k)`` only: a resumed run, or a run with a warm cache, repeats them exactly.
+the feature cache on ``(seed, k, batch)`` only: a resumed run, or a run with a warm cache, repeats them exactly.
 """
 
 from __future__ import annotations
@@ -32,3 +32,9 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def view_seed(seed: int, view: int) -> int:
     """The seed of augmented view ``view`` in the feature cache."""
     return seed * 1000 + view
+
+
+def batch_seed(seed: int, batch: int) -> int:
+    """The seed of extraction batch ``batch`` of a view seeded ``seed``: each batch's draws depend on its
+    number only, so workers that each extract a share of the images draw what one process would."""
+    return seed * 10_007 + batch

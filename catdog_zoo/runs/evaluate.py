@@ -8,13 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import SPLITS
 from ..data.decode import decode_split, describe_skipped
 from ..data.prepare import load_splits
 from ..errors import ZooError
 from ..models.heads import is_binary, loss_for, probabilities
 from ..models.saving import load_model
-from .layout import MODEL_FILE
-from .record import read_run
+from ..util.digest import files_digest
+from .inference import RunModel
+from .layout import CONFIG_FILE, MODEL_FILE
+from .record import data_fingerprint, read_run
 from .scores import cross_entropy, per_class
 
 
@@ -29,32 +32,29 @@ def decode_run_split(config, split: str, splits=None) -> tuple:
     return splits, decode_split(splits.get(split), config.image_size)
 
 
-def class_probabilities(model, images, tta: bool = False):
-    """Per-class probabilities of float images; with ``tta``, the mean over the image and its mirror image
-    (test-time augmentation with the one transform every model here trains with: a horizontal flip)."""
-    probs = probabilities(model.predict_on_batch(images))
-    if tta:
-        probs = (probs + probabilities(model.predict_on_batch(images[:, :, ::-1]))) / 2
-    return probs
-
-
 def evaluate(run_dir, *, data: str | None = None, split: str = "validation", batch_size: int | None = None,
              tta: bool = False) -> dict:
     """Accuracy and loss of a finished run's model on ``split`` of its data, chosen with the run's own
     seed and fractions; ``data`` scores other data with the same classes instead; ``tta`` averages each
     image's probabilities with its mirror image's.
 
-    Returns ``{"run", "split", "num_images", "accuracy", "loss", "tta", "per_class"}``; ``per_class`` maps
+    Returns ``{"run", "split", "num_images", "accuracy", "loss", "tta", "engine", "per_class"}`` (``engine``:
+    what ran the frozen backbone, see :mod:`.inference`); ``per_class`` maps
     each class to its precision, recall, F1 and support.
     """
     config, record = read_run(run_dir)
     if data is not None:
         config = replace(config, data=data)
     splits = load_splits(config)
+    if data is None and record.data_fingerprint and record.data_fingerprint != data_fingerprint(
+            files_digest(splits.get(name).paths) for name in SPLITS):
+        raise ZooError(f"the data of {run_dir} is not what it was trained and scored on (its {CONFIG_FILE} was "
+                       f"edited, or files under {splits.root} changed); pass --data to score a folder on purpose")
     if list(splits.class_names) != list(record.class_names):
         raise ZooError(f"classes in {splits.root} ({', '.join(splits.class_names)}) differ from the run's "
                        f"({', '.join(record.class_names)})")
     model = load_run_model(run_dir)
+    scorer = RunModel(model, record.model, config.image_size, config.engine)
     decoded = decode_run_split(config, split, splits)[1]
     if decoded.skipped:
         print(f"Warning: {describe_skipped(decoded.skipped)}", file=sys.stderr)
@@ -63,15 +63,15 @@ def evaluate(run_dir, *, data: str | None = None, split: str = "validation", bat
     size = batch_size or config.batch_size
     labels = np.asarray(decoded.split.labels)
     if tta:
-        probs = np.concatenate([class_probabilities(model, decoded.images[i:i + size].astype(np.float32), True)
+        probs = np.concatenate([scorer.probabilities(decoded.images[i:i + size], tta=True)
                                 for i in range(0, len(labels), size)])
         loss = cross_entropy(probs, labels)
     else:  # one pass: the loss Keras trains with, on the logits
-        logits = np.concatenate([model.predict_on_batch(decoded.images[i:i + size].astype(np.float32))
-                                 for i in range(0, len(labels), size)])
+        logits = np.concatenate([scorer.logits(decoded.images[i:i + size]) for i in range(0, len(labels), size)])
         probs = probabilities(logits)
         targets = labels.astype(np.float32)[:, None] if is_binary(model) else labels
         loss = float(loss_for(model)(targets, logits))
     accuracy = float((probs.argmax(axis=1) == labels).mean())
     return {"run": str(run_dir), "split": split, "num_images": len(decoded.split), "accuracy": accuracy,
-            "loss": loss, "tta": tta, "per_class": per_class(labels, probs.argmax(axis=1), record.class_names)}
+            "loss": loss, "tta": tta, "engine": scorer.engine,
+            "per_class": per_class(labels, probs.argmax(axis=1), record.class_names)}

@@ -9,6 +9,7 @@ images in and logits out), ``history.csv`` (per-epoch metrics), the report (thre
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..util.locks import LOCK_FILE
 
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.keras"
@@ -32,7 +34,31 @@ TENSORBOARD_DIR = "tensorboard"  # with --tensorboard
 EXPORT_DIR = "export"  # catdog-zoo export's default destination
 
 RUN_FILES = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, CHECKPOINTS_DIR, TENSORBOARD_DIR, EXPORT_DIR,
-             *REPORT_FILES)
+             *REPORT_FILES, LOCK_FILE)
+# What catdog-zoo writes inside its folders; --overwrite removes these and nothing else a user put there.
+OWN_INSIDE = {CHECKPOINTS_DIR: ("epoch-*", ".epoch-*"), TENSORBOARD_DIR: ("head", "fine_tune", "train", "validation"),
+              EXPORT_DIR: ("saved_model", "model.tflite", "*.export.json", ".export-*", ".*.old")}
+LEFTOVER_AGE = 15 * 60  # seconds: a temporary file this old belongs to a process that was killed
+
+
+def is_leftover(path: Path) -> bool:
+    """A temporary file or folder a killed catdog-zoo process left in a run folder (atomic writes,
+    checkpoint staging, export staging, the write probe): safe to remove, never a user's file."""
+    name = path.name
+    if not name.startswith("."):
+        return False
+    stems = [Path(f).stem for f in RUN_FILES if "." in f]
+    ours = name.startswith((".write-test-", ".epoch-", ".export-")) or any(name.startswith(f".{s}-") for s in stems)
+    try:
+        return ours and time.time() - path.lstat().st_mtime > LEFTOVER_AGE
+    except OSError:
+        return False
+
+
+def remove_leftovers(folder: Path) -> None:
+    for path in Path(folder).iterdir() if Path(folder).is_dir() else ():
+        if is_leftover(path):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 def is_run_dir(path) -> bool:
@@ -47,9 +73,12 @@ def check_run_dir(run_dir, overwrite: bool = False) -> None:
     path = Path(run_dir)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"--run-dir {path} is a file, not a folder")
-    if not path.is_dir() or not any(path.iterdir()):
+    if not path.is_dir():
         return
-    foreign = sorted(p.name for p in path.iterdir() if p.name not in RUN_FILES)
+    entries = [p for p in path.iterdir() if p.name != LOCK_FILE and not is_leftover(p)]
+    if not entries:
+        return
+    foreign = sorted(p.name for p in entries if p.name not in RUN_FILES)
     if foreign and (overwrite or (path / CONFIG_FILE).is_file()):
         raise ConfigError(f"run directory {path} holds files catdog-zoo did not write ({', '.join(foreign[:3])}); "
                           "--overwrite only replaces a run's own files: choose another --run-dir")
@@ -68,20 +97,11 @@ def create_run_dir(model_name: str, run_dir=None, runs_root="runs", overwrite: b
     if run_dir:
         check_run_dir(run_dir, overwrite)
         path = Path(run_dir)
-        for name in RUN_FILES if overwrite and path.is_dir() else ():
-            target = path / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        remove_leftovers(path)
+        if overwrite and path.is_dir():
+            _remove_own_files(path)
     else:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        safe = model_name.replace(":", "_").replace("/", "_")
-        path = Path(runs_root) / f"{safe}-{stamp}"
-        n = 2
-        while path.exists():
-            path = Path(runs_root) / f"{safe}-{stamp}-{n}"
-            n += 1
+        path = _new_run_dir(Path(runs_root), model_name.replace(":", "_").replace("/", "_"))
     try:
         path.mkdir(parents=True, exist_ok=True)
         # A real write, not os.access: root passes access checks on read-only mounts too.
@@ -91,3 +111,34 @@ def create_run_dir(model_name: str, run_dir=None, runs_root="runs", overwrite: b
     except OSError as exc:
         raise ConfigError(f"cannot write to run directory {path}: {exc.strerror or exc}") from None
     return path
+
+
+def _new_run_dir(root: Path, name: str) -> Path:
+    """``ROOT/NAME-YYYYmmdd-HHMMSS[-n]``, created here: two runs started in the same second get two folders."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        path = root / (f"{name}-{stamp}" if n == 1 else f"{name}-{stamp}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise ConfigError(f"cannot make a new run folder in {root}")
+
+
+def _remove_own_files(path: Path) -> None:
+    """What a previous run wrote in ``path`` (``--overwrite``); inside its folders only its own files, and a
+    folder only once it is empty: a user's ``export/mine.tflite`` stays."""
+    for name in RUN_FILES:
+        target = path / name
+        if name == LOCK_FILE or not (target.exists() or target.is_symlink()):
+            continue
+        if target.is_dir() and not target.is_symlink():
+            for pattern in OWN_INSIDE.get(name, ("*", ".*")):
+                for inner in target.glob(pattern):
+                    shutil.rmtree(inner) if inner.is_dir() and not inner.is_symlink() else inner.unlink()
+            with contextlib.suppress(OSError):
+                target.rmdir()  # only when nothing of the user's is left in it
+        else:
+            target.unlink()

@@ -12,8 +12,9 @@ import numpy as np
 from ..data.decode import ImageError, decode_file, describe_skipped
 from ..data.splits import IMAGE_EXTENSIONS, find_images
 from ..errors import ZooError
-from ..util.files import output_path, write_text
-from .evaluate import class_probabilities, load_run_model
+from ..util.files import csv_cell, output_path, write_text
+from .evaluate import load_run_model
+from .inference import RunModel
 from .layout import is_run_dir
 from .record import read_run
 
@@ -56,7 +57,7 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
     """
     config, record = read_run(run_dir)
     files = collect_images(paths)
-    model = load_run_model(run_dir)
+    scorer = RunModel(load_run_model(run_dir), record.model, config.image_size, config.engine)
     size = tuple(config.image_size)
     class_names = record.class_names
     if threshold is not None:
@@ -75,7 +76,7 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
                 skipped.append((str(f), str(exc)))
         if not chunk:
             continue
-        probs = class_probabilities(model, np.stack(images).astype(np.float32), tta)
+        probs = scorer.probabilities(np.stack(images), tta)
         for f, p in zip(chunk, probs):
             best = choose(p, class_names, threshold)
             results.append({"path": str(f), "label": class_names[best], "probability": round(float(p[best]), 6),
@@ -93,9 +94,9 @@ def write_predictions_csv(results: list, out) -> Path:
     classes = list(results[0]["probabilities"]) if results else []
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["path", "label", "probability", *(f"p_{c}" for c in classes)])
-    for r in results:
-        writer.writerow([r["path"], r["label"], f"{r['probability']:.6f}",
+    writer.writerow(["path", "label", "probability", *(csv_cell(f"p_{c}") for c in classes)])
+    for r in results:  # file and class names are anyone's: csv_cell keeps a spreadsheet from running them
+        writer.writerow([csv_cell(r["path"]), csv_cell(r["label"]), f"{r['probability']:.6f}",
                          *(f"{r['probabilities'][c]:.6f}" for c in classes)])
     out = output_path(out)
     write_text(out, buf.getvalue())

@@ -9,6 +9,7 @@ value that is there must have the right type.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -21,6 +22,7 @@ import yaml
 from ..config import TrainConfig, config_from_run
 from ..errors import ZooError
 from ..util.files import write_json, write_text
+from ..util.reading import parse_yaml, read_small_text, yaml_problem
 from .layout import CONFIG_FILE, HISTORY_FILE, METRICS_FILE
 
 MAX_RUN_FILE_BYTES = 16 << 20  # metrics.json and config.yaml are kilobytes; refuse anything absurd
@@ -140,17 +142,18 @@ def _json_safe(value):
     return value
 
 
+def data_fingerprint(split_digests) -> str:
+    """The ``data_fingerprint`` of a run: 16 hex of SHA-256 over its splits' content digests, in order."""
+    return hashlib.sha256("".join(split_digests).encode()).hexdigest()[:16]
+
+
 def write_record(run_dir, record: RunRecord) -> None:
     write_json(Path(run_dir) / METRICS_FILE, record.to_dict())
 
 
-def _read_small(path: Path) -> str:
-    """A run file's text; only regular files of sane size (never a FIFO, device or huge symlink target)."""
-    if not path.is_file():
-        raise ZooError(f"{path} is not a regular file")
-    if path.stat().st_size > MAX_RUN_FILE_BYTES:
-        raise ZooError(f"{path} is larger than {MAX_RUN_FILE_BYTES >> 20} MiB; not a run file")
-    return path.read_text(encoding="utf-8")
+def read_run_file(path: Path) -> str:
+    """A run file's text: a regular file (no symlink, FIFO or device) of sane size, or one error line."""
+    return read_small_text(path, MAX_RUN_FILE_BYTES, "run file", follow_symlinks=False)
 
 
 def read_run(run_dir) -> tuple[TrainConfig, RunRecord]:
@@ -163,10 +166,11 @@ def read_run(run_dir) -> tuple[TrainConfig, RunRecord]:
         hint = (f"; continue it with 'catdog-zoo train --resume {path}'" if (path / CONFIG_FILE).is_file() else "")
         raise ZooError(f"{path} is not a finished run (no {METRICS_FILE}){hint}")
     try:
-        metrics = json.loads(_read_small(metrics_path))
-        config = yaml.safe_load(_read_small(path / CONFIG_FILE))
+        metrics = json.loads(read_run_file(metrics_path))
+        config = parse_yaml(read_run_file(path / CONFIG_FILE))
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ZooError(f"cannot read run {path}: {exc}") from None
+        reason = yaml_problem(exc) if isinstance(exc, yaml.YAMLError) else str(exc)[:300]
+        raise ZooError(f"cannot read run {path}: {reason}") from None
     return config_from_run(config, str(path / CONFIG_FILE)), RunRecord.from_dict(metrics, str(metrics_path))
 
 

@@ -22,8 +22,11 @@ import numpy as np
 from ..errors import ZooError
 from ..runs.layout import CHECKPOINTS_DIR as FOLDER
 from ..util.files import no_space
+from ..util.reading import read_small_text
 
 BEST_FILE = "best-weights.npz"
+KEEP = 2  # checkpoints kept: the newest, and the one before as its fallback
+MAX_STATE_BYTES = 64 << 20
 
 
 def save(run_dir, epoch: int, model, optimizer, state: dict, best_weights=None) -> Path:
@@ -52,8 +55,11 @@ def save(run_dir, epoch: int, model, optimizer, state: dict, best_weights=None) 
                            + (f"; {kept.name} is kept" if kept else "") +
                            f"; free some space and continue with 'catdog-zoo train --resume {run_dir}'") from None
         raise
-    for old in [*root.glob("epoch-*"), *root.glob(".epoch-*")]:  # older epochs, a killed process's staging
-        if old != target:
+    # Keep this epoch and the one before (the fallback if this one is found damaged); remove older epochs and
+    # a killed process's staging.
+    keep = sorted(root.glob("epoch-[0-9]*"))[-KEEP:]
+    for old in [*root.glob("epoch-*"), *root.glob(".epoch-*")]:
+        if old not in keep:
             shutil.rmtree(old, ignore_errors=True)
     return target
 
@@ -64,16 +70,61 @@ def latest(run_dir):
     return found[-1] if found else None
 
 
+def latest_usable(run_dir, model, warn) -> tuple:
+    """``(folder, state)`` of the newest checkpoint that reads back whole and fits ``model``, or
+    ``(None, None)``: a damaged one (truncated weights, a deleted or edited file) is passed over after one
+    ``warn`` line naming it and what is used instead."""
+    found = sorted((Path(run_dir) / FOLDER).glob("epoch-[0-9]*"), reverse=True)
+    for i, folder in enumerate(found):
+        try:
+            state = load_state(folder)
+            _fits(_arrays(folder / "weights.npz"), model, folder)
+            _arrays(folder / "optimizer.npz")
+            best_weights(folder)
+            return folder, state
+        except ZooError as exc:
+            instead = f"checkpoint {found[i + 1].name}" if i + 1 < len(found) else "the start"
+            warn(f"Warning: {exc}; resuming from {instead} instead")
+    return None, None
+
+
 def load_state(folder: Path) -> dict:
+    """``state.json``, checked: what a resumed run trusts to pick its stage, epoch and history."""
     try:
-        return json.loads((folder / "state.json").read_text())
-    except (OSError, ValueError) as exc:
+        state = json.loads(read_small_text(folder / "state.json", MAX_STATE_BYTES, "checkpoint state",
+                                           follow_symlinks=False))
+    except ValueError as exc:
+        raise ZooError(f"checkpoint {folder} is unreadable: state.json is not JSON ({str(exc)[:100]})") from None
+    except ZooError as exc:
         raise ZooError(f"checkpoint {folder} is unreadable: {exc}") from None
+    epoch = state.get("epoch") if isinstance(state, dict) else None
+    history = state.get("history") if isinstance(state, dict) else None
+    if not (isinstance(epoch, int) and epoch >= 1 and isinstance(state.get("stage"), str)
+            and isinstance(history, dict) and all(isinstance(v, list) and len(v) == epoch for v in history.values())
+            and isinstance(state.get("stages"), dict) and isinstance(state.get("seconds"), (int, float))
+            and folder.name == f"epoch-{epoch:04d}" and _early_stopping_ok(state.get("early_stopping"))):
+        raise ZooError(f"checkpoint {folder} is unreadable: state.json does not describe epoch {folder.name[6:]}")
+    return state
+
+
+def _early_stopping_ok(saved) -> bool:
+    keys = {"stage", "best_loss", "best_epoch", "best_logs", "wait", "stopped"}
+    return saved is None or (isinstance(saved, dict) and keys <= set(saved) and isinstance(saved["wait"], int)
+                             and isinstance(saved["best_logs"], (dict, type(None))))
 
 
 def _arrays(path: Path) -> list:
-    with np.load(path) as saved:
-        return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    except Exception as exc:  # noqa: BLE001 - truncated, missing or not an npz: zipfile, OSError, ValueError...
+        reason = "missing" if isinstance(exc, FileNotFoundError) else f"damaged ({type(exc).__name__})"
+        raise ZooError(f"checkpoint {path.parent} is unreadable: {path.name} is {reason}") from None
+
+
+def _fits(values: list, model, folder: Path) -> None:
+    if len(values) != len(model.weights) or any(v.shape != tuple(w.shape) for v, w in zip(values, model.weights)):
+        raise ZooError(f"checkpoint {folder} does not match the model built from this run's config")
 
 
 def best_weights(folder: Path):
@@ -83,8 +134,7 @@ def best_weights(folder: Path):
 
 def restore_weights(model, folder: Path) -> None:
     values = _arrays(folder / "weights.npz")
-    if len(values) != len(model.weights) or any(v.shape != tuple(w.shape) for v, w in zip(values, model.weights)):
-        raise ZooError(f"checkpoint {folder} does not match the model built from this run's config")
+    _fits(values, model, folder)
     for variable, value in zip(model.weights, values):
         variable.assign(value)
 
@@ -101,4 +151,12 @@ def restore_optimizer(optimizer, trainable_variables, folder: Path) -> None:
 
 
 def remove(run_dir) -> None:
-    shutil.rmtree(Path(run_dir) / FOLDER, ignore_errors=True)
+    """The run's checkpoints (it finished); anything else a user put in the folder stays, and so does the
+    folder then."""
+    root = Path(run_dir) / FOLDER
+    for folder in [*root.glob("epoch-*"), *root.glob(".epoch-*")]:
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        root.rmdir()
+    except OSError:
+        pass

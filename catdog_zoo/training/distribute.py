@@ -64,12 +64,19 @@ class Cluster:
     def barrier(self) -> None:
         """Wait until every worker gets here. Called last: a worker that exits while the chief still
         writes the run would look, to the chief's coordination service, like a crashed task."""
+        self.all_agree(True)
+
+    def all_agree(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on every worker (each waits for all): how workers decide together
+        whether to use a cache entry, so none skips a step the others wait in."""
         if self.strategy is None or self.workers < 2:
-            return
+            return flag
+        vote = tf.constant(1.0 if flag else 0.0)
+
         @tf.function
-        def meet():
-            return self.strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", tf.ones(())))
-        self.strategy.reduce("sum", meet(), axis=None)
+        def count():
+            return self.strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", vote))
+        return float(self.strategy.reduce("mean", count(), axis=None)) >= self.replicas - 0.5
 
     def describe(self) -> dict:
         return {"strategy": self.name, "replicas": self.replicas, "workers": self.workers,

@@ -6,7 +6,6 @@ On the chief only; every other worker says which weights it holds and leaves (se
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import shutil
 import sys
@@ -21,7 +20,7 @@ from ..models.heads import compile_model
 from ..models.saving import save_model, weights_digest
 from ..reports.run_report import write_run_report
 from ..runs.layout import HISTORY_FILE, MODEL_FILE
-from ..runs.record import RunRecord, RunResult, write_history, write_record
+from ..runs.record import RunRecord, RunResult, data_fingerprint, write_history, write_record
 from ..util.version import __version__
 from . import checkpoints
 from .distribute import scaled_learning_rate
@@ -80,8 +79,7 @@ def make_record(runner, scores: dict, train_seconds: float) -> RunRecord:
         num_classes=len(runner.splits.class_names), class_names=list(runner.splits.class_names),
         image_size=list(cfg.image_size), data_root=runner.splits.root,
         split_sizes={name: len(runner.decoded[name].split) for name in SPLITS},
-        data_fingerprint=hashlib.sha256("".join(runner.decoded[name].digest for name in SPLITS).encode())
-        .hexdigest()[:16],
+        data_fingerprint=data_fingerprint(runner.decoded[name].digest for name in SPLITS),
         majority_baseline=round(runner.splits.majority_baseline("validation"), 4),
         skipped_files=sum(len(runner.decoded[name].skipped) for name in SPLITS),
         versions=versions(),

@@ -6,6 +6,7 @@ TensorFlow work), then the data (decoded once), then the global seed, then the m
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import tempfile
 import time
@@ -19,10 +20,12 @@ from ..data.prepare import decode_splits, load_splits
 from ..errors import ConfigError, Interrupted, ZooError
 from ..models.frozen import fine_tune_index
 from ..plugins import get_zoo
-from ..runs.layout import CONFIG_FILE, METRICS_FILE, check_run_dir, create_run_dir
-from ..runs.record import RunResult
+from ..runs.layout import CONFIG_FILE, METRICS_FILE, check_run_dir, create_run_dir, remove_leftovers
+from ..runs.record import RunResult, read_run_file
 from ..util.files import write_yaml
+from ..util.locks import folder_lock
 from ..util.progress import progress_factory
+from ..util.reading import parse_yaml, yaml_problem
 from . import checkpoints
 from .distribute import make_cluster
 from .runner import Runner, Setup, say_to, warn
@@ -42,18 +45,23 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
     cfg = resolve_config(spec, config_file, **options)
     check_for_model(spec, cfg)
     cluster = make_cluster(cfg.strategy, cfg.devices)  # first: multi_worker must precede other TF work
-    if cluster.is_chief:
-        check_run_dir(cfg.run_dir, overwrite)
-    weights = cfg.weights if cfg.weights is not None else "default"
-    net, splits, decoded, fine_tune_from, decode_seconds = _build(spec, cfg, cluster, quiet, weights)
-    if cluster.is_chief:
-        run_dir = create_run_dir(spec.name, cfg.run_dir, runs_root, overwrite)
-        cfg.run_dir = str(run_dir)
-    else:
-        run_dir = _scratch_run_dir(cluster)
-    write_yaml(run_dir / CONFIG_FILE, cfg.to_dict())
-    setup = Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from, decode_seconds)
-    return _run(Runner(setup), None, None, Path(cfg.run_dir) if cluster.is_chief else None)
+    with contextlib.ExitStack() as held:
+        if cluster.is_chief and cfg.run_dir:
+            check_run_dir(cfg.run_dir, overwrite)  # before the lock: a refusal leaves no folder behind
+            held.enter_context(folder_lock(cfg.run_dir))
+            check_run_dir(cfg.run_dir, overwrite)  # again: another process may have finished a run there
+        weights = cfg.weights if cfg.weights is not None else "default"
+        net, splits, decoded, fine_tune_from, decode_seconds = _build(spec, cfg, cluster, quiet, weights)
+        if cluster.is_chief:
+            run_dir = create_run_dir(spec.name, cfg.run_dir, runs_root, overwrite)
+            if not cfg.run_dir:  # a new folder of its own name: locked as soon as it exists
+                held.enter_context(folder_lock(run_dir))
+            cfg.run_dir = str(run_dir)
+        else:
+            run_dir = _scratch_run_dir(cluster)
+        write_yaml(run_dir / CONFIG_FILE, cfg.to_dict())
+        setup = Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from, decode_seconds)
+        return _run(Runner(setup), None, None, Path(cfg.run_dir) if cluster.is_chief else None)
 
 
 def resume(run_dir, *, quiet: bool = False) -> RunResult:
@@ -64,19 +72,32 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
         raise ZooError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
     if (run_dir / METRICS_FILE).is_file():
         raise ZooError(f"{run_dir} is a finished run; nothing to resume")
-    saved = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    try:
+        saved = parse_yaml(read_run_file(config_path))
+    except yaml.YAMLError as exc:
+        raise ZooError(f"cannot read {config_path}: {yaml_problem(exc)}") from None
     spec = get_zoo().model(str(saved.get("model") if isinstance(saved, dict) else None))
     cfg = resolve_config(spec, config_path)
     cfg.run_dir = str(run_dir)
     cluster = make_cluster(cfg.strategy, cfg.devices)
-    latest = checkpoints.latest(run_dir)
+    with folder_lock(run_dir) if cluster.is_chief else contextlib.nullcontext():
+        if (run_dir / METRICS_FILE).is_file():  # finished by another process since the check above
+            raise ZooError(f"{run_dir} is a finished run; nothing to resume")
+        remove_leftovers(run_dir)
+        return _resume_locked(spec, cfg, cluster, run_dir, quiet)
+
+
+def _resume_locked(spec, cfg, cluster, run_dir: Path, quiet: bool) -> RunResult:
     # From a checkpoint every weight is restored, so nothing needs downloading.
-    weights = None if latest and spec.pretrained else (cfg.weights if cfg.weights is not None else "default")
+    any_checkpoint = checkpoints.latest(run_dir) is not None
+    weights = None if any_checkpoint and spec.pretrained else (cfg.weights if cfg.weights is not None else "default")
     net, splits, decoded, fine_tune_from, decode_seconds = _build(spec, cfg, cluster, quiet, weights)
-    state = None
+    latest, state = checkpoints.latest_usable(run_dir, net, warn)
     if latest:
         checkpoints.restore_weights(net, latest)
-        state = checkpoints.load_state(latest)
+    elif any_checkpoint and spec.pretrained and weights is None:  # every checkpoint was damaged: start over
+        net, splits, decoded, fine_tune_from, decode_seconds = _build(
+            spec, cfg, cluster, quiet, cfg.weights if cfg.weights is not None else "default")
     say_to(quiet)(f"Resuming {run_dir} " + (f"after epoch {state['epoch']} ({state['stage']} stage)" if state
                                              else "from the start (no checkpoint yet)"))
     if not cluster.is_chief:  # reads the chief's checkpoint (shared storage), writes elsewhere

@@ -108,7 +108,7 @@ def cached_inputs(runner, chain, part: str) -> tuple:
     frozen part makes of every image (and augmented view), cached on disk (``models.features``)."""
     cfg, decoded = runner.cfg, runner.decoded
     store = FeatureStore(chain, runner.spec.qualified_name, cfg.image_size, cfg.seed, runner.progress,
-                         engine=cfg.engine, say=runner.say, part=part)
+                         engine=cfg.engine, say=runner.say, part=part, cluster=runner.cluster)
     train = decoded["train"]
     inputs = {"train": store.augmented(train.images, train.digest, cfg.aug_views) if cfg.aug_views
               else [store.plain(train.images, train.digest, f"{part} of train")]}

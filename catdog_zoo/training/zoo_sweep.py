@@ -16,6 +16,9 @@ import yaml
 from ..errors import ZooError
 from ..plugins import get_zoo
 from ..runs.layout import CONFIG_FILE, METRICS_FILE
+from ..runs.record import read_run_file
+from ..util.locks import folder_lock
+from ..util.reading import parse_yaml
 from .session import resume, train
 
 # The settings a sweep chooses; a kept or resumed run must have been made with the same ones.
@@ -37,7 +40,12 @@ def model_run_dir(runs_dir, spec, clashes=()) -> Path:
 
 def _mismatch(run_dir: Path, wanted: dict):
     """The first sweep setting the existing run was made with differently, as text, or None."""
-    config = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")) or {}
+    try:
+        config = parse_yaml(read_run_file(run_dir / CONFIG_FILE)) or {}
+    except yaml.YAMLError:
+        return f"{CONFIG_FILE} is not readable YAML"
+    if not isinstance(config, dict):
+        return f"{CONFIG_FILE} is not a mapping"
     for key, value in wanted.items():
         if value is not None and config.get(key) != value:
             return f"{key}={config.get(key)!r}, not {value!r}"
@@ -53,6 +61,11 @@ def run_zoo(pattern=None, *, runs_dir="runs/zoo", epochs=None, data=None, seed=N
     if not specs:
         raise ZooError(f"no installed model matches '{pattern}'" if pattern else "no models installed")
     wanted = dict(zip(SWEEP_KEYS, (epochs, data, seed)))
+    with folder_lock(runs_dir, what="zoo sweep folder"):  # a second sweep there would resume the same runs
+        return _sweep(specs, runs_dir, wanted, quiet, say)
+
+
+def _sweep(specs, runs_dir, wanted: dict, quiet: bool, say) -> SweepResult:
     result = SweepResult()
     names = [spec.name for spec in specs]
     clashes = {name for name in names if names.count(name) > 1}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -79,7 +80,43 @@ def write_text(path, text: str) -> None:
 
 
 def write_json(path, data) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_text(path, json.dumps(finite(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def finite(data):
+    """``data`` with every NaN or infinity replaced by None: JSON has no NaN, and a bare ``NaN`` makes a
+    file that strict readers (browsers, jq, most languages) refuse."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(v) for v in data]
+    return data
+
+
+def printable(text: str) -> str:
+    """``text`` that can be written as UTF-8: a file name that is not valid UTF-8 reaches Python with
+    surrogate escapes, which would stop any write; its odd bytes are shown as ``\\xNN`` instead."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A CSV cell a spreadsheet will not run: text starting like a formula (``=``, ``+``, ``-``, ``@``, tab,
+    carriage return) gets a leading apostrophe, as OWASP advises; numbers are left as they are."""
+    if not isinstance(value, str):
+        return value
+    value = printable(value)
+    if not value.startswith(_FORMULA_START):
+        return value
+    try:
+        float(value)
+        return value  # "-0.25" is a number, not a formula
+    except ValueError:
+        return "'" + value
 
 
 def write_yaml(path, data) -> None:

@@ -142,3 +142,27 @@ IN_MEMORY_BYTES = 256 << 20  # below this, rows read every epoch are worth holdi
 def in_memory_if_small(rows, limit: int = IN_MEMORY_BYTES):
     """``rows`` as an array when it is at most ``limit`` bytes (faster to index every epoch), else as it is."""
     return np.asarray(rows) if isinstance(rows, FileRows) and rows.nbytes <= limit else rows
+
+
+class RowsView:
+    """Rows ``start..stop`` of ``rows`` (an array or :class:`FileRows`): sliced without reading anything
+    until a slice of it is asked for (a worker's share of a split)."""
+
+    def __init__(self, rows, start: int, stop: int):
+        self.rows, self.start, self.stop = rows, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, key: slice):
+        lo, hi, step = key.indices(len(self))
+        if step != 1:
+            raise IndexError("RowsView takes contiguous slices only")
+        return self.rows[self.start + lo:self.start + max(lo, hi)]
+
+
+def shard_bounds(count: int, shards: int, multiple: int = 1) -> list:
+    """``shards + 1`` boundaries splitting ``count`` rows into nearly equal shares, each starting at a
+    multiple of ``multiple`` (so a share is whole batches, batch numbers the same as in one pass)."""
+    blocks = -(-count // multiple)
+    return [min(count, (blocks * i // shards) * multiple) for i in range(shards)] + [count]

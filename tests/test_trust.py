@@ -1,0 +1,279 @@
+"""Trust nothing on disk (issue 15): bounded inputs, run files checked, one process per run folder, --overwrite
+that keeps a user's files, damaged checkpoints passed over, outputs safe to open. Real files and processes."""
+
+import json
+import os
+import resource
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import our_lines
+
+import catdog_zoo
+from catdog_zoo.cli import cli
+from catdog_zoo.data.decode import ImageError, decode_file
+from catdog_zoo.util.files import csv_cell
+from catdog_zoo.util.locks import folder_lock
+
+
+def cli_run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def zoo(*args, timeout=120, **env):
+    return subprocess.run([sys.executable, "-m", "catdog_zoo", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env})
+
+
+def zoo_limited(*args, limit_bytes):
+    """``catdog-zoo ARGS`` with files capped at ``limit_bytes`` (writing more fails with EFBIG: a full disk)."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return subprocess.run([sys.executable, "-m", "catdog_zoo", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, preexec_fn=limit, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def png_bomb(path: Path, width: int, height: int, real: bool = False) -> Path:
+    """A PNG declaring ``width`` x ``height`` RGB pixels: with ``real``, every row is there (zeros compress
+    about 1000:1); without, only the header and one compressed row (enough to be refused by it)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    squeeze = zlib.compressobj(9)
+    row = b"\0" * (width * 3 + 1)
+    body = b"".join(squeeze.compress(row) for _ in range(height if real else 1)) + squeeze.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_pixel_bomb_is_refused_from_its_header(tmp_path):
+    bomb = png_bomb(tmp_path / "bomb.png", 23000, 23000)
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(ImageError, match=r"declares 23000x23000 pixels, more than the 50 million"):
+        decode_file(bomb, (32, 32))
+    fine = png_bomb(tmp_path / "fine.png", 400, 300, real=True)
+    assert decode_file(fine, (32, 32)).shape == (32, 32, 3)
+
+
+@pytest.mark.slow
+def test_data_check_on_real_pixel_bombs_stays_small(tmp_path):
+    folder = tmp_path / "bombs"
+    for split, n in (("train", 3), ("validation", 2)):
+        for cls in ("cats", "dogs"):
+            (folder / split / cls).mkdir(parents=True)
+            for i in range(n):
+                png_bomb(folder / split / cls / f"ok{i}.png", 64, 48, real=True)
+    png_bomb(folder / "train" / "cats" / "bomb.png", 9000, 6000, real=True)  # 54 MP: 650 MB as float32 to resize
+    png_bomb(folder / "train" / "dogs" / "bomb.png", 23000, 23000)
+    # Peak RSS of the data check process, measured by a parent that waits for it (wait4's rusage).
+    meter = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, status, ru = os.wait4(p.pid, 0); "
+             "print('EXIT', os.waitstatus_to_exitcode(status), 'PEAK_KB', ru.ru_maxrss)")
+    result = subprocess.run([sys.executable, "-c", meter, sys.executable, "-m", "catdog_zoo", "data", "check",
+                             "--data", str(folder)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    exit_code, peak_kb = (int(v) for v in result.stdout.rsplit("EXIT", 1)[1].split()[::2])
+    print(f"data check on pixel bombs: peak RSS {peak_kb / 1024:.0f} MB")  # shown with -s
+    assert exit_code == 1 and result.stdout.count("more than the 50 million an image may have") == 2, result.stdout
+    assert peak_kb < 1000 * 1024  # decoding the 48 MP one alone would take about 1.4 GB
+
+
+def test_run_files_must_be_regular_files(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("model.keras", "metrics.json"):
+        (run / name).write_bytes((tiny_run / name).read_bytes())
+    (run / "config.yaml").symlink_to("/dev/zero")
+    started = time.perf_counter()
+    result = cli_run("evaluate", run)
+    assert result.exit_code == 1 and "is a symbolic link; only regular files are read" in result.output
+    (run / "config.yaml").unlink()
+    (run / "config.yaml").write_bytes((tiny_run / "config.yaml").read_bytes())
+    (run / "metrics.json").unlink()
+    os.mkfifo(run / "metrics.json")  # nobody will ever write to it: reading it would hang
+    result = cli_run("evaluate", run)
+    assert result.exit_code == 1 and "metrics.json is not a regular file" in result.output
+    assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize("content, message", [
+    ("- a\n- list\n", "mapping"),
+    ("model: baseline\n", "missing"),
+    ("a: &x [1, 2]\nb: *x\n", "aliases (*name) are not allowed"),
+])
+def test_a_damaged_run_config_is_one_line(tiny_run, tmp_path, content, message):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("model.keras", "metrics.json"):
+        (run / name).write_bytes((tiny_run / name).read_bytes())
+    (run / "config.yaml").write_text(content)
+    result = cli_run("evaluate", run)
+    assert result.exit_code in (1, 2) and len(result.output.strip().splitlines()) == 1, result.output
+    assert message in result.output
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"seed": 777}, "is not what it was trained and scored on"),
+    ({"image_size": [48, 48]}, "but its model takes [40, 40]"),
+])
+def test_an_edited_run_config_is_refused_not_scored_in_silence(tiny_run, tmp_path, edit, message):
+    import yaml
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("model.keras", "metrics.json"):
+        (run / name).write_bytes((tiny_run / name).read_bytes())
+    config = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, **edit}))
+    result = cli_run("evaluate", run)
+    assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8))
+    config = tmp_path / "bomb.yaml"
+    config.write_text(bomb + "data: *i\n")  # 9**9 strings once expanded
+    assert config.stat().st_size < 1000
+    result = cli_run("train", "baseline", "--config", config)
+    assert result.exit_code == 2 and "aliases (*name) are not allowed" in result.output
+    assert len(result.output) < 500
+
+
+def test_a_second_process_on_a_run_folder_is_refused(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    args = ["--data", tiny_data, "--epochs", 1, "--image-size", 32, "--run-dir", run]
+    assert cli_run("train", "baseline", *args).exit_code == 0
+    (run / "metrics.json").unlink()  # now an unfinished run, as after a kill
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    with folder_lock(run):  # this test process holds it, as a running `train --resume` would
+        second = zoo("train", "--resume", run)
+        assert second.returncode == 1
+        line = our_lines(second.stderr)[-1]
+        assert f"run directory {run} is in use by process {os.getpid()}" in line, second.stderr
+        assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"} == before
+        sweep = tmp_path / "sweep"
+        with folder_lock(sweep, what="zoo sweep folder"):
+            result = cli_run("zoo", "baseline", "--runs-dir", sweep, "--epochs", 1, "--data", tiny_data)
+            assert result.exit_code != 0 and "zoo sweep folder" in result.output
+    resumed = zoo("train", "--resume", run, "-q")
+    assert resumed.returncode == 0, resumed.stderr  # the lock went with its holder
+
+
+def test_overwrite_keeps_what_the_user_put_in_a_run_folder(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "baseline", "--data", tiny_data, "--epochs", 1, "--image-size", 32, "--run-dir", run]
+    assert cli_run(*args).exit_code == 0
+    (run / "export").mkdir()
+    (run / "export" / "mine.tflite").write_bytes(b"the user's own export")
+    (run / "export" / "model.tflite").write_bytes(b"an old export of the zoo")
+    (run / "checkpoints").mkdir(exist_ok=True)
+    (run / "checkpoints" / "notes.txt").write_text("mine")
+    # What killed processes leave: an export's staging folder, a report's temporary file.
+    leftovers = [run / "export" / ".export-k1ll3d", run / ".metrics-abc123.json"]
+    leftovers[0].mkdir()
+    leftovers[1].write_text("{")
+    old = time.time() - 3600
+    for path in leftovers:
+        os.utime(path, (old, old))
+    assert cli_run(*args, "--overwrite", "--seed", 3).exit_code == 0
+    assert json.loads((run / "metrics.json").read_text())["seed"] == 3
+    assert (run / "export" / "mine.tflite").read_bytes() == b"the user's own export"
+    assert (run / "checkpoints" / "notes.txt").read_text() == "mine"
+    assert not (run / "export" / "model.tflite").exists()
+    assert not leftovers[1].exists()
+
+
+def test_a_damaged_checkpoint_falls_back_to_the_one_before(tiny_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    done = catdog_zoo.train("baseline", data=str(tiny_data), epochs=3, image_size=40, run_dir=str(tmp_path / "ref"),
+                            quiet=True).metrics
+    # A run stopped after its last epoch: a full disk (a real file-size limit) refuses model.keras.
+    stopped = zoo_limited("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 40,
+                          "--run-dir", run, limit_bytes=1_500_000)
+    assert stopped.returncode == 1 and "no space left" in stopped.stderr
+    kept = sorted(p.name for p in (run / "checkpoints").glob("epoch-*"))
+    assert kept == ["epoch-0002", "epoch-0003"]  # the newest and its fallback
+    weights = run / "checkpoints" / "epoch-0003" / "weights.npz"
+    weights.write_bytes(weights.read_bytes()[:1000])  # truncated
+    resumed = catdog_zoo.resume(run, quiet=True)
+    err = capsys.readouterr().err
+    assert "checkpoint" in err and "epoch-0003" in err and "resuming from checkpoint epoch-0002 instead" in err
+    assert resumed.metrics["epochs"] == 3
+    assert resumed.metrics["val_accuracy"] == pytest.approx(done["val_accuracy"], abs=1e-6)
+    # An edited state.json is damaged too; with no good checkpoint left the run starts over.
+    stopped = zoo_limited("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 40,
+                          "--run-dir", run, "--overwrite", limit_bytes=1_500_000)
+    assert stopped.returncode == 1
+    for folder in (run / "checkpoints").glob("epoch-*"):
+        state = json.loads((folder / "state.json").read_text())
+        (folder / "state.json").write_text(json.dumps({**state, "epoch": "many"}))
+    catdog_zoo.resume(run, quiet=True)
+    assert "resuming from the start instead" in capsys.readouterr().err
+
+
+def test_outputs_are_safe_to_open(tiny_run, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from catdog_zoo.cli.output import echo_json
+    assert csv_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert csv_cell("+1+1") == "'+1+1" and csv_cell("-0.25") == "-0.25" and csv_cell("@SUM(A1)") == "'@SUM(A1)"
+    monkeypatch.chdir(tmp_path)
+    image = Image.fromarray(np.full((40, 40, 3), 200, np.uint8))
+    image.save("=cmd()+evil.jpg")
+    image.save(os.fsdecode(b"caf\xe9.jpg"))  # a name that is not UTF-8
+    result = cli_run("predict", tiny_run, "=cmd()+evil.jpg", os.fsdecode(b"caf\xe9.jpg"), "--out", "p.csv")
+    assert result.exit_code == 0, result.output
+    rows = (tmp_path / "p.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[1].startswith("'=cmd()+evil.jpg,") and rows[2].startswith("caf\\xe9.jpg,")
+    as_json = cli_run("predict", tiny_run, "=cmd()+evil.jpg", "--json")
+    assert as_json.exit_code == 0 and json.loads(as_json.output)[0]["path"] == "=cmd()+evil.jpg"
+
+    @click.command()
+    def show():
+        echo_json({"loss": float("nan"), "items": [float("inf"), 1.0]})
+    assert json.loads(CliRunner().invoke(show).output) == {"loss": None, "items": [None, 1.0]}
+
+
+def test_a_read_that_fails_for_the_system_is_not_cached(tiny_data, tmp_path):
+    """Too many open files while decoding (a real, lowered RLIMIT_NOFILE), then a healthy run."""
+    script = f"""
+import resource, sys
+from catdog_zoo.data.decode import decode_split
+from catdog_zoo.data.splits import make_splits
+from catdog_zoo.util.digest import files_digest
+split = make_splits({str(tiny_data)!r}).train
+import os
+files_digest(split.paths)  # hashed now (and remembered by this process), before the descriptors run out
+held = []
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass  # every descriptor taken: each open of an image fails with EMFILE, as with a real leak
+decoded = decode_split(split, (16, 16))
+print("skipped", len(decoded.skipped), file=sys.stderr)
+"""
+    cache = tmp_path / "cache"
+    starved = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "CATDOG_ZOO_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert "skipped" in starved.stderr, starved.stderr
+    skipped = int(starved.stderr.rsplit("skipped", 1)[1].split()[0])
+    assert skipped > 0 and "tried again in the next" in starved.stderr, starved.stderr
+    assert not list(cache.glob("decoded-*.entry"))
+    healthy = subprocess.run([sys.executable, "-c", script.replace("resource.setrlimit", "(lambda *a: None)")
+                              .replace("held.append(os.open(os.devnull, os.O_RDONLY))", "break")],
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "CATDOG_ZOO_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert "skipped 0" in healthy.stderr, healthy.stderr
