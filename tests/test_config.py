@@ -102,7 +102,10 @@ def test_a_runs_own_config_repeats_the_run_into_a_new_folder(tmp_path):
 
 
 def test_a_run_folders_config_is_checked_like_a_flag():
-    assert config_from_run({"model": "m", "epochs": 3}, "c.yaml").epochs == 3
+    essentials = {"data": None, "image_size": [40, 40], "seed": 1, "val_fraction": 0.2, "test_fraction": 0.2}
+    assert config_from_run({"model": "m", "epochs": 3, **essentials}, "c.yaml").epochs == 3  # newer keys: defaults
+    with pytest.raises(ConfigError, match="c.yaml: missing data, seed; every run writes them"):
+        config_from_run({"model": "m", "image_size": [40, 40], "val_fraction": 0.2, "test_fraction": 0.2}, "c.yaml")
     with pytest.raises(ConfigError, match="c.yaml: image_size must be >= 32 and <= 512, got 100000"):
         config_from_run({"model": "m", "image_size": [100000, 100000]}, "c.yaml")
     with pytest.raises(ConfigError, match="c.yaml must be a mapping"):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import install_dist, our_lines
+from imagefactory import make_image_folder
 from test_feature_cache import FROZEN_PLUGIN
 
 from catdog_zoo.cli import cli
@@ -90,8 +91,10 @@ def test_two_workers_train_like_one_process(tiny_data, tmp_path):
         assert ours == pytest.approx(theirs, rel=1e-3, abs=1e-3)
 
 
-def test_two_workers_on_cached_features(tiny_data, tmp_path, site):
+def test_two_workers_on_cached_features(tmp_path, site):
     install_dist(site, "frozen-test", "0.1", {"frozen": "frozen_test_mod"}, {"frozen_test_mod": FROZEN_PLUGIN})
+    # Enough images that the train split is several extraction batches (64), so both workers get a share.
+    tiny_data = make_image_folder(tmp_path / "data", n_train=80, n_val=20, size=32)
     run_dir = tmp_path / "chief-run"
     shared_cache, own_cache = tmp_path / "cache-workers", tmp_path / "cache-alone"
     results = two_workers(["frozen_aug", "--data", tiny_data, *TINY, "--batch-size", 4, "--aug-views", 2,
@@ -105,8 +108,9 @@ def test_two_workers_on_cached_features(tiny_data, tmp_path, site):
     print(*(line for _, out, _ in results for line in out.splitlines() if "extracted" in line), sep="\n")
     assert len(shares[0]) == len(shares[1]) == 4  # 2 augmented views of train, validation, test
     for (w0, mine0, total0, split0), (w1, mine1, total1, split1) in zip(*shares):
-        assert (w0, w1, split0, total0) == ("0", "1", split1, total1)
-        assert int(mine0) > 0 and int(mine1) > 0 and int(mine0) + int(mine1) == int(total0)
+        assert (w0, w1, split0, total0) == ("0", "1", split1, total1) and int(mine0) + int(mine1) == int(total0)
+        if split0 == "train":  # 160 images: batches 0 to worker 0, 1-2 to worker 1
+            assert (int(mine0), int(mine1)) == (64, 96)
     # One process with the global batch and the scaled rate takes the very same steps, on the same features.
     alone = tmp_path / "alone"
     single(["frozen_aug", "--data", tiny_data, *TINY, "--batch-size", 8, "--aug-views", 2, "--learning-rate", 2e-3,

@@ -80,9 +80,12 @@ def test_every_odd_image_kind_decodes_as_rgb(messy):
 
 
 @pytest.mark.slow
-def test_very_large_image(tmp_path):
+def test_very_large_image(tmp_path, monkeypatch):
     big = np.linspace(0, 255, 12000, dtype=np.uint8)[None, :, None].repeat(3, axis=2)
     path = save(Image.fromarray(np.broadcast_to(big, (12000, 12000, 3)).copy()), tmp_path / "big.jpg", "JPEG")
+    with pytest.raises(ImageError, match="declares 12000x12000 pixels, more than the 50 million"):
+        decode_file(str(path), (64, 64))
+    monkeypatch.setattr("catdog_zoo.data.decode.MAX_PIXELS", 150_000_000)  # as CATDOG_ZOO_MAX_PIXELS does
     pixels = decode_file(str(path), (64, 64))
     assert pixels.shape == (64, 64, 3) and pixels[0, 0, 0] < 20 and pixels[0, -1, 0] > 235
 

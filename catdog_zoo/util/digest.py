@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 
 import numpy as np
 
 CHUNK = 1 << 20  # files are hashed in 1 MiB pieces, never read whole
+UNREADABLE = b"\0unreadable\0"  # how the digest of a file that could not be read begins
 
 
 def arrays_digest(arrays) -> str:
@@ -23,7 +23,14 @@ def files_digest(paths) -> str:
     """SHA-256 over the contents of ``paths`` in order: same images, same digest, wherever they live."""
     # Size and mtime in the memo key: a file changed within this process is hashed again.
     stamped = tuple((str(p), *_stamp(p)) for p in paths)
-    return _files_digest(stamped)
+    if stamped not in _MEMO:
+        digest, readable = _files_digest(stamped)
+        if not readable:  # a file that failed to read may read next time: nothing remembered
+            return digest
+        if len(_MEMO) >= 16:
+            _MEMO.pop(next(iter(_MEMO)))
+        _MEMO[stamped] = digest
+    return _MEMO[stamped]
 
 
 def _stamp(path) -> tuple:
@@ -44,13 +51,18 @@ def file_digest(path) -> bytes:
             for chunk in iter(lambda: f.read(CHUNK), b""):
                 h.update(chunk)
     except OSError as exc:
-        return hashlib.sha256(f"unreadable: errno {exc.errno}".encode()).digest()
+        return UNREADABLE + hashlib.sha256(f"unreadable: errno {exc.errno}".encode()).digest()[len(UNREADABLE):]
     return h.digest()
 
 
-@functools.lru_cache(maxsize=16)  # one training run asks for each split's digest several times
-def _files_digest(stamped: tuple) -> str:
-    h = hashlib.sha256()
+_MEMO: dict = {}  # one training run asks for each split's digest several times
+
+
+def _files_digest(stamped: tuple) -> tuple:
+    """``(digest, every file was readable)``."""
+    h, readable = hashlib.sha256(), True
     for p, _, _ in stamped:
-        h.update(file_digest(p))
-    return h.hexdigest()
+        one = file_digest(p)
+        readable = readable and not one.startswith(UNREADABLE)
+        h.update(one)
+    return h.hexdigest(), readable
