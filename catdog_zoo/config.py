@@ -18,10 +18,8 @@ from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
-
 from .errors import ConfigError
-from .util.reading import parse_yaml, read_small_text, yaml_problem
+from .util.reading import read_yaml
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
@@ -233,11 +231,7 @@ def check(name: str, value, where: str = ""):
 def load_config_file(path) -> dict:
     """Read a YAML mapping of config keys (hyphens in keys read as underscores), every value checked."""
     path = Path(path)
-    text = read_small_text(path, MAX_CONFIG_BYTES, "config file", error=ConfigError)
-    try:
-        loaded = parse_yaml(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"malformed YAML in {path}: {yaml_problem(exc)}") from None
+    loaded = read_yaml(path, MAX_CONFIG_BYTES, "config file", error=ConfigError)
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

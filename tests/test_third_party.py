@@ -151,3 +151,19 @@ def test_plugin_data_source_is_usable_as_data_name(site, tiny_data):
     assert stats["root"] == str(tiny_data) and stats["totals"]["train"] == 32
     unknown = CliRunner().invoke(cli, ["data", "stats", "--data", "nosuchset"])
     assert unknown.exit_code == 2 and "known: cats_and_dogs_filtered, tinyset" in unknown.output
+
+
+@pytest.mark.slow
+def test_install_and_uninstall_go_into_the_tools_own_environment(tmp_path):
+    assert CliRunner().invoke(cli, ["new-plugin", "catdog-zoo-inst-net", "--dir", tmp_path]).exit_code == 0
+    src = tmp_path / "catdog-zoo-inst-net"
+    try:
+        added = zoo_subprocess("install", "--no-deps", "--no-build-isolation", "-q", src)
+        assert "New plugins: inst_net (catdog-zoo-inst-net)" in added.stdout, added.stdout + added.stderr
+        models = json.loads(zoo_subprocess("models", "--json", "--no-params").stdout)
+        assert "inst_net" in {m["name"] for m in models}
+    finally:
+        removed = zoo_subprocess("uninstall", "catdog-zoo-inst-net", "-y", check=False)
+    assert removed.returncode == 0, removed.stderr
+    models = json.loads(zoo_subprocess("models", "--json", "--no-params").stdout)
+    assert "inst_net" not in {m["name"] for m in models}

@@ -69,7 +69,8 @@ def check(data_arg, as_json):
       catdog-zoo data check --data ~/pets --json > problems.json
     """
     from ..data.check import check_folder
-    report = check_folder(resolve_data(data_arg))
+    from ..util.progress import terminal_progress
+    report = check_folder(resolve_data(data_arg), terminal_progress())
     errors = sum(1 for p in report["problems"] if p["severity"] == "error")
     if as_json:
         echo_json(report)

@@ -11,6 +11,7 @@ import click
 from ..config import SPLITS
 from ..runs.record import read_run
 from ..util.files import printable
+from ..util.progress import terminal_progress
 from .output import echo_json, leaderboard_options, print_leaderboard
 
 run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
@@ -34,7 +35,7 @@ def evaluate(run_dir, data, split, tta, as_json):
     """
     read_run(run_dir)
     from ..runs.evaluate import evaluate as run_evaluate
-    result = run_evaluate(run_dir, data=data, split=split, tta=tta)
+    result = run_evaluate(run_dir, data=data, split=split, tta=tta, progress=terminal_progress())
     if as_json:
         echo_json(result)
     else:
@@ -70,7 +71,8 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta):
     read_run(run_dir)
     from ..runs.predict import predict as run_predict
     from ..runs.predict import write_predictions_csv
-    results = run_predict(run_dir, images, strict=strict, threshold=threshold, tta=tta)
+    results = run_predict(run_dir, images, strict=strict, threshold=threshold, tta=tta,
+                          progress=terminal_progress())
     if out:
         write_predictions_csv(results, out)
     if as_json:

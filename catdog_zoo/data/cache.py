@@ -66,7 +66,11 @@ def load(name: str):
     try:
         rows = open_entry(path, name)
         if rows.nbytes <= EAGER_CHECK_BYTES:
-            rows.check.all()
+            try:
+                rows.check.all(rows)
+            except BadEntry:
+                rows.close()
+                raise
         return rows
     except FileNotFoundError:
         return None
@@ -105,19 +109,18 @@ class Writer:
         if tuple(batch.shape[1:]) != tuple(self.row_shape):
             raise ValueError(f"{self.name}: rows of shape {batch.shape[1:]}, expected {tuple(self.row_shape)}")
         batch = np.ascontiguousarray(batch.astype(self.dtype, copy=False))
-        self.rows += len(batch)
+        self.rows += len(batch)  # the entry writer counts only what reached its file
         if self._memory is None:
             try:
                 self._entry.append(batch)
                 return
             except OSError:  # the disk filled up: carry on in memory, keep nothing
-                self._memory = [self._written()]
-                self.discard()
+                self._to_memory()
         self._memory.append(batch)
 
-    def _written(self) -> np.ndarray:
-        self._entry.file.flush()
-        return np.fromfile(self._entry.tmp, dtype=self.dtype).reshape(-1, *self.row_shape)
+    def _to_memory(self) -> None:
+        self._memory = [self._entry.written_rows()]
+        self.discard()
 
     def commit(self, store: bool = True, **meta):
         """The rows written, as :class:`~catdog_zoo.util.rows.FileRows` (``meta`` attached) or, in memory, an array.
@@ -129,8 +132,7 @@ class Writer:
             try:
                 return self._entry.seal(store, meta)
             except OSError:  # could not seal or rename: use what was written, keep nothing
-                self._memory = [self._written()]
-                self.discard()
+                self._to_memory()
         return np.concatenate(self._memory) if self._memory else np.zeros(shape, self.dtype or np.float32)
 
     def discard(self) -> None:
@@ -167,6 +169,12 @@ def cached(name: str, compute):
     array = np.asarray(compute())
     store(name, array)
     return array
+
+
+def remove(name: str) -> None:
+    """Delete the entry ``name`` if it is there (readers that opened it keep reading what they opened)."""
+    with contextlib.suppress(OSError):
+        (cache_root() / f"{name}{SUFFIX}").unlink()
 
 
 def remove_leftovers(root: Path, min_age: float = 60.0) -> None:

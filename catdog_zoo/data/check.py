@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..config import KEYS, SPLITS
 from ..errors import ConfigError
+from ..util.progress import SILENT
 from .decode import decode_split
 from .splits import IMAGE_EXTENSIONS, make_splits
 
@@ -21,7 +22,7 @@ def content_format(path: Path):
     return next((fmt for sig, fmt in SIGNATURES.items() if head.startswith(sig)), None)
 
 
-def check_folder(root) -> dict:
+def check_folder(root, progress=SILENT) -> dict:
     """``{"root", "class_names", "files", "usable", "problems": [{"path", "severity", "problem"}]}``.
 
     Severity ``error``: the file or folder is left out of training (``--strict`` refuses it);
@@ -37,7 +38,8 @@ def check_folder(root) -> dict:
                 "problems": [{"path": str(root), "severity": "error", "problem": str(exc)}]}
     for folder in splits.empty_classes:
         problems.append({"path": folder, "severity": "error", "problem": "class folder without images"})
-    decoded = [decode_split(splits.get(name), KEYS["image_size"].default) for name in SPLITS]
+    decoded = [decode_split(splits.get(name), KEYS["image_size"].default, progress, f"checking {name}")
+               for name in SPLITS]
     images = [p for d in decoded for p in d.split.paths] + [p for d in decoded for p, _ in d.skipped]
     for folder in sorted({Path(p).parent for p in images}):
         for other in sorted(folder.iterdir()):

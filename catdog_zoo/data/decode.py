@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from ..util.digest import files_digest
+from ..util.digest import checked_files_digest
 from ..util.progress import SILENT
 from . import cache
 from .splits import Split
@@ -75,23 +75,46 @@ MAX_FILE_BYTES = _limit("bytes", 200 << 20)
 def _check_pixels(data: bytes) -> None:
     """Refuse, from the header alone, an image whose pixels would not fit the limit (a 64 KB PNG can
     declare 23000x23000 pixels: 1.6 GB decoded)."""
+    size = _declared_size(data)
+    if size is None:
+        return  # no header anyone can read: TensorFlow's decoder gives the verdict
+    if size == "huge":
+        raise ImageError(f"declares more than 179 million pixels, more than the {MAX_PIXELS / 1e6:g} million an "
+                         f"image may have (${LIMIT_ENV['pixels']} raises it)")
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"declares {width}x{height} pixels, more than the {MAX_PIXELS / 1e6:g} million an image "
+                         f"may have (${LIMIT_ENV['pixels']} raises it)")
+
+
+def _declared_size(data: bytes):
+    """``(width, height)`` from the header, ``"huge"`` (past Pillow's own limit), or None (unreadable).
+
+    PNG is read here and JPEG by the same libjpeg header parser TensorFlow decodes with (Pillow gives up on
+    JPEGs libjpeg still decodes, such as a stray byte between segments); other formats by Pillow.
+    """
+    import struct
     import warnings
 
     from PIL import Image
 
-    # Our limit, checked here from the header, replaces Pillow's (which would refuse to even report the size
-    # of an image over 179 million pixels); Pillow only reads headers for the zoo.
-    Image.MAX_IMAGE_PIXELS = None
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    if data.startswith(b"\xff\xd8"):
+        try:
+            height, width, _ = (int(v) for v in tf.io.extract_jpeg_shape(data).numpy())
+            return width, height
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            pass
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's own DecompressionBombWarning
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: our own limit decides
             with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-    except Exception:  # noqa: BLE001 - not readable by Pillow: TensorFlow's decoder gives the verdict
-        return
-    if width * height > MAX_PIXELS:
-        raise ImageError(f"declares {width}x{height} pixels, more than the {MAX_PIXELS / 1e6:g} million an image "
-                         f"may have (${LIMIT_ENV['pixels']} raises it)")
+                return image.size
+    except Image.DecompressionBombError:
+        return "huge"
+    except Exception:  # noqa: BLE001 - not an image Pillow knows
+        return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -138,15 +161,15 @@ def decode_split(split: Split, image_size, progress=SILENT, label: str = "decodi
     ``progress`` is a :func:`catdog_zoo.util.progress.progress_factory`; it reports only real decoding.
     """
     size = tuple(int(s) for s in image_size)
-    digest = files_digest(split.paths)
+    digest, readable = checked_files_digest(split.paths)
     name = decoded_key(digest, size)
-    images = cache.load(name)
+    images = cache.load(name) if readable else None
     reasons = _reasons(images, len(split.paths), size)
     if reasons is None:
         if images is not None:
             cache.warn(f"cache entry {name} does not describe these {len(split.paths)} files; decoding again")
         with progress(label, len(split.paths)) as bar:
-            images, reasons = _decode_all(split.paths, size, name, bar.advance)
+            images, reasons = _decode_all(split.paths, size, name, bar.advance, store=readable)
     ok = [i for i, r in enumerate(reasons) if not r]
     kept = Split(tuple(split.paths[i] for i in ok), tuple(split.labels[i] for i in ok))
     skipped = [(split.paths[i], str(r)) for i, r in enumerate(reasons) if r]
@@ -169,7 +192,7 @@ def _reasons(entry, count: int, size):
     return reasons
 
 
-def _decode_all(paths, size, name, advance=lambda n: None) -> tuple:
+def _decode_all(paths, size, name, advance=lambda n: None, store: bool = True) -> tuple:
     """``(uint8 images of the files that decode, reasons)``; ``reasons[i]`` is "" for a usable file.
 
     Decoded a chunk at a time straight into the cache entry, so memory holds one chunk, whatever the
@@ -200,7 +223,7 @@ def _decode_all(paths, size, name, advance=lambda n: None) -> tuple:
         if transient:
             cache.warn(f"{len(transient)} file(s) could not be read this time ({reasons[paths.index(transient[0])]}); "
                        "they are skipped in this run and tried again in the next")
-        return out.commit(store=not transient, reasons=reasons), reasons
+        return out.commit(store=store and not transient, reasons=reasons), reasons
 
 
 def describe_skipped(skipped, shown: int = 3) -> str:

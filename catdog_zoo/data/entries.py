@@ -15,6 +15,7 @@ it was written is caught before any of its rows is used.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -52,9 +53,12 @@ def open_entry(path: Path, name: str) -> FileRows:
     """
     if not stat.S_ISREG(os.lstat(path).st_mode):
         raise BadEntry("not a regular file")
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
-        size = os.fstat(fd).st_size
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # swapped for a FIFO or device since lstat
+            raise BadEntry("not a regular file")
+        size = info.st_size
         if size < _TAIL.size:
             raise BadEntry(f"{size} bytes, too short")
         length, magic = _TAIL.unpack(os.pread(fd, _TAIL.size, size - _TAIL.size))
@@ -63,7 +67,7 @@ def open_entry(path: Path, name: str) -> FileRows:
         data_bytes = size - _TAIL.size - length
         try:
             meta = json.loads(os.pread(fd, length, data_bytes))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested thousands deep
             raise BadEntry("its trailer is not JSON") from None
         shape, dtype, block_rows, blocks = _described(meta, name)
         if math.prod(shape) * np.dtype(dtype).itemsize != data_bytes:
@@ -75,7 +79,7 @@ def open_entry(path: Path, name: str) -> FileRows:
     except BaseException:
         os.close(fd)
         raise
-    rows.check = BlockCheck(rows, path, block_rows, blocks)
+    rows.check = BlockCheck(path, block_rows, blocks)  # called with the rows: no cycle keeps the file open
     return rows
 
 
@@ -116,29 +120,33 @@ class BlockCheck:
     match means the file changed after it was checked: the entry is removed (the next run computes it
     again) and the run stops with one line, before the rows are used."""
 
-    def __init__(self, rows: FileRows, path: Path, block_rows: int, digests: list):
-        self.rows, self.path, self.block_rows, self.digests = rows, path, block_rows, digests
+    failure = None  # the last ZooError raised, for code that sees it only wrapped (inside tf.data)
+
+    def __init__(self, path: Path, block_rows: int, digests: list):
+        self.path, self.block_rows, self.digests = path, block_rows, digests
         self.verified = np.zeros(len(digests), bool)
 
-    def __call__(self, start: int, stop: int) -> None:
+    def __call__(self, rows: FileRows, start: int, stop: int) -> None:
         for block in range(start // self.block_rows, -(-stop // self.block_rows)):
-            if not self.verified[block] and not self._matches(block):
+            if not self.verified[block] and not self._matches(rows, block):
                 with contextlib.suppress(OSError):
                     os.unlink(self.path)
                 first = block * self.block_rows
-                raise ZooError(f"cache entry {self.path} changed on disk after it was written (rows {first}.."
-                               f"{first + self.block_rows - 1} do not match their checksum); it was removed, "
-                               "run the command again")
+                BlockCheck.failure = ZooError(
+                    f"cache entry {self.path} changed on disk after it was written (rows {first}.."
+                    f"{first + self.block_rows - 1} do not match their checksum); it was removed, run the command "
+                    "again")
+                raise BlockCheck.failure
 
-    def all(self) -> None:
+    def all(self, rows: FileRows) -> None:
         """Check every block now; :class:`BadEntry` at the first that does not match."""
         for block in range(len(self.digests)):
-            if not self.verified[block] and not self._matches(block):
+            if not self.verified[block] and not self._matches(rows, block):
                 raise BadEntry("content does not match its checksum")
 
-    def _matches(self, block: int) -> bool:
+    def _matches(self, rows: FileRows, block: int) -> bool:
         first = block * self.block_rows
-        data = self.rows.read_unchecked(first, min(first + self.block_rows, len(self.rows)))
+        data = rows.read_unchecked(first, min(first + self.block_rows, len(rows)))
         digest = hashlib.sha256(memoryview(data).cast("B")).hexdigest()
         self.verified[block] = hmac.compare_digest(digest, str(self.digests[block]))
         return bool(self.verified[block])
@@ -155,14 +163,22 @@ class EntryWriter:
         self.rows, self.digests = 0, []
         self._block, self._block_filled, self.block_rows = hashlib.sha256(), 0, None
         fd, self.tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=self.folder)
-        self.file = os.fdopen(fd, "wb")
-        fcntl.flock(self.file.fileno(), fcntl.LOCK_EX)  # "being written": cache.remove_leftovers keeps it
+        self.file = os.fdopen(fd, "wb", buffering=0)  # unbuffered: what append returned from is on disk
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # "being written": cache.remove_leftovers keeps it
+        except OSError:
+            pass  # a file system without flock (some NFS): leftovers then go by age alone
 
     def append(self, batch: np.ndarray) -> None:
         """Write ``batch`` (rows of ``row_shape``, already ``dtype`` and contiguous)."""
         if self.block_rows is None:
             self.block_rows = max(1, BLOCK_BYTES // max(1, batch[0].nbytes if len(batch) else 1))
-        self.file.write(memoryview(batch).cast("B"))
+        data, written = memoryview(batch).cast("B"), 0
+        while written < len(data):
+            n = self.file.write(data[written:])
+            if not n:
+                raise OSError(errno.ENOSPC, "short write")
+            written += n
         done = 0
         while done < len(batch):  # per-block digests; a block is block_rows whole rows
             take = min(self.block_rows - self._block_filled, len(batch) - done)
@@ -176,6 +192,11 @@ class EntryWriter:
         self.digests.append(self._block.hexdigest())
         self._block, self._block_filled = hashlib.sha256(), 0
 
+    def written_rows(self) -> np.ndarray:
+        """The rows appended so far, read back exactly (never a partly written batch, never the trailer)."""
+        count = self.rows * math.prod(self.row_shape or ())
+        return np.fromfile(self.tmp, dtype=self.dtype, count=count).reshape(self.rows, *(self.row_shape or ()))
+
     def seal(self, store: bool, meta: dict) -> FileRows:
         """The written rows, as :class:`~catdog_zoo.util.rows.FileRows`; renamed into place when ``store``,
         else already unlinked."""
@@ -186,8 +207,9 @@ class EntryWriter:
                 "dtype": (self.dtype or np.dtype(np.float32)).name, "block_rows": self.block_rows or 1,
                 "blocks": self.digests}
         trailer = json.dumps({**meta, "mac": _mac(meta)}).encode()
-        self.file.write(trailer + _TAIL.pack(len(trailer), _MAGIC))
-        self.file.flush()
+        tail = trailer + _TAIL.pack(len(trailer), _MAGIC)
+        if self.file.write(tail) != len(tail):
+            raise OSError(errno.ENOSPC, "short write")
         rows = FileRows.open(self.tmp, shape, meta["dtype"], meta={k: v for k, v in meta.items()
                                                                     if k not in ("block_rows", "blocks")})
         if store:

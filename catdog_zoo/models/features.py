@@ -172,7 +172,11 @@ def _extract_shared(cluster, name: str, images, run, label: str, progress, say) 
                 continue
             for start in range(0, len(share), 4096):
                 whole.append(share[start:start + 4096])
-        return whole.commit(), extracted
+        rows = whole.commit()
+    cluster.barrier()  # every worker has read every share: each removes its own
+    getattr(mine, "close", lambda: None)()  # (an array when the cache folder cannot be written)
+    cache.remove(share_name(w))
+    return rows, extracted
 
 
 def frozen_input_shape(chain: FrozenChain, image_size) -> tuple:

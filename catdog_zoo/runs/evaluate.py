@@ -15,6 +15,7 @@ from ..errors import ZooError
 from ..models.heads import is_binary, loss_for, probabilities
 from ..models.saving import load_model
 from ..util.digest import files_digest
+from ..util.progress import SILENT
 from .inference import RunModel
 from .layout import CONFIG_FILE, MODEL_FILE
 from .record import data_fingerprint, read_run
@@ -26,14 +27,14 @@ def load_run_model(run_dir):
     return load_model(Path(run_dir) / MODEL_FILE)
 
 
-def decode_run_split(config, split: str, splits=None) -> tuple:
+def decode_run_split(config, split: str, splits=None, progress=SILENT) -> tuple:
     """``(splits, decoded)``: one split of a run's data, chosen with the run's own seed and fractions."""
     splits = splits or load_splits(config)
-    return splits, decode_split(splits.get(split), config.image_size)
+    return splits, decode_split(splits.get(split), config.image_size, progress, f"decoding {split}")
 
 
 def evaluate(run_dir, *, data: str | None = None, split: str = "validation", batch_size: int | None = None,
-             tta: bool = False) -> dict:
+             tta: bool = False, progress=SILENT) -> dict:
     """Accuracy and loss of a finished run's model on ``split`` of its data, chosen with the run's own
     seed and fractions; ``data`` scores other data with the same classes instead; ``tta`` averages each
     image's probabilities with its mirror image's.
@@ -55,19 +56,23 @@ def evaluate(run_dir, *, data: str | None = None, split: str = "validation", bat
                        f"({', '.join(record.class_names)})")
     model = load_run_model(run_dir)
     scorer = RunModel(model, record.model, config.image_size, config.engine)
-    decoded = decode_run_split(config, split, splits)[1]
+    decoded = decode_run_split(config, split, splits, progress)[1]
     if decoded.skipped:
         print(f"Warning: {describe_skipped(decoded.skipped)}", file=sys.stderr)
     if not len(decoded.split):
         raise ZooError(f"the {split} split of {splits.root} has no usable images")
     size = batch_size or config.batch_size
     labels = np.asarray(decoded.split.labels)
+    def batches(score):
+        with progress(f"scoring {split}", len(labels)) as bar:
+            for i in range(0, len(labels), size):
+                yield score(decoded.images[i:i + size])
+                bar.advance(min(size, len(labels) - i))
     if tta:
-        probs = np.concatenate([scorer.probabilities(decoded.images[i:i + size], tta=True)
-                                for i in range(0, len(labels), size)])
+        probs = np.concatenate(list(batches(lambda x: scorer.probabilities(x, tta=True))))
         loss = cross_entropy(probs, labels)
     else:  # one pass: the loss Keras trains with, on the logits
-        logits = np.concatenate([scorer.logits(decoded.images[i:i + size]) for i in range(0, len(labels), size)])
+        logits = np.concatenate(list(batches(scorer.logits)))
         probs = probabilities(logits)
         targets = labels.astype(np.float32)[:, None] if is_binary(model) else labels
         loss = float(loss_for(model)(targets, logits))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ..models.augment import without_augmentation
 from ..models.heads import probabilities
 from ..util.files import output_path, write_json
 from .evaluate import decode_run_split, load_run_model
-from .layout import EXPORT_DIR
+from .layout import EXPORT_DIR, is_leftover
 from .record import read_run
 
 FORMATS = ("saved_model", "tflite")
@@ -42,6 +43,7 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
         raise ZooError(f"{out} exists; pass --overwrite to replace it or choose another --out")
     model = load_run_model(run_dir)
     output_path(out, folder_ok=True)
+    _remove_stale_staging(out.parent)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as tmp:
         saved = Path(tmp) / "saved_model"
         without_augmentation(model).export(str(saved), format="tf_saved_model", verbose=False)
@@ -62,6 +64,20 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
               "class_names": record.class_names, **parity}
     write_json(out.parent / f"{out.name}.export.json", report)
     return report
+
+
+STALE_AFTER = 15 * 60  # seconds: an export's staging folder this old belongs to a process that was killed
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Staging folders of exports that were killed (``.export-XXXXXXXX``, tens of MB each). Exports take no
+    lock, so only old ones go: a live export's folder changes every few seconds."""
+    for path in folder.glob(".export-*"):
+        try:
+            if is_leftover(path) and time.time() - path.stat().st_mtime > STALE_AFTER:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _replace(staged: Path, out: Path) -> None:

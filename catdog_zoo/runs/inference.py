@@ -13,11 +13,12 @@ the backbone) runs whole in Keras, as ``model.keras`` does.
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 
 from ..errors import ZooError
 from ..models.engine import frozen_engine
 from ..models.features import frozen_input_shape
-from ..models.frozen import split_frozen
+from ..models.frozen import extractor, split_frozen
 from ..models.heads import probabilities
 from ..plugins import get_zoo
 
@@ -28,7 +29,7 @@ class RunModel:
     def __init__(self, model, model_name: str = "", image_size=None, engine: str = "auto"):
         self.model = model
         self.engine = "keras"
-        self._front = self._frozen = self._head = None
+        self._extract = self._head = None
         takes = tuple(model.input_shape[1:3])
         if image_size is not None and None not in takes and takes != tuple(image_size):
             raise ZooError(f"the run's config says image_size {list(image_size)} but its model takes {list(takes)} "
@@ -51,29 +52,20 @@ class RunModel:
                                say=lambda text: None)  # a fallback is Keras' own speed: nothing to say
         if frozen.name == "tensorflow":
             return
-        import tensorflow as tf
-
-        @tf.function(input_signature=[tf.TensorSpec([None, *image_size, 3], tf.float32)])
-        def front(x):
-            for layer in chain.front:
-                x = layer(x, training=False)
-            return x
-        self._front, self._frozen = front, frozen
-        self._head = chain.head_model(frozen(np.zeros((1, *frozen_input_shape(chain, image_size)), np.float32))
-                                      .shape[-1])
+        self._extract = extractor(chain, False, (*image_size, 3), frozen)  # as training extracted features
+        self._head = chain.head_model(self._extract(tf.zeros((1, *image_size, 3), tf.uint8)).shape[-1])
         self.engine = frozen.name
 
     def logits(self, images) -> np.ndarray:
-        images = np.asarray(images, np.float32)
-        if self._frozen is None:
-            return np.asarray(self.model.predict_on_batch(images))
-        features = self._frozen(self._front(images).numpy())
-        return np.asarray(self._head.predict_on_batch(features))
+        """Logits of uint8 pixel batches (decoded images)."""
+        if self._extract is None:
+            return np.asarray(self.model.predict_on_batch(np.asarray(images, np.float32)))
+        return np.asarray(self._head.predict_on_batch(self._extract(tf.constant(np.asarray(images, np.uint8)))))
 
     def probabilities(self, images, tta: bool = False) -> np.ndarray:
         """Per-class probabilities; with ``tta``, the mean over the image and its mirror image (test-time
         augmentation with the one transform every model here trains with: a horizontal flip)."""
-        images = np.asarray(images, np.float32)
+        images = np.asarray(images)
         probs = probabilities(self.logits(images))
         if tta:
             probs = (probs + probabilities(self.logits(images[:, :, ::-1]))) / 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -38,27 +39,32 @@ RUN_FILES = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, CHECKPOINTS_DI
 # What catdog-zoo writes inside its folders; --overwrite removes these and nothing else a user put there.
 OWN_INSIDE = {CHECKPOINTS_DIR: ("epoch-*", ".epoch-*"), TENSORBOARD_DIR: ("head", "fine_tune", "train", "validation"),
               EXPORT_DIR: ("saved_model", "model.tflite", "*.export.json", ".export-*", ".*.old")}
-LEFTOVER_AGE = 15 * 60  # seconds: a temporary file this old belongs to a process that was killed
+# tempfile's names: PREFIX + 8 of [a-z0-9_] + SUFFIX. Ours: atomic writes of run files (".metrics-XXXXXXXX.json"),
+# checkpoint staging (".epoch-XXXXXXXX"), export staging (".export-XXXXXXXX"), the write probe.
+_TEMP = re.compile(r"^\.(?:write-test-|epoch-|export-|(?:%s)-)[a-z0-9_]{8}(?:%s)?$" % (
+    "|".join(re.escape(Path(f).stem) for f in RUN_FILES if "." in f),
+    "|".join(re.escape(Path(f).suffix) for f in RUN_FILES if "." in f)))
 
 
 def is_leftover(path: Path) -> bool:
-    """A temporary file or folder a killed catdog-zoo process left in a run folder (atomic writes,
-    checkpoint staging, export staging, the write probe): safe to remove, never a user's file."""
-    name = path.name
-    if not name.startswith("."):
-        return False
-    stems = [Path(f).stem for f in RUN_FILES if "." in f]
-    ours = name.startswith((".write-test-", ".epoch-", ".export-")) or any(name.startswith(f".{s}-") for s in stems)
-    try:
-        return ours and time.time() - path.lstat().st_mtime > LEFTOVER_AGE
-    except OSError:
-        return False
+    """A temporary file or folder a catdog-zoo process left in a run folder when it was killed (atomic
+    writes, checkpoint or export staging, the write probe): never a user's file, and removed by the next
+    process that holds the folder's lock."""
+    return bool(_TEMP.match(path.name))
 
 
-def remove_leftovers(folder: Path) -> None:
+def remove_run_leftovers(folder: Path) -> None:
+    """Remove :func:`is_leftover` files (call with the folder's lock held: no live process owns them)."""
     for path in Path(folder).iterdir() if Path(folder).is_dir() else ():
         if is_leftover(path):
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() and not path.is_symlink() else path.unlink()
+            _remove(path)
+
+
+def _remove(path: Path) -> None:
+    try:
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot remove {path}: {exc.strerror or exc}") from None
 
 
 def is_run_dir(path) -> bool:
@@ -97,7 +103,7 @@ def create_run_dir(model_name: str, run_dir=None, runs_root="runs", overwrite: b
     if run_dir:
         check_run_dir(run_dir, overwrite)
         path = Path(run_dir)
-        remove_leftovers(path)
+        remove_run_leftovers(path)
         if overwrite and path.is_dir():
             _remove_own_files(path)
     else:
@@ -137,8 +143,8 @@ def _remove_own_files(path: Path) -> None:
         if target.is_dir() and not target.is_symlink():
             for pattern in OWN_INSIDE.get(name, ("*", ".*")):
                 for inner in target.glob(pattern):
-                    shutil.rmtree(inner) if inner.is_dir() and not inner.is_symlink() else inner.unlink()
+                    _remove(inner)
             with contextlib.suppress(OSError):
                 target.rmdir()  # only when nothing of the user's is left in it
         else:
-            target.unlink()
+            _remove(target)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ from ..data.decode import ImageError, decode_file, describe_skipped
 from ..data.splits import IMAGE_EXTENSIONS, find_images
 from ..errors import ZooError
 from ..util.files import csv_cell, output_path, write_text
+from ..util.progress import SILENT
 from .evaluate import load_run_model
 from .inference import RunModel
 from .layout import is_run_dir
@@ -46,7 +49,7 @@ def choose(probs, class_names, threshold=None) -> int:
 
 
 def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, threshold: float | None = None,
-            tta: bool = False) -> list:
+            tta: bool = False, progress=SILENT) -> list:
     """``[{"path", "label", "probability", "probabilities"}]`` per image: the predicted class, its
     probability, and every class's probability.
 
@@ -66,27 +69,40 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
         if not 0 <= threshold <= 1:
             raise ZooError(f"--threshold must be between 0 and 1, got {threshold}")
     results, skipped = [], []
-    for start in range(0, len(files), batch_size):
-        chunk, images = [], []
-        for f in files[start:start + batch_size]:
-            try:
-                images.append(decode_file(str(f), size))
-                chunk.append(f)
-            except ImageError as exc:
-                skipped.append((str(f), str(exc)))
-        if not chunk:
-            continue
-        probs = scorer.probabilities(np.stack(images), tta)
-        for f, p in zip(chunk, probs):
-            best = choose(p, class_names, threshold)
-            results.append({"path": str(f), "label": class_names[best], "probability": round(float(p[best]), 6),
-                            "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)}})
+    # TensorFlow's decoders release the GIL: a thread per core decodes while the model scores.
+    with progress("predicting", len(files)) as bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for start in range(0, len(files), batch_size):
+            _predict_batch(scorer, files[start:start + batch_size], pool, size, tta, class_names, threshold,
+                           results, skipped)
+            bar.advance(len(files[start:start + batch_size]))
     if skipped:
         message = describe_skipped(skipped)
         if strict or not results:
             raise ZooError(message if not strict else f"--strict: {message}")
         print(f"Warning: {message}", file=sys.stderr)
     return results
+
+
+def _predict_batch(scorer, chunk_files, pool, size, tta, class_names, threshold, results, skipped) -> None:
+    def decode(f):
+        try:
+            return decode_file(str(f), size), None
+        except ImageError as exc:
+            return None, str(exc)
+    chunk, images = [], []
+    for f, (image, problem) in zip(chunk_files, pool.map(decode, chunk_files)):
+        if problem is None:
+            images.append(image)
+            chunk.append(f)
+        else:
+            skipped.append((str(f), problem))
+    if not chunk:
+        return
+    probs = scorer.probabilities(np.stack(images), tta)
+    for f, p in zip(chunk, probs):
+        best = choose(p, class_names, threshold)
+        results.append({"path": str(f), "label": class_names[best], "probability": round(float(p[best]), 6),
+                        "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)}})
 
 
 def write_predictions_csv(results: list, out) -> Path:

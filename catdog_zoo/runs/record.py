@@ -17,12 +17,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
-import yaml
-
 from ..config import TrainConfig, config_from_run
 from ..errors import ZooError
 from ..util.files import write_json, write_text
-from ..util.reading import parse_yaml, read_small_text, yaml_problem
+from ..util.reading import read_small_text, read_yaml
 from .layout import CONFIG_FILE, HISTORY_FILE, METRICS_FILE
 
 MAX_RUN_FILE_BYTES = 16 << 20  # metrics.json and config.yaml are kilobytes; refuse anything absurd
@@ -156,6 +154,11 @@ def read_run_file(path: Path) -> str:
     return read_small_text(path, MAX_RUN_FILE_BYTES, "run file", follow_symlinks=False)
 
 
+def read_run_config(path: Path):
+    """A run's ``config.yaml``, parsed (checked by :func:`catdog_zoo.config.config_from_run`)."""
+    return read_yaml(path, MAX_RUN_FILE_BYTES, "run file", follow_symlinks=False)
+
+
 def read_run(run_dir) -> tuple[TrainConfig, RunRecord]:
     """``(config, record)`` of a finished run, both checked, with a clear error for anything else."""
     path = Path(run_dir)
@@ -167,10 +170,9 @@ def read_run(run_dir) -> tuple[TrainConfig, RunRecord]:
         raise ZooError(f"{path} is not a finished run (no {METRICS_FILE}){hint}")
     try:
         metrics = json.loads(read_run_file(metrics_path))
-        config = parse_yaml(read_run_file(path / CONFIG_FILE))
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        reason = yaml_problem(exc) if isinstance(exc, yaml.YAMLError) else str(exc)[:300]
-        raise ZooError(f"cannot read run {path}: {reason}") from None
+    except (ValueError, RecursionError) as exc:
+        raise ZooError(f"cannot read run {path}: {METRICS_FILE} is not JSON ({str(exc)[:200]})") from None
+    config = read_run_config(path / CONFIG_FILE)
     return config_from_run(config, str(path / CONFIG_FILE)), RunRecord.from_dict(metrics, str(metrics_path))
 
 

@@ -57,7 +57,8 @@ def save(run_dir, epoch: int, model, optimizer, state: dict, best_weights=None) 
         raise
     # Keep this epoch and the one before (the fallback if this one is found damaged); remove older epochs and
     # a killed process's staging.
-    keep = sorted(root.glob("epoch-[0-9]*"))[-KEEP:]
+    # (Numbered above this one: checkpoints a resume passed over as damaged; they must not outlive good ones.)
+    keep = [p for p in sorted(root.glob("epoch-[0-9]*")) if p.name <= target.name][-KEEP:]
     for old in [*root.glob("epoch-*"), *root.glob(".epoch-*")]:
         if old not in keep:
             shutil.rmtree(old, ignore_errors=True)

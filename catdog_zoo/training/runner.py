@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from ..data.batches import batches
+from ..data.entries import BlockCheck
 from ..models.heads import compile_model
 from ..models.seeding import epoch_seed, reseed
 from ..util.progress import progress_factory
@@ -120,8 +122,10 @@ class Runner:
     def labels(self, name) -> np.ndarray:
         return np.asarray(self.decoded[name].split.labels, np.int32)
 
-    def fit(self, model, stage: str, first: int, last: int, train, validation, checkpoint) -> None:
-        """Train ``model`` for epochs ``first..last-1`` (continuing ``checkpoint``'s optimizer state)."""
+    def fit(self, model, stage: str, first: int, last: int, train, validation, checkpoint,
+            fast_epochs: bool = False) -> None:
+        """Train ``model`` for epochs ``first..last-1`` (continuing ``checkpoint``'s optimizer state);
+        ``fast_epochs`` (cached inputs, about a second each): one line per epoch, no progress bar."""
         if first >= last:
             return
         if checkpoint is not None:
@@ -132,8 +136,15 @@ class Runner:
         if self.cluster.distributed:
             fit_replicated(self.cluster, model, self.cfg.batch_size, first, last, train, validation, self, self.say)
         else:
-            fit_keras(model, first, last, train, validation, self, self.verbose,
-                      keras_callbacks(self.run_dir, stage, self.cfg.tensorboard))
+            verbose = (2 if self.verbose else 0) if fast_epochs else self.verbose  # 2: Keras' one line per epoch
+            BlockCheck.failure = None
+            try:
+                fit_keras(model, first, last, train, validation, self, verbose,
+                          keras_callbacks(self.run_dir, stage, self.cfg.tensorboard))
+            except tf.errors.OpError:  # batches come through tf.data, which wraps what went wrong reading them
+                if BlockCheck.failure is not None:
+                    raise BlockCheck.failure from None
+                raise
         self.timings["epochs_s"] = round(self.timings["epochs_s"] + time.perf_counter() - started, 2)
 
     # -- every epoch ----------------------------------------------------------------------

@@ -13,19 +13,17 @@ import time
 from pathlib import Path
 
 import keras
-import yaml
 
 from ..config import KEYS, TrainConfig, check_for_model, resolve_config
 from ..data.prepare import decode_splits, load_splits
 from ..errors import ConfigError, Interrupted, ZooError
 from ..models.frozen import fine_tune_index
 from ..plugins import get_zoo
-from ..runs.layout import CONFIG_FILE, METRICS_FILE, check_run_dir, create_run_dir, remove_leftovers
-from ..runs.record import RunResult, read_run_file
+from ..runs.layout import CONFIG_FILE, METRICS_FILE, check_run_dir, create_run_dir, remove_run_leftovers
+from ..runs.record import RunResult, read_run_config
 from ..util.files import write_yaml
 from ..util.locks import folder_lock
 from ..util.progress import progress_factory
-from ..util.reading import parse_yaml, yaml_problem
 from . import checkpoints
 from .distribute import make_cluster
 from .runner import Runner, Setup, say_to, warn
@@ -46,10 +44,16 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
     check_for_model(spec, cfg)
     cluster = make_cluster(cfg.strategy, cfg.devices)  # first: multi_worker must precede other TF work
     with contextlib.ExitStack() as held:
+        refusal = None
         if cluster.is_chief and cfg.run_dir:
-            check_run_dir(cfg.run_dir, overwrite)  # before the lock: a refusal leaves no folder behind
-            held.enter_context(folder_lock(cfg.run_dir))
-            check_run_dir(cfg.run_dir, overwrite)  # again: another process may have finished a run there
+            try:
+                check_run_dir(cfg.run_dir, overwrite)  # before the lock: a refusal leaves no folder behind
+                held.enter_context(folder_lock(cfg.run_dir))
+                check_run_dir(cfg.run_dir, overwrite)  # again: another process may have finished a run there
+            except ZooError as exc:
+                refusal = exc
+        if not cluster.all_agree(refusal is None):  # every worker stops, not only the chief
+            raise refusal or ZooError("the chief worker refused to start this run (its output says why)")
         weights = cfg.weights if cfg.weights is not None else "default"
         net, splits, decoded, fine_tune_from, decode_seconds = _build(spec, cfg, cluster, quiet, weights)
         if cluster.is_chief:
@@ -72,18 +76,23 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
         raise ZooError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
     if (run_dir / METRICS_FILE).is_file():
         raise ZooError(f"{run_dir} is a finished run; nothing to resume")
-    try:
-        saved = parse_yaml(read_run_file(config_path))
-    except yaml.YAMLError as exc:
-        raise ZooError(f"cannot read {config_path}: {yaml_problem(exc)}") from None
+    saved = read_run_config(config_path)
     spec = get_zoo().model(str(saved.get("model") if isinstance(saved, dict) else None))
     cfg = resolve_config(spec, config_path)
     cfg.run_dir = str(run_dir)
     cluster = make_cluster(cfg.strategy, cfg.devices)
-    with folder_lock(run_dir) if cluster.is_chief else contextlib.nullcontext():
-        if (run_dir / METRICS_FILE).is_file():  # finished by another process since the check above
-            raise ZooError(f"{run_dir} is a finished run; nothing to resume")
-        remove_leftovers(run_dir)
+    with contextlib.ExitStack() as held:
+        refusal = None
+        if cluster.is_chief:
+            try:
+                held.enter_context(folder_lock(run_dir))
+                if (run_dir / METRICS_FILE).is_file():  # finished by another process since the check above
+                    raise ZooError(f"{run_dir} is a finished run; nothing to resume")
+                remove_run_leftovers(run_dir)
+            except ZooError as exc:
+                refusal = exc
+        if not cluster.all_agree(refusal is None):  # every worker stops, not only the chief
+            raise refusal or ZooError("the chief worker refused to resume this run (its output says why)")
         return _resume_locked(spec, cfg, cluster, run_dir, quiet)
 
 

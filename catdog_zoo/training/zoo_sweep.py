@@ -11,14 +11,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ..errors import ZooError
 from ..plugins import get_zoo
 from ..runs.layout import CONFIG_FILE, METRICS_FILE
-from ..runs.record import read_run_file
+from ..runs.record import read_run_config
 from ..util.locks import folder_lock
-from ..util.reading import parse_yaml
 from .session import resume, train
 
 # The settings a sweep chooses; a kept or resumed run must have been made with the same ones.
@@ -40,10 +37,7 @@ def model_run_dir(runs_dir, spec, clashes=()) -> Path:
 
 def _mismatch(run_dir: Path, wanted: dict):
     """The first sweep setting the existing run was made with differently, as text, or None."""
-    try:
-        config = parse_yaml(read_run_file(run_dir / CONFIG_FILE)) or {}
-    except yaml.YAMLError:
-        return f"{CONFIG_FILE} is not readable YAML"
+    config = read_run_config(run_dir / CONFIG_FILE) or {}
     if not isinstance(config, dict):
         return f"{CONFIG_FILE} is not a mapping"
     for key, value in wanted.items():

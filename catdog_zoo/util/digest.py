@@ -21,16 +21,22 @@ def arrays_digest(arrays) -> str:
 
 def files_digest(paths) -> str:
     """SHA-256 over the contents of ``paths`` in order: same images, same digest, wherever they live."""
+    return checked_files_digest(paths)[0]
+
+
+def checked_files_digest(paths) -> tuple:
+    """``(files_digest(paths), every file could be read)``: a digest of a file that could not be read
+    describes the failure, not the content, so nothing computed then should be kept under it."""
     # Size and mtime in the memo key: a file changed within this process is hashed again.
     stamped = tuple((str(p), *_stamp(p)) for p in paths)
     if stamped not in _MEMO:
         digest, readable = _files_digest(stamped)
         if not readable:  # a file that failed to read may read next time: nothing remembered
-            return digest
+            return digest, False
         if len(_MEMO) >= 16:
             _MEMO.pop(next(iter(_MEMO)))
         _MEMO[stamped] = digest
-    return _MEMO[stamped]
+    return _MEMO[stamped], True
 
 
 def _stamp(path) -> tuple:

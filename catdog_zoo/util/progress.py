@@ -1,7 +1,8 @@
 """Progress of long steps (decoding images, extracting features) on stderr; ``-q`` turns it off.
 
-On a terminal the line updates in place; in logs and CI (not a terminal) each step prints one
-line when it ends, so logs stay short. Epochs report through Keras' own progress bar.
+On a terminal the line updates in place; in logs and CI (not a terminal) each step of ``train`` prints
+one line when it ends, so logs stay short, and the other commands print none (:func:`terminal_progress`).
+Epochs report through Keras, one line each.
 """
 
 from __future__ import annotations
@@ -50,3 +51,9 @@ def progress_factory(quiet: bool):
 
 
 SILENT = progress_factory(True)
+
+
+def terminal_progress():
+    """Progress for commands whose output is their result (``data check``, ``evaluate``, ``predict``): drawn
+    on a terminal, and nothing at all in logs, pipes and CI, where their stderr stays empty."""
+    return progress_factory(quiet=not getattr(sys.stderr, "isatty", lambda: False)())

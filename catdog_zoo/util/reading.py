@@ -70,3 +70,12 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
     return f"{getattr(exc, 'problem', None) or str(exc).splitlines()[0]}{where}"[:300]
+
+
+def read_yaml(path, limit: int, what: str = "file", follow_symlinks: bool = True, error=ZooError):
+    """:func:`read_small_text` then :func:`parse_yaml`; malformed YAML is one ``error`` line too."""
+    text = read_small_text(path, limit, what, follow_symlinks, error)
+    try:
+        return parse_yaml(text)
+    except yaml.YAMLError as exc:
+        raise error(f"malformed YAML in {path}: {yaml_problem(exc)}") from None

@@ -28,7 +28,7 @@ class FileRows:
         self.dtype = np.dtype(dtype)
         self.offset = offset
         self.meta = dict(meta or {})
-        self.check = None  # called with (start, stop) before rows are read: the cache's block checks
+        self.check = None  # called with (self, start, stop) before rows are read: the cache's block checks
         self._row_bytes = self.dtype.itemsize * math.prod(self.shape[1:])
 
     @classmethod
@@ -69,7 +69,7 @@ class FileRows:
 
     def _read(self, start: int, stop: int) -> np.ndarray:
         if self.check is not None and stop > start:
-            self.check(start, stop)
+            self.check(self, start, stop)
         return self.read_unchecked(start, stop)
 
     def read_unchecked(self, start: int, stop: int) -> np.ndarray:
