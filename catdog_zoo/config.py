@@ -25,6 +25,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 SPLITS = ("train", "validation", "test")
 ENGINES = ("auto", "tflite", "tensorflow")
+DECODED_CACHE = ("auto", "keep", "drop")
 MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse anything absurd before parsing
 
 
@@ -184,6 +185,9 @@ _KEY_LIST = [
         "number (--batch-size is per replica).", flag="switch"),
     Key("feature_cache", "bool", True, "Frozen-backbone models: train the head on cached backbone features "
         "(on) or end to end on images (off).", flag="switch"),
+    Key("decoded_cache", "choice", "auto", "Keep decoded pixels in the cache between runs (keep), or only which "
+        "files are usable, decoding pixels again when needed (drop); auto: keep a split's pixels when they take "
+        "at most 2 GiB (about 14,000 images at 224 px).", choices=DECODED_CACHE),
     Key("engine", "choice", "auto", "What runs a frozen backbone's forward pass when features are extracted: "
         "tflite (XNNPACK kernels, the same float32 results), tensorflow, or auto (tflite when it converts the "
         "backbone, else tensorflow).", choices=ENGINES),

@@ -173,3 +173,21 @@ def test_a_large_entry_damaged_on_disk_stops_at_first_read_and_is_removed(own_ca
     with pytest.raises(ZooError, match=r"big\.entry changed on disk.*rows 8\.\.11.*removed"):
         rows[[1, 9]]
     assert not path.exists()
+
+
+def test_dropped_pixels_keep_their_verdicts_and_decode_again_on_demand(tiny_data, own_cache):
+    from catdog_zoo.data.decode import DecodedOnTheFly, keeps_pixels
+    assert keeps_pixels("auto", 14_000, (224, 224)) and not keeps_pixels("auto", 15_000, (224, 224))
+    assert keeps_pixels("keep", 10**6, (224, 224)) and not keeps_pixels("drop", 1, (224, 224))
+    split = make_splits(tiny_data).train
+    kept = np.asarray(decode_split(split, (20, 20), keep="keep").images)
+    first = decode_split(split, (20, 20), keep="drop")  # cold: decoded once, only the verdicts stay
+    assert sorted(p.name for p in own_cache.glob("decoded-*")) == sorted(
+        [f"{decoded_key(files_digest(split.paths), (20, 20))}.entry",
+         f"{decoded_key(files_digest(split.paths), (20, 20))}-verdicts.entry"])
+    np.testing.assert_array_equal(np.asarray(first.images), kept)
+    again = decode_split(split, (20, 20), keep="drop")  # warm: nothing decoded until asked for
+    assert isinstance(again.images, DecodedOnTheFly) and again.split == first.split
+    np.testing.assert_array_equal(again.images[[3, 0, 5]], kept[[3, 0, 5]])
+    np.testing.assert_array_equal(again.images[2:6], kept[2:6])
+    np.testing.assert_array_equal(np.asarray(again.images), kept)

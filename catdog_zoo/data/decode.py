@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
+from ..errors import ZooError
 from ..util.digest import checked_files_digest
 from ..util.progress import SILENT
 from . import cache
@@ -155,14 +156,31 @@ class Decoded:
 DECODE_CHUNK = 256  # images decoded between two writes: what decoding holds in memory
 
 
-def decode_split(split: Split, image_size, progress=SILENT, label: str = "decoding") -> Decoded:
+KEEP_BYTES = 2 << 30  # decoded_cache "auto": keep a split's pixels up to this size
+
+
+def keeps_pixels(policy: str, count: int, size) -> bool:
+    """Whether ``decoded_cache=policy`` keeps the pixels of ``count`` images of ``size`` between runs.
+
+    Kept pixels save decoding in later runs that read them (training on images, new augmented views);
+    but a large dataset's pixels take several times its JPEGs on disk (150 KB an image at 224 px against
+    about 25 KB) and a run on cached features reads them once, so past 2 GiB they are not kept.
+    """
+    return policy == "keep" or (policy == "auto" and count * size[0] * size[1] * 3 <= KEEP_BYTES)
+
+
+def decode_split(split: Split, image_size, progress=SILENT, label: str = "decoding", keep: str = "auto") -> Decoded:
     """Decode (or load from the cache) every file of ``split`` at ``image_size``.
 
     ``progress`` is a :func:`catdog_zoo.util.progress.progress_factory`; it reports only real decoding.
+    ``keep``: the ``decoded_cache`` policy (:func:`keeps_pixels`). When pixels are not kept, the cache keeps
+    each file's verdict; a later run then decodes only the pixels it reads (:class:`DecodedOnTheFly`).
     """
     size = tuple(int(s) for s in image_size)
     digest, readable = checked_files_digest(split.paths)
     name = decoded_key(digest, size)
+    if not keeps_pixels(keep, len(split.paths), size):
+        return _decode_unkept(split, size, digest, readable, progress, label)
     images = cache.load(name) if readable else None
     reasons = _reasons(images, len(split.paths), size)
     if reasons is None:
@@ -170,10 +188,63 @@ def decode_split(split: Split, image_size, progress=SILENT, label: str = "decodi
             cache.warn(f"cache entry {name} does not describe these {len(split.paths)} files; decoding again")
         with progress(label, len(split.paths)) as bar:
             images, reasons = _decode_all(split.paths, size, name, bar.advance, store=readable)
+    return _decoded(split, images, reasons, digest)
+
+
+def _decoded(split: Split, images, reasons, digest: str) -> Decoded:
     ok = [i for i, r in enumerate(reasons) if not r]
     kept = Split(tuple(split.paths[i] for i in ok), tuple(split.labels[i] for i in ok))
     skipped = [(split.paths[i], str(r)) for i, r in enumerate(reasons) if r]
     return Decoded(kept, images, digest, skipped)
+
+
+def _decode_unkept(split: Split, size, digest: str, readable: bool, progress, label: str) -> Decoded:
+    """``decoded_cache`` says drop: the verdicts are cached (an entry of no rows), the pixels are not."""
+    name = decoded_key(digest, size) + "-verdicts"
+    entry = cache.load(name) if readable else None
+    reasons = entry.meta.get("reasons") if entry is not None and entry.shape == (0,) else None
+    if isinstance(reasons, list) and len(reasons) == len(split.paths) and all(isinstance(r, str) for r in reasons):
+        entry.close()
+        usable = [p for p, r in zip(split.paths, reasons) if not r]
+        return _decoded(split, DecodedOnTheFly(usable, size), reasons, digest)
+    with progress(label, len(split.paths)) as bar:  # this run reads them from a file removed when it ends
+        images, reasons = _decode_all(split.paths, size, name, bar.advance, store=False)
+    if readable and not getattr(images, "transient", False):
+        cache.store(name, np.zeros((0,), np.uint8), reasons=reasons)
+    return _decoded(split, images, reasons, digest)
+
+
+class DecodedOnTheFly:
+    """The pixels of files known to decode, decoded again whenever rows are asked for (a slice, an index,
+    a shuffled batch), on every core: what a split is when its pixels are not kept in the cache."""
+
+    def __init__(self, paths, size):
+        self.paths, self.size = list(paths), tuple(size)
+        self.shape, self.dtype, self.ndim = (len(self.paths), *self.size, 3), np.dtype(np.uint8), 4
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self._decode([self.paths[key]])[0]
+        index = np.arange(len(self.paths))[key]
+        return self._decode([self.paths[i] for i in np.atleast_1d(index)])
+
+    def __array__(self, dtype=None, copy=None):
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype)
+
+    def _decode(self, paths) -> np.ndarray:
+        def one(path):
+            try:
+                return decode_file(path, self.size)
+            except ImageError as exc:
+                raise ZooError(f"{path} no longer decodes ({exc}); it changed during the run: run again") from None
+        if not paths:
+            return np.zeros((0, *self.size, 3), np.uint8)
+        with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+            return np.stack(list(pool.map(one, paths)))
 
 
 def decoded_key(files_digest_: str, size) -> str:
@@ -223,7 +294,10 @@ def _decode_all(paths, size, name, advance=lambda n: None, store: bool = True) -
         if transient:
             cache.warn(f"{len(transient)} file(s) could not be read this time ({reasons[paths.index(transient[0])]}); "
                        "they are skipped in this run and tried again in the next")
-        return out.commit(store=store and not transient, reasons=reasons), reasons
+        images = out.commit(store=store and not transient, reasons=reasons)
+        if transient and hasattr(images, "meta"):
+            images.transient = True  # nothing derived from this pass may be kept either
+        return images, reasons
 
 
 def describe_skipped(skipped, shown: int = 3) -> str:

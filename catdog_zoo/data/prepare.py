@@ -17,9 +17,10 @@ def load_splits(config) -> DataSplits:
                        test_fraction=get("test_fraction"))
 
 
-def decode_splits(splits: DataSplits, image_size, strict: bool, warn, progress=SILENT) -> dict:
-    """Every split decoded once; unusable files and empty class folders warned about, or errors if strict."""
-    decoded = {name: decode_split(splits.get(name), image_size, progress, f"decoding {name}") for name in SPLITS}
+def decode_splits(splits: DataSplits, image_size, strict: bool, warn, progress=SILENT, keep: str = "auto") -> dict:
+    """Every split decoded once; unusable files and empty class folders warned about, or errors if strict.
+    ``keep``: the ``decoded_cache`` policy."""
+    decoded = {name: decode_split(splits.get(name), image_size, progress, f"decoding {name}", keep) for name in SPLITS}
     skipped = [item for name in SPLITS for item in decoded[name].skipped]
     problems = []
     if skipped:

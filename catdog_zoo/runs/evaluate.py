@@ -30,7 +30,8 @@ def load_run_model(run_dir):
 def decode_run_split(config, split: str, splits=None, progress=SILENT) -> tuple:
     """``(splits, decoded)``: one split of a run's data, chosen with the run's own seed and fractions."""
     splits = splits or load_splits(config)
-    return splits, decode_split(splits.get(split), config.image_size, progress, f"decoding {split}")
+    return splits, decode_split(splits.get(split), config.image_size, progress, f"decoding {split}",
+                                config.decoded_cache)
 
 
 def evaluate(run_dir, *, data: str | None = None, split: str = "validation", batch_size: int | None = None,

@@ -134,7 +134,7 @@ def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights) -> tuple:
         net = spec.build(len(splits.class_names), cfg.image_size, weights=weights)
     fine_tune_from = fine_tune_index(net, spec, cfg.fine_tune_at) if cfg.fine_tune_epochs else None
     started = time.perf_counter()
-    decoded = decode_splits(splits, cfg.image_size, cfg.strict, warn, progress_factory(quiet))
+    decoded = decode_splits(splits, cfg.image_size, cfg.strict, warn, progress_factory(quiet), cfg.decoded_cache)
     return net, splits, decoded, fine_tune_from, time.perf_counter() - started
 
 
