@@ -277,3 +277,82 @@ print("skipped", len(decoded.skipped), file=sys.stderr)
                              capture_output=True, text=True, timeout=120,
                              env={**os.environ, "CATDOG_ZOO_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert "skipped 0" in healthy.stderr, healthy.stderr
+
+
+def test_export_overwrite_replaces_only_an_export_it_wrote(tiny_run, tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "2024").mkdir(parents=True)
+    (photos / "2024" / "me.jpg").write_bytes(b"a user's photo")
+    refused = cli_run("export", tiny_run, "--format", "tflite", "--out", photos, "--overwrite")
+    assert refused.exit_code == 1 and "is not an export catdog-zoo wrote" in refused.output
+    assert (photos / "2024" / "me.jpg").read_bytes() == b"a user's photo"
+    into_run = cli_run("export", tiny_run, "--format", "tflite", "--out", tiny_run, "--overwrite")
+    assert into_run.exit_code == 1 and "which the export reads" in into_run.output
+    assert (tiny_run / "model.keras").is_file()
+    out = tmp_path / "m.tflite"
+    assert cli_run("export", tiny_run, "--format", "tflite", "--out", out).exit_code == 0
+    assert cli_run("export", tiny_run, "--format", "tflite", "--out", out, "--overwrite").exit_code == 0  # its own
+
+
+def copy_run(run, to):
+    to.mkdir(parents=True)
+    for name in ("model.keras", "metrics.json", "config.yaml"):
+        (to / name).write_bytes((run / name).read_bytes())
+    return to
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"val_accuracy": 7.5}, "'val_accuracy' must be between 0 and 1"),
+    ({"train_seconds": -5}, "'train_seconds' must be a non-negative number"),
+    ({"class_names": ["cats", "cats"]}, "two or more distinct class names"),
+    ({"split_sizes": {"test": "x"}}, "'split_sizes' must be a mapping of split names to image counts"),
+])
+def test_edited_metrics_are_refused_and_compare_leaves_them_out(tiny_run, tmp_path, edit, message):
+    bad = copy_run(tiny_run, tmp_path / "runs" / "bad")
+    copy_run(tiny_run, tmp_path / "runs" / "good")
+    (bad / "metrics.json").write_text(json.dumps({**json.loads((tiny_run / "metrics.json").read_text()), **edit}))
+    named = cli_run("compare", bad)
+    assert named.exit_code == 1 and message in named.output
+    found = cli_run("compare", "--runs-dir", tmp_path / "runs")
+    assert found.exit_code == 0 and "good" in found.output and f"{bad} left out" in found.output
+
+
+def test_terminal_control_characters_are_shown_not_obeyed(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "ansi")
+    (run / "metrics.json").write_text(json.dumps({**json.loads((tiny_run / "metrics.json").read_text()),
+                                                  "model": "\x1b[2J\x1b]0;title\x07evil"}))
+    result = cli_run("compare", run)
+    assert result.exit_code == 0 and "\x1b" not in result.output and "\\x1b[2J" in result.output
+
+
+def test_a_checkpoint_with_the_wrong_optimizer_or_nan_weights_is_not_used(tiny_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    stopped = zoo_limited("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 40,
+                          "--run-dir", run, limit_bytes=1_500_000)
+    assert stopped.returncode == 1
+    newest = run / "checkpoints" / "epoch-0003"
+    weights = dict(np.load(newest / "weights.npz"))
+    weights["arr_0"] = np.full_like(weights["arr_0"], np.nan)
+    np.savez(newest / "weights.npz", **weights)
+    catdog_zoo.resume(run, quiet=True)
+    assert "weights.npz holds non-finite values; resuming from checkpoint epoch-0002 instead" in capsys.readouterr().err
+    (run / "metrics.json").unlink()
+    stopped = zoo_limited("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 40,
+                          "--run-dir", run, "--overwrite", limit_bytes=1_500_000)
+    import shutil
+    shutil.rmtree(newest)  # resume at epoch 3, continuing epoch 2's optimizer state
+    before = run / "checkpoints" / "epoch-0002"
+    optimizer = dict(np.load(before / "optimizer.npz"))
+    optimizer["arr_2"] = np.zeros((7, 7), np.float32)
+    np.savez(before / "optimizer.npz", **optimizer)
+    resumed = zoo("train", "--resume", run)
+    assert resumed.returncode == 1 and our_lines(resumed.stderr)[-1].startswith(
+        f"Error: checkpoint {before} does not match this model's optimizer"), resumed.stderr
+
+
+def test_a_lock_file_that_is_a_fifo_is_named(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / ".lock")
+    result = cli_run("train", "baseline", "--data", tiny_data, "--epochs", 1, "--image-size", 32, "--run-dir", run)
+    assert result.exit_code == 2 and f"the lock file {run / '.lock'} is not a regular file" in result.output

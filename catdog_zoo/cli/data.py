@@ -8,6 +8,7 @@ from ..config import KEYS, SPLITS
 from ..data.sources import resolve_data
 from ..data.splits import make_splits
 from ..plugins import get_zoo
+from ..util.files import printable
 from .output import echo_json, table
 
 data_option = click.option("--data", "data_arg", metavar="DIR|NAME", help=KEYS["data"].help)
@@ -78,7 +79,7 @@ def check(data_arg, as_json):
         click.echo(f"{report['root']}: {report['usable']} of {report['files']} image files usable, "
                    f"classes {', '.join(report['class_names']) or '-'}")
         for p in report["problems"]:
-            click.echo(f"{p['severity']}: {p['path']}: {p['problem']}")
+            click.echo(printable(f"{p['severity']}: {p['path']}: {p['problem']}"))
         if not report["problems"]:
             click.echo("No problems found.")
     if errors:

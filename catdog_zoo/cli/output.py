@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..util.files import finite
+from ..errors import ZooError
+from ..util.files import finite, printable
 
 
 def echo_json(data) -> None:
@@ -49,17 +50,21 @@ def leaderboard_options(fn):
     return fn
 
 
-def print_leaderboard(runs, as_json, markdown, plot) -> None:
+def print_leaderboard(runs, as_json, markdown, plot, given=None) -> None:
+    """``given``: the runs the user named (an unreadable one is an error); others found by a search are
+    left out with a note when they cannot be read."""
     from ..reports import leaderboard as lb
 
-    rows = lb.leaderboard(runs)
+    rows = lb.leaderboard(runs, given)
+    if not rows:
+        raise ZooError("no readable finished runs to compare")
     if as_json:
         echo_json(rows)
     elif markdown:
-        click.echo(lb.as_markdown(rows, Path.cwd()))
+        click.echo(printable(lb.as_markdown(rows, Path.cwd())))
     else:
-        click.echo(lb.as_text(rows, Path.cwd()))
+        click.echo(printable(lb.as_text(rows, Path.cwd())))
     for note in lb.warnings_for(rows):
-        click.echo(f"Warning: {note}", err=True)
+        click.echo(printable(f"Warning: {note}"), err=True)
     if plot:
         click.echo(f"Wrote {lb.plot_curves(rows, plot)}", err=True)

@@ -137,4 +137,4 @@ def compare(run_dirs, runs_dir, as_json, markdown, plot):
     from ..reports.leaderboard import find_runs
     if not run_dirs and runs_dir is None:
         runs_dir = "runs"
-    print_leaderboard(find_runs(run_dirs, runs_dir), as_json, markdown, plot)
+    print_leaderboard(find_runs(run_dirs, runs_dir), as_json, markdown, plot, given=run_dirs)

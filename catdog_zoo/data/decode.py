@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -60,10 +61,18 @@ def decode_file(path, image_size) -> np.ndarray:
 
 
 def _limit(kind: str, default: int) -> int:
-    try:
-        return max(1, int(os.environ.get(LIMIT_ENV[kind], default)))
-    except ValueError:
+    text = os.environ.get(LIMIT_ENV[kind])
+    if text is None:
         return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:  # said, not ignored: the user meant to change a limit
+        print(f"Warning: ${LIMIT_ENV[kind]}={text[:40]!r} is not a positive whole number; using {default}",
+              file=sys.stderr)
+        return default
+    return value
 
 
 LIMIT_ENV = {"pixels": "CATDOG_ZOO_MAX_PIXELS", "bytes": "CATDOG_ZOO_MAX_IMAGE_BYTES"}

@@ -20,7 +20,10 @@ def load_model(path):
     """A ``.keras`` file loaded in Keras safe mode (no arbitrary code from the file), uncompiled."""
     path = Path(path)
     if not path.is_file():
-        raise ZooError(f"no model file {path}")
+        raise ZooError(f"{path} is not a regular file" if path.exists() or path.is_symlink() else
+                       f"no model file {path}")
+    if path.stat().st_size == 0:
+        raise ZooError(f"{path} is empty (0 bytes): not a Keras model")
     _check_archive(path)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)

@@ -42,11 +42,22 @@ def find_runs(run_dirs=(), runs_root=None) -> list:
     return unique
 
 
-def leaderboard(runs) -> list:
-    """One dict per run (see :data:`COLUMNS`), sorted by validation then test accuracy, best first."""
+def leaderboard(runs, given=None) -> list:
+    """One dict per run (see :data:`COLUMNS`), sorted by validation then test accuracy, best first.
+
+    A run that cannot be read is an error when it was named (``given``; default: every run), and passed
+    over with a note when it was found by searching a folder: one broken run must not hide the others.
+    """
     rows = []
+    named = {Path(p).resolve() for p in (runs if given is None else given)}
     for run in runs:
-        record = read_run(run)[1]
+        try:
+            record = read_run(run)[1]
+        except ZooError as exc:
+            if Path(run).resolve() in named:
+                raise
+            print(f"Note: {run} left out: {exc}", file=sys.stderr)
+            continue
         gap = record.overfit_gap
         rows.append({"run": str(run), "model": record.model, "val_accuracy": record.val_accuracy,
                      "test_accuracy": record.test_accuracy, "overfit_gap": None if gap is None else round(gap, 4),

@@ -56,7 +56,7 @@ def evaluate(run_dir, *, data: str | None = None, split: str = "validation", bat
         raise ZooError(f"classes in {splits.root} ({', '.join(splits.class_names)}) differ from the run's "
                        f"({', '.join(record.class_names)})")
     model = load_run_model(run_dir)
-    scorer = RunModel(model, record.model, config.image_size, config.engine)
+    scorer = RunModel(model, record.model, config.image_size, config.engine, record.class_names)
     decoded = decode_run_split(config, split, splits, progress)[1]
     if decoded.skipped:
         print(f"Warning: {describe_skipped(decoded.skipped)}", file=sys.stderr)

@@ -39,8 +39,7 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
         raise ZooError(f"unknown export format '{fmt}' (known: {', '.join(FORMATS)})")
     config, record = read_run(run_dir)
     out = Path(out) if out else Path(run_dir) / EXPORT_DIR / DEFAULT_NAMES[fmt]
-    if out.exists() and not overwrite:
-        raise ZooError(f"{out} exists; pass --overwrite to replace it or choose another --out")
+    _check_destination(out, Path(run_dir), config, overwrite)
     model = load_run_model(run_dir)
     output_path(out, folder_ok=True)
     _remove_stale_staging(out.parent)
@@ -64,6 +63,26 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
               "class_names": record.class_names, **parity}
     write_json(out.parent / f"{out.name}.export.json", report)
     return report
+
+
+def _check_destination(out: Path, run_dir: Path, config, overwrite: bool) -> None:
+    """Refuse an ``--out`` whose replacement could lose anything: one that holds the run or its data, and
+    (even with ``--overwrite``) anything there that is not an export catdog-zoo wrote, as told by the
+    ``NAME.export.json`` it writes beside every export."""
+    target = out.resolve()
+    protected = [run_dir.resolve()] + ([Path(config.data).resolve()] if config.data else [])
+    for kept in protected:
+        if target == kept or target in kept.parents:
+            raise ZooError(f"--out {out} would replace {kept}, which the export reads; choose another --out")
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not overwrite:
+        raise ZooError(f"{out} exists; pass --overwrite to replace it or choose another --out")
+    ours = (out.parent / f"{out.name}.export.json").is_file() and not out.is_symlink() and (
+        out.is_file() or (out / "saved_model.pb").is_file())
+    if not ours:
+        raise ZooError(f"{out} is not an export catdog-zoo wrote (no {out.name}.export.json beside it); "
+                       "--overwrite replaces only those: choose another --out")
 
 
 STALE_AFTER = 15 * 60  # seconds: an export's staging folder this old belongs to a process that was killed

@@ -26,8 +26,12 @@ from ..plugins import get_zoo
 class RunModel:
     """``logits(float32 images)`` and ``probabilities(images, tta)`` of a run's model."""
 
-    def __init__(self, model, model_name: str = "", image_size=None, engine: str = "auto"):
+    def __init__(self, model, model_name: str = "", image_size=None, engine: str = "auto", class_names=None):
         self.model = model
+        outputs = model.output_shape[-1]
+        if class_names is not None and (2 if outputs == 1 else outputs) != len(class_names):
+            raise ZooError(f"the run's metrics.json names {len(class_names)} classes but its model has "
+                           f"{2 if outputs == 1 else outputs} (metrics.json edited?)")
         self.engine = "keras"
         self._extract = self._head = None
         takes = tuple(model.input_shape[1:3])

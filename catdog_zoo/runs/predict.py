@@ -33,6 +33,8 @@ def collect_images(paths) -> list:
             found.extend(find_images(p))
         elif p.is_file():
             found.append(p)
+        elif p.exists() or p.is_symlink():
+            raise ZooError(f"{p} is not a regular file or folder")
         else:
             raise ZooError(f"no such file or folder: {p}")
     if not found:
@@ -60,7 +62,8 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
     """
     config, record = read_run(run_dir)
     files = collect_images(paths)
-    scorer = RunModel(load_run_model(run_dir), record.model, config.image_size, config.engine)
+    scorer = RunModel(load_run_model(run_dir), record.model, config.image_size, config.engine,
+                      record.class_names)
     size = tuple(config.image_size)
     class_names = record.class_names
     if threshold is not None:

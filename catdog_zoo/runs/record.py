@@ -19,7 +19,7 @@ from typing import Optional
 
 from ..config import TrainConfig, config_from_run
 from ..errors import ZooError
-from ..util.files import write_json, write_text
+from ..util.files import finite, write_json, write_text
 from ..util.reading import read_small_text, read_yaml
 from .layout import CONFIG_FILE, HISTORY_FILE, METRICS_FILE
 
@@ -93,7 +93,7 @@ class RunRecord:
         return self.distribution or self.plugin
 
     def to_dict(self) -> dict:
-        return {**{name: _json_safe(getattr(self, name)) for name in self.ORDER}, **self.extra}
+        return {**{name: finite(getattr(self, name)) for name in self.ORDER}, **self.extra}
 
     @classmethod
     def from_dict(cls, data, where: str = METRICS_FILE) -> "RunRecord":
@@ -109,7 +109,35 @@ class RunRecord:
                 values[name] = _typed(name, value, known[name].type, where)
         record = cls(**values)
         record.extra = {k: v for k, v in data.items() if k not in known}
+        _check_ranges(record, where)
         return record
+
+
+_FRACTIONS = ("train_accuracy", "val_accuracy", "test_accuracy", "majority_baseline")
+_NON_NEGATIVE = ("train_loss", "val_loss", "test_loss", "train_seconds", "epochs", "fine_tune_epochs",
+                 "num_params", "trainable_params", "skipped_files")
+
+
+def _check_ranges(record: "RunRecord", where: str) -> None:
+    """Values that could only come from an edit: refused, so a shared run is never ranked or used on them."""
+    def bad(name, value, wanted):
+        raise ZooError(f"{where}: '{name}' must be {wanted}, got {str(value)[:60]}")
+    for name in _FRACTIONS:
+        value = getattr(record, name)
+        if value is not None and not 0 <= value <= 1:
+            bad(name, value, "between 0 and 1")
+    for name in _NON_NEGATIVE:
+        value = getattr(record, name)
+        if value is not None and not 0 <= value < 1e13:
+            bad(name, value, "a non-negative number")
+    names = record.class_names
+    if not (len(names) >= 2 and all(isinstance(c, str) and c for c in names) and len(set(names)) == len(names)):
+        bad("class_names", names, "two or more distinct class names")
+    if record.num_classes is not None and record.num_classes != len(names):
+        bad("num_classes", record.num_classes, f"{len(names)}, the number of class_names")
+    if not all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+               for k, v in record.split_sizes.items()):
+        bad("split_sizes", record.split_sizes, "a mapping of split names to image counts")
 
 
 _TYPES = {"str": str, "list": list, "dict": dict, "float": (int, float), "int": int}
@@ -127,17 +155,6 @@ def _typed(name: str, value, annotation: str, where: str):
             base == "float" and not math.isfinite(value)):
         raise ZooError(f"{where}: '{name}' must be {_WORDS[base]}, got {value!r}")
     return float(value) if base == "float" else value
-
-
-def _json_safe(value):
-    """NaN and infinity become None, so ``metrics.json`` is valid JSON for every reader."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def data_fingerprint(split_digests) -> str:

@@ -102,10 +102,19 @@ def load_state(folder: Path) -> dict:
     history = state.get("history") if isinstance(state, dict) else None
     if not (isinstance(epoch, int) and epoch >= 1 and isinstance(state.get("stage"), str)
             and isinstance(history, dict) and all(isinstance(v, list) and len(v) == epoch for v in history.values())
+            and all(_history_ok(key, values) for key, values in history.items())
             and isinstance(state.get("stages"), dict) and isinstance(state.get("seconds"), (int, float))
             and folder.name == f"epoch-{epoch:04d}" and _early_stopping_ok(state.get("early_stopping"))):
         raise ZooError(f"checkpoint {folder} is unreadable: state.json does not describe epoch {folder.name[6:]}")
     return state
+
+
+def _history_ok(key: str, values: list) -> bool:
+    """A history column: stage names, or numbers (None where a stage had no such metric; NaN where a run
+    diverged, as Keras logs it)."""
+    if key == "stage":
+        return all(isinstance(v, str) for v in values)
+    return all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values)
 
 
 def _early_stopping_ok(saved) -> bool:
@@ -126,6 +135,16 @@ def _arrays(path: Path) -> list:
 def _fits(values: list, model, folder: Path) -> None:
     if len(values) != len(model.weights) or any(v.shape != tuple(w.shape) for v, w in zip(values, model.weights)):
         raise ZooError(f"checkpoint {folder} does not match the model built from this run's config")
+    _sane(values, [w.dtype for w in model.weights], folder, "weights.npz")
+
+
+def _sane(values: list, dtypes, folder: Path, name: str) -> None:
+    """Every saved array of the variable's dtype, and finite: NaN weights train on in silence."""
+    for value, dtype in zip(values, dtypes):
+        wanted = getattr(dtype, "name", str(dtype))
+        if value.dtype.name != wanted or (value.dtype.kind == "f" and not np.isfinite(value).all()):
+            raise ZooError(f"checkpoint {folder} is unreadable: {name} holds "
+                           f"{'non-finite values' if value.dtype.name == wanted else value.dtype.name + ' arrays'}")
 
 
 def best_weights(folder: Path):
@@ -144,9 +163,13 @@ def restore_optimizer(optimizer, trainable_variables, folder: Path) -> None:
     """Give a freshly compiled model's optimizer the saved variables (same model, same stage)."""
     values = _arrays(folder / "optimizer.npz")
     optimizer.build(trainable_variables)
-    if len(values) != len(optimizer.variables):
-        raise ZooError(f"checkpoint {folder} does not match this model's optimizer "
-                       f"({len(values)} saved variables, {len(optimizer.variables)} expected)")
+    if len(values) != len(optimizer.variables) or any(
+            v.shape != tuple(w.shape) for v, w in zip(values, optimizer.variables)):
+        raise ZooError(f"checkpoint {folder} does not match this model's optimizer (delete the folder "
+                       f"{folder.name} to resume from the checkpoint before it)")
+    _sane(values, [w.dtype for w in optimizer.variables], folder, "optimizer.npz")
+    if any(v.ndim == 0 and v.dtype.kind in "iu" and v < 0 for v in values):
+        raise ZooError(f"checkpoint {folder} is unreadable: optimizer.npz holds a negative step count")
     for variable, value in zip(optimizer.variables, values):
         variable.assign(value)
 

@@ -10,6 +10,7 @@ import errno
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -95,10 +96,15 @@ def finite(data):
     return data
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def printable(text: str) -> str:
-    """``text`` that can be written as UTF-8: a file name that is not valid UTF-8 reaches Python with
-    surrogate escapes, which would stop any write; its odd bytes are shown as ``\\xNN`` instead."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """``text`` safe to print or write as UTF-8. A file name that is not valid UTF-8 reaches Python with
+    surrogate escapes, which would stop any write; control characters (an ESC in a shared file's class
+    name can clear a terminal or retitle it) would act on the terminal. Both are shown as ``\\xNN``."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

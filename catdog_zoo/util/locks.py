@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import stat
 import sys
 from pathlib import Path
 
@@ -28,9 +29,17 @@ def folder_lock(folder, what: str = "run directory", name: str = LOCK_FILE):
     created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / name, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as exc:
         raise ConfigError(f"cannot write to {what} {folder}: {exc.strerror or exc}") from None
+    try:
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(folder / name, flags, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"cannot use the lock file {folder / name}: {exc.strerror or exc} (remove it if no "
+                          "catdog-zoo process is running there)") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError(f"the lock file {folder / name} is not a regular file; remove it")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
