@@ -33,10 +33,38 @@ class EpochBatches(keras.utils.PyDataset):
         self._plan()
 
     def _plan(self):
+        self.order, self.view_of = self._drawn(self.epoch)
+
+    def _drawn(self, epoch: int) -> tuple:
+        """``(order, view of each item)`` of ``epoch``."""
         n = len(self.labels)
-        rng = np.random.default_rng([self.seed, self.epoch])
-        self.order = rng.permutation(n) if self.shuffle else np.arange(n)
-        self.view_of = rng.integers(0, len(self.views), size=n) if len(self.views) > 1 else np.zeros(n, int)
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        return order, rng.integers(0, len(self.views), size=n) if len(self.views) > 1 else np.zeros(n, int)
+
+    def in_memory(self) -> bool:
+        return all(isinstance(view, np.ndarray) for view in self.views)
+
+    def as_dataset(self, epochs: int, repeat: bool = False):
+        """The batches of ``epochs`` epochs from the current one, in the same order and views, as one
+        ``tf.data`` pipeline over in-memory inputs (:meth:`in_memory`): no Python per batch, about 2x
+        faster for heads on cached features. Give Keras ``steps_per_epoch=len(self)``, so one iterator
+        runs through the epochs; ``repeat`` for training, so that Keras, which may look one batch past the
+        last epoch, never finds the end (and warns that the input ran out)."""
+        import tensorflow as tf
+
+        inputs = tf.constant(np.stack(self.views).astype(np.float32))
+        labels = tf.constant(self.labels)
+        picks = np.stack([np.stack([view_of[order], order], axis=-1)
+                          for order, view_of in (self._drawn(e) for e in range(self.epoch, self.epoch + epochs))])
+        size = self.batch_size
+        batches = (tf.data.Dataset.from_tensor_slices(picks.astype(np.int32))
+                   .flat_map(lambda epoch: tf.data.Dataset.from_tensor_slices(epoch).batch(size))
+                   .map(lambda p: (tf.gather_nd(inputs, p), tf.gather(labels, p[:, 1]))))
+        # flat_map hides the number of batches; Keras needs it to end an evaluation without a warning
+        batches = batches.repeat() if repeat else batches.apply(tf.data.experimental.assert_cardinality(
+            epochs * len(self)))
+        return batches.prefetch(2)
 
     def __len__(self):
         return math.ceil(len(self.labels) / self.batch_size)

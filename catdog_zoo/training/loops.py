@@ -35,8 +35,12 @@ def fit_keras(model, first_epoch: int, last_epoch: int, train, validation, liste
 
     # shuffle=False: EpochBatches already orders each epoch by (seed, epoch); Keras would otherwise
     # reorder its batches with Python's global random state, which a resumed run does not share.
+    steps = None
+    if train.in_memory() and validation.in_memory():  # the same batches, without Python in between
+        steps, train = len(train), train.as_dataset(last_epoch - first_epoch, repeat=True)
+        validation = validation.as_dataset(1)
     model.fit(train, validation_data=validation, initial_epoch=first_epoch, epochs=last_epoch, shuffle=False,
-              verbose=verbose, callbacks=[EpochEvents(), *callbacks])
+              steps_per_epoch=steps, verbose=verbose, callbacks=[EpochEvents(), *callbacks])
 
 
 def fit_replicated(cluster, model, per_replica_batch: int, first_epoch: int, last_epoch: int, train, validation,
