@@ -95,7 +95,7 @@ def test_run_files_must_be_regular_files(tiny_run, tmp_path):
     (run / "config.yaml").symlink_to("/dev/zero")
     started = time.perf_counter()
     result = cli_run("evaluate", run)
-    assert result.exit_code == 1 and "is a symbolic link; only regular files are read" in result.output
+    assert result.exit_code == 2 and "is a symbolic link; only regular files are read" in result.output
     (run / "config.yaml").unlink()
     (run / "config.yaml").write_bytes((tiny_run / "config.yaml").read_bytes())
     (run / "metrics.json").unlink()
@@ -356,3 +356,10 @@ def test_a_lock_file_that_is_a_fifo_is_named(tiny_data, tmp_path):
     os.mkfifo(run / ".lock")
     result = cli_run("train", "baseline", "--data", tiny_data, "--epochs", 1, "--image-size", 32, "--run-dir", run)
     assert result.exit_code == 2 and f"the lock file {run / '.lock'} is not a regular file" in result.output
+
+
+def test_a_key_given_twice_in_a_config_is_refused(tmp_path):
+    config = tmp_path / "twice.yaml"
+    config.write_text("epochs: 3\nseed: 1\nepochs: 30\n")
+    result = cli_run("train", "baseline", "--config", config)
+    assert result.exit_code == 2 and "key 'epochs' is given twice (line 3" in result.output

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import stat
+import sys
 from pathlib import Path
 
 KEY_ENV = "CATDOG_ZOO_CACHE_KEY"
@@ -37,7 +38,9 @@ def _secret_at(path: str) -> bytes:
         return _read(path)
     except FileNotFoundError:
         pass
-    except OSError:
+    except OSError as exc:  # said once: every entry made with the real key will now be recomputed
+        print(f"Warning: the cache key {path} is unusable ({exc.strerror or exc}); cache entries are checked "
+              "with a plain checksum instead", file=sys.stderr)
         return b""
     try:
         Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..config import TrainConfig, config_from_run
-from ..errors import ZooError
+from ..errors import ConfigError, ZooError
 from ..util.files import finite, write_json, write_text
 from ..util.reading import read_small_text, read_yaml
 from .layout import CONFIG_FILE, HISTORY_FILE, METRICS_FILE
@@ -173,7 +173,7 @@ def read_run_file(path: Path) -> str:
 
 def read_run_config(path: Path):
     """A run's ``config.yaml``, parsed (checked by :func:`catdog_zoo.config.config_from_run`)."""
-    return read_yaml(path, MAX_RUN_FILE_BYTES, "run file", follow_symlinks=False)
+    return read_yaml(path, MAX_RUN_FILE_BYTES, "run file", follow_symlinks=False, error=ConfigError)
 
 
 def read_run(run_dir) -> tuple[TrainConfig, RunRecord]:

@@ -59,6 +59,17 @@ class _NoAliasLoader(yaml.SafeLoader):
                                                     event.start_mark)
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node, deep=False):
+        # A key given twice: PyYAML keeps the last in silence, which hides an edit or a mistake.
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {str(key)[:40]!r} is given twice",
+                                                        key_node.start_mark)
+            seen.add(key) if isinstance(key, (str, int, float, bool)) else None
+        return super().construct_mapping(node, deep)
+
 
 def parse_yaml(text: str):
     """``yaml.safe_load`` without aliases; raises ``yaml.YAMLError`` (:func:`yaml_problem` words it)."""
