@@ -47,7 +47,7 @@ class EpochBatches(keras.utils.PyDataset):
 
     def as_dataset(self, epochs: int, repeat: bool = False):
         """The batches of ``epochs`` epochs from the current one, in the same order and views, as one
-        ``tf.data`` pipeline over in-memory inputs (:meth:`in_memory`): no Python per batch, about 2x
+        ``tf.data`` pipeline over in-memory inputs (:meth:`EpochBatches.in_memory`): no Python per batch, about 2x
         faster for heads on cached features. Give Keras ``steps_per_epoch=len(self)``, so one iterator
         runs through the epochs; ``repeat`` for training, so that Keras, which may look one batch past the
         last epoch, never finds the end (and warns that the input ran out)."""

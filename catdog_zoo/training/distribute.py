@@ -208,13 +208,21 @@ class ReplicatedLoop:
         mine = np.concatenate([np.arange(s * g + self.cluster.worker_index * per_worker,
                                          s * g + (self.cluster.worker_index + 1) * per_worker) for s in range(steps)])
         chosen = padded[mine]
-        x = take(views, view_of[chosen], chosen)
         y = np.asarray(labels, np.int32)[chosen]
         w = weight[mine]
 
+        def shares():  # this worker's rows of one global batch at a time: memory holds a batch, not an epoch
+            for s in range(steps):
+                part = slice(s * per_worker, (s + 1) * per_worker)
+                yield take(views, view_of[chosen[part]], chosen[part]), y[part], w[part]
+        first = views[0]
+        signature = (tf.TensorSpec((per_worker, *first.shape[1:]), tf.as_dtype(first.dtype)),
+                     tf.TensorSpec((per_worker,), tf.int32), tf.TensorSpec((per_worker,), tf.float32))
+
         def dataset_fn(context):
             # Already this worker's shard: split into per-replica batches, in order.
-            return tf.data.Dataset.from_tensor_slices((x, y, w)).batch(context.get_per_replica_batch_size(g))
+            return (tf.data.Dataset.from_generator(shares, output_signature=signature).unbatch()
+                    .batch(context.get_per_replica_batch_size(g)).prefetch(2))
         options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
         return self.cluster.strategy.distribute_datasets_from_function(dataset_fn, options), steps
 
