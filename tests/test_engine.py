@@ -67,6 +67,20 @@ def test_auto_falls_back_to_tensorflow_in_one_line_and_tflite_refuses(own_cache)
     assert engine(images(3)).shape == (3, 8)
     with pytest.raises(ConfigError, match="engine tflite cannot run this backbone"):
         frozen_engine(layers, (32, 32, 3), "digest-d", "tflite")
+    assert not list(own_cache.glob("engine-tflite-*.entry"))  # only a conversion that passed is kept
+
+
+def test_a_cached_conversion_is_trusted_only_as_stored(own_cache, monkeypatch):
+    from catdog_zoo.models import engine as engines
+    layers = frozen_layers()
+    frozen_engine(layers, (32, 32, 3), "digest-e", "auto")
+    checks = []
+    monkeypatch.setattr(engines, "_parity", lambda *a: checks.append(1) or 0.0)
+    again = frozen_engine(layers, (32, 32, 3), "digest-e", "auto")
+    assert again.name == "tflite" and checks == []  # passed when it was made: not checked on every run
+    (entry,) = own_cache.glob("engine-tflite-*.entry")
+    entry.write_bytes(entry.read_bytes()[:-100])  # damaged: converted and checked again
+    assert frozen_engine(layers, (32, 32, 3), "digest-e", "auto").name == "tflite" and checks == [1]
 
 
 @pytest.fixture

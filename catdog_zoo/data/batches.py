@@ -53,7 +53,10 @@ class EpochBatches(keras.utils.PyDataset):
         last epoch, never finds the end (and warns that the input ran out)."""
         import tensorflow as tf
 
-        inputs = tf.constant(np.stack(self.views).astype(np.float32))
+        # One copy, into TensorFlow (inputs here are at most util.rows.in_memory_if_small's 256 MB): a single view
+        # gets an axis without being copied, and float32 inputs are not converted again.
+        views = (np.asarray(self.views[0])[None] if len(self.views) == 1 else np.stack(self.views))
+        inputs = tf.constant(views.astype(np.float32, copy=False))
         labels = tf.constant(self.labels)
         picks = np.stack([np.stack([view_of[order], order], axis=-1)
                           for order, view_of in (self._drawn(e) for e in range(self.epoch, self.epoch + epochs))])

@@ -3,8 +3,8 @@
 ``tflite``: the frozen layers converted once to a float32 TFLite model and run by the LiteRT
 interpreter with its XNNPACK CPU kernels (``ai-edge-litert`` when installed, else the interpreter
 bundled with TensorFlow): the same float32 arithmetic in a faster kernel library, features within
-1e-4 of Keras (checked on a probe image every time an engine is made). The converted model is cached
-beside the features, keyed by the frozen weights' digest and the input size.
+1e-4 of Keras (checked on a probe image when the conversion is made; only a conversion that passes is
+cached, beside the features, keyed by the frozen weights' digest, the input size and the interpreter).
 ``tensorflow``: a traced ``tf.function`` of the layers, as Keras runs them.
 ``auto``: ``tflite`` when it converts and passes the check, else ``tensorflow`` with one line saying why.
 """
@@ -22,7 +22,7 @@ from ..data import cache
 from ..errors import ConfigError
 
 PARITY_TOLERANCE = 1e-4  # max |feature - Keras feature| on the probe image
-FORMAT = 2  # bump when the conversion changes what a cached engine holds
+FORMAT = 3  # bump when the conversion changes what a cached engine holds (3: stored once parity-checked)
 
 
 class TensorFlowFrozen:
@@ -144,12 +144,23 @@ def _convert_folded(layers, image_shape) -> bytes:
 
 def _key(layers, image_shape, weights_digest: str) -> str:
     return cache.key("engine-tflite", weights=weights_digest, shape=list(image_shape), format=FORMAT,
-                     layers=[type(layer).__name__ for layer in layers])
+                     layers=[type(layer).__name__ for layer in layers], interpreter=_interpreter_class().__module__)
 
 
-def _converted(layers, image_shape, weights_digest: str) -> bytes:
+def _checked_tflite(layers, image_shape, weights_digest: str) -> TFLiteFrozen:
+    """The converted engine: from the cache, where a conversion is stored only once it has passed the
+    parity check (and the entry is signed and checked, data/entries.py), or converted and checked now."""
     key = _key(layers, image_shape, weights_digest)
-    return cache.cached(key, lambda: np.frombuffer(convert(layers, image_shape), np.uint8)).tobytes()
+    found = cache.load(key)
+    if found is not None:
+        return TFLiteFrozen(np.asarray(found).tobytes())
+    content = convert(layers, image_shape)
+    engine = TFLiteFrozen(content)
+    worst = _parity(engine, layers, image_shape)
+    if worst > PARITY_TOLERANCE:
+        raise ValueError(f"its features differ from Keras' by {worst:.1e} (> {PARITY_TOLERANCE:g})")
+    cache.store(key, np.frombuffer(content, np.uint8), parity=worst)
+    return engine
 
 
 def frozen_engine(layers, image_shape, weights_digest: str, choice: str = "auto", say=print):
@@ -159,12 +170,7 @@ def frozen_engine(layers, image_shape, weights_digest: str, choice: str = "auto"
     if choice == "tensorflow":
         return TensorFlowFrozen(layers, image_shape)
     try:
-        content = _converted(layers, image_shape, weights_digest)
-        engine = TFLiteFrozen(content)
-        worst = _parity(engine, layers, image_shape)
-        if worst > PARITY_TOLERANCE:
-            raise ValueError(f"its features differ from Keras' by {worst:.1e} (> {PARITY_TOLERANCE:g})")
-        return engine
+        return _checked_tflite(layers, image_shape, weights_digest)
     except Exception as exc:  # noqa: BLE001 - any conversion or runtime failure falls back, said once
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         if choice == "tflite":
