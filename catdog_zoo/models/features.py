@@ -110,9 +110,7 @@ class FeatureStore:
         if workers > 1:
             rows, extracted = _extract_shared(self.cluster, name, images, run, label, self.progress, self.say)
         else:
-            with self.progress(label, len(images)) as bar, cache.writing(name, dtype=np.float32) as out:
-                run(images, out.append, bar.advance, 0)
-                rows, extracted = out.commit(), len(images)
+            rows, extracted = _extract_into(name, images, 0, len(images), run, label, self.progress), len(images)
         self.report.misses += 1
         self.report.extract_seconds += time.perf_counter() - started
         self.report.images_extracted += extracted
@@ -141,6 +139,13 @@ class FeatureStore:
         return out
 
 
+def _extract_into(name: str, images, start: int, stop: int, run, label: str, progress):
+    """Rows ``start..stop`` of ``images`` through ``run``, straight into the cache entry ``name``."""
+    with progress(label, stop - start) as bar, cache.writing(name, dtype=np.float32) as out:
+        run(RowsView(images, start, stop), out.append, bar.advance, start // EXTRACT_BATCH)
+        return out.commit()
+
+
 def _extract_shared(cluster, name: str, images, run, label: str, progress, say) -> tuple:
     """``(rows, images this worker extracted)``: each worker extracts its share (whole batches) into an
     entry of its own in the cache folder, waits for the others, then joins the shares into ``name``.
@@ -154,9 +159,7 @@ def _extract_shared(cluster, name: str, images, run, label: str, progress, say) 
 
     def share_name(i):
         return f"{name}-share{i}of{n}"
-    with progress(label, bounds[w + 1] - bounds[w]) as bar, cache.writing(share_name(w), dtype=np.float32) as out:
-        run(RowsView(images, bounds[w], bounds[w + 1]), out.append, bar.advance, bounds[w] // EXTRACT_BATCH)
-        mine = out.commit()
+    mine = _extract_into(share_name(w), images, bounds[w], bounds[w + 1], run, label, progress)
     print(f"Worker {w} of {n}: extracted {bounds[w + 1] - bounds[w]} of {len(images)} images ({label})", flush=True)
     cluster.barrier()
     extracted = bounds[w + 1] - bounds[w]

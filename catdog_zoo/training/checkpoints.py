@@ -71,17 +71,20 @@ def latest(run_dir):
     return found[-1] if found else None
 
 
-def latest_usable(run_dir, model, warn) -> tuple:
-    """``(folder, state)`` of the newest checkpoint that reads back whole and fits ``model``, or
-    ``(None, None)``: a damaged one (truncated weights, a deleted or edited file) is passed over after one
-    ``warn`` line naming it and what is used instead."""
+def restore_latest_usable(run_dir, model, warn) -> tuple:
+    """Give ``model`` the weights of the newest checkpoint that reads back whole and fits it; its
+    ``(folder, state)``, or ``(None, None)``: a damaged one (truncated weights, a deleted or edited file) is
+    passed over after one ``warn`` line naming it and what is used instead."""
     found = sorted((Path(run_dir) / FOLDER).glob("epoch-[0-9]*"), reverse=True)
     for i, folder in enumerate(found):
         try:
             state = load_state(folder)
-            _fits(_arrays(folder / "weights.npz"), model, folder)
+            values = _arrays(folder / "weights.npz")
+            _fits(values, model, folder)
             _arrays(folder / "optimizer.npz")
             best_weights(folder)
+            for variable, value in zip(model.weights, values):
+                variable.assign(value)
             return folder, state
         except ZooError as exc:
             instead = f"checkpoint {found[i + 1].name}" if i + 1 < len(found) else "the start"
@@ -150,13 +153,6 @@ def _sane(values: list, dtypes, folder: Path, name: str) -> None:
 def best_weights(folder: Path):
     """Early stopping's best weights saved with the checkpoint ``folder``, or None."""
     return _arrays(folder / BEST_FILE) if (folder / BEST_FILE).is_file() else None
-
-
-def restore_weights(model, folder: Path) -> None:
-    values = _arrays(folder / "weights.npz")
-    _fits(values, model, folder)
-    for variable, value in zip(model.weights, values):
-        variable.assign(value)
 
 
 def restore_optimizer(optimizer, trainable_variables, folder: Path) -> None:

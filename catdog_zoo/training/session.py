@@ -44,16 +44,11 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
     check_for_model(spec, cfg)
     cluster = make_cluster(cfg.strategy, cfg.devices)  # first: multi_worker must precede other TF work
     with contextlib.ExitStack() as held:
-        refusal = None
-        if cluster.is_chief and cfg.run_dir:
-            try:
-                check_run_dir(cfg.run_dir, overwrite)  # before the lock: a refusal leaves no folder behind
-                held.enter_context(folder_lock(cfg.run_dir))
-                check_run_dir(cfg.run_dir, overwrite)  # again: another process may have finished a run there
-            except ZooError as exc:
-                refusal = exc
-        if not cluster.all_agree(refusal is None):  # every worker stops, not only the chief
-            raise refusal or ZooError("the chief worker refused to start this run (its output says why)")
+        def take_run_dir():
+            check_run_dir(cfg.run_dir, overwrite)  # before the lock: a refusal leaves no folder behind
+            held.enter_context(folder_lock(cfg.run_dir))
+            check_run_dir(cfg.run_dir, overwrite)  # again: another process may have finished a run there
+        _as_chief(cluster, take_run_dir if cfg.run_dir else None)
         weights = cfg.weights if cfg.weights is not None else "default"
         net, splits, decoded, fine_tune_from, decode_seconds = _build(spec, cfg, cluster, quiet, weights)
         if cluster.is_chief:
@@ -82,18 +77,26 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
     cfg.run_dir = str(run_dir)
     cluster = make_cluster(cfg.strategy, cfg.devices)
     with contextlib.ExitStack() as held:
-        refusal = None
-        if cluster.is_chief:
-            try:
-                held.enter_context(folder_lock(run_dir))
-                if (run_dir / METRICS_FILE).is_file():  # finished by another process since the check above
-                    raise ZooError(f"{run_dir} is a finished run; nothing to resume")
-                remove_run_leftovers(run_dir)
-            except ZooError as exc:
-                refusal = exc
-        if not cluster.all_agree(refusal is None):  # every worker stops, not only the chief
-            raise refusal or ZooError("the chief worker refused to resume this run (its output says why)")
+        def take_run_dir():
+            held.enter_context(folder_lock(run_dir))
+            if (run_dir / METRICS_FILE).is_file():  # finished by another process since the check above
+                raise ZooError(f"{run_dir} is a finished run; nothing to resume")
+            remove_run_leftovers(run_dir)
+        _as_chief(cluster, take_run_dir)
         return _resume_locked(spec, cfg, cluster, run_dir, quiet)
+
+
+def _as_chief(cluster, step) -> None:
+    """Run ``step`` (taking the run folder) on the chief; a refusal there stops every worker, not only the
+    chief (the others would wait for it in their first collective)."""
+    refusal = None
+    if cluster.is_chief and step is not None:
+        try:
+            step()
+        except ZooError as exc:
+            refusal = exc
+    if not cluster.all_agree(refusal is None):
+        raise refusal or ZooError("the chief worker refused this run (its output says why)")
 
 
 def _resume_locked(spec, cfg, cluster, run_dir: Path, quiet: bool) -> RunResult:
@@ -101,10 +104,8 @@ def _resume_locked(spec, cfg, cluster, run_dir: Path, quiet: bool) -> RunResult:
     any_checkpoint = checkpoints.latest(run_dir) is not None
     weights = None if any_checkpoint and spec.pretrained else (cfg.weights if cfg.weights is not None else "default")
     net, splits, decoded, fine_tune_from, decode_seconds = _build(spec, cfg, cluster, quiet, weights)
-    latest, state = checkpoints.latest_usable(run_dir, net, warn)
-    if latest:
-        checkpoints.restore_weights(net, latest)
-    elif any_checkpoint and spec.pretrained and weights is None:  # every checkpoint was damaged: start over
+    latest, state = checkpoints.restore_latest_usable(run_dir, net, warn)
+    if not latest and any_checkpoint and spec.pretrained and weights is None:  # all damaged: start over
         net, splits, decoded, fine_tune_from, decode_seconds = _build(
             spec, cfg, cluster, quiet, cfg.weights if cfg.weights is not None else "default")
     say_to(quiet)(f"Resuming {run_dir} " + (f"after epoch {state['epoch']} ({state['stage']} stage)" if state
