@@ -150,11 +150,19 @@ def test_a_transient_read_error_is_never_cached(tiny_data, own_cache, monkeypatc
         if str(path) == str(victim):
             raise OSError(errno.EMFILE, "Too many open files")
         return real_open(path, *args, **kwargs)
+    real_stat = os.stat
+
+    def flaky_stat(path, *args, **kwargs):  # so the whole-split pipeline leaves it to be read one by one
+        if str(path) == str(victim):
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_stat(path, *args, **kwargs)
     monkeypatch.setattr(builtins, "open", flaky)
+    monkeypatch.setattr(os, "stat", flaky_stat)
     first = decode_split(split, (12, 12))
     assert [p for p, _ in first.skipped] == [victim] and "tried again" in capsys.readouterr().err
     assert not list(own_cache.glob("decoded-*"))  # nothing kept from a run that saw it
     monkeypatch.setattr(builtins, "open", real_open)
+    monkeypatch.setattr(os, "stat", real_stat)
     healthy = decode_split(split, (12, 12))
     assert not healthy.skipped and len(healthy.split) == len(split.paths)
 

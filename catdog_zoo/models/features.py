@@ -38,6 +38,8 @@ class FeatureCacheReport:
     setup_seconds: float = 0.0
     images_extracted: int = 0
     engine: str = ""  # what ran the frozen part ("" when every entry was cached)
+    engine_seconds: float = 0.0  # converting (or loading) the engine, while decoding when ``engine_early``
+    engine_early: bool = False
 
     def as_dict(self) -> dict:
         steady = self.extract_seconds - self.setup_seconds
@@ -47,14 +49,15 @@ class FeatureCacheReport:
                 "extract_seconds": round(self.extract_seconds, 2), "setup_seconds": round(self.setup_seconds, 2),
                 "images_extracted": self.images_extracted,
                 "images_per_second": round(rate, 1) if rate else None,
-                "overall_images_per_second": round(overall, 1) if overall else None, "engine": self.engine}
+                "overall_images_per_second": round(overall, 1) if overall else None, "engine": self.engine,
+                "engine_seconds": round(self.engine_seconds, 2), "engine_early": self.engine_early}
 
 
 class FeatureStore:
     """Cached features of one model's frozen part, keyed by everything that changes them."""
 
     def __init__(self, chain: FrozenChain, model_name: str, image_size, seed: int, progress=SILENT,
-                 engine: str = "tensorflow", say=print, part: str = "features", cluster=None):
+                 engine: str = "tensorflow", say=print, part: str = "features", cluster=None, prepared=None):
         self.chain = chain
         # Several workers (``cluster.workers``): each extracts its share of every entry (see _extract_shared).
         self.cluster = cluster
@@ -71,15 +74,17 @@ class FeatureStore:
         self.progress = progress
         self.engine_choice, self.say = engine, say
         self._frozen = None  # the engine, made the first time an extraction needs one
+        # ... or made already, while the images were decoded (used if it is of these very weights)
+        self._prepared = prepared if getattr(prepared, "weights_digest", None) == self.weights else None
         self._steps = {}
 
     def _engine(self):
         if self.engine_choice == "tensorflow":
             self.report.engine = "tensorflow"
             return None  # the frozen layers traced together with the front, as Keras runs them
-        engine = frozen_engine(self.chain.frozen, frozen_input_shape(self.chain, self.image_size), self.weights,
-                               self.engine_choice, self.say)
-        self.report.engine = engine.name
+        engine = self._prepared or prepared_engine(self.chain, self.image_size, self.engine_choice, self.say)
+        self.report.engine, self.report.engine_seconds = engine.name, engine.seconds
+        self.report.engine_early = self._prepared is not None
         return None if engine.name == "tensorflow" else engine
 
     def _step(self, augment: bool):
@@ -89,7 +94,9 @@ class FeatureStore:
             if not self._steps:
                 self._frozen = self._engine()
             step = extractor(self.chain, augment, (*self.image_size, 3), self._frozen)
-            step(tf.zeros((EXTRACT_BATCH, *self.image_size, 3), tf.uint8))
+            # An engine is warm already (prepared_engine): one image traces the front. TensorFlow's layers pick
+            # their kernels for the batch size, so they warm up on a whole batch.
+            step(tf.zeros((1 if self._frozen is not None else EXTRACT_BATCH, *self.image_size, 3), tf.uint8))
             self.report.setup_seconds += time.perf_counter() - started
             self._steps[augment] = step
         return self._steps[augment]
@@ -180,6 +187,17 @@ def _extract_shared(cluster, name: str, images, run, label: str, progress, say) 
     getattr(mine, "close", lambda: None)()  # (an array when the cache folder cannot be written)
     cache.remove(share_name(w))
     return rows, extracted
+
+
+def prepared_engine(chain: FrozenChain, image_size, choice: str, say):
+    """The engine of ``chain``'s frozen part (``models.engine``), run once, with the seconds that took and the
+    weights it was made from."""
+    started = time.perf_counter()
+    weights, shape = chain.weights_digest(), frozen_input_shape(chain, image_size)
+    engine = frozen_engine(chain.frozen, shape, weights, choice, say)
+    engine(np.zeros((1, *shape), np.float32))  # its first run sets its kernels up (0.3 s for TFLite's XNNPACK)
+    engine.seconds, engine.weights_digest = time.perf_counter() - started, weights
+    return engine
 
 
 def frozen_input_shape(chain: FrozenChain, image_size) -> tuple:

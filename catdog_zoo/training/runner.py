@@ -42,6 +42,7 @@ class Setup:
     quiet: bool
     fine_tune_from: int | None
     decode_seconds: float = 0.0
+    stages: list | None = None  # planned already (and perhaps prepared early); else planned here
 
 
 def say_to(quiet: bool):
@@ -60,7 +61,7 @@ class Runner:
         self.run_dir, self.cluster = setup.run_dir, setup.cluster
         quiet = setup.quiet or not self.cluster.is_chief  # one voice per run: the chief's
         self.say, self.verbose, self.progress = say_to(quiet), keras_verbosity(quiet), progress_factory(quiet)
-        self.stages = plan(self.spec, self.cfg, setup.fine_tune_from)
+        self.stages = setup.stages or plan(self.spec, self.cfg, setup.fine_tune_from)
         self.history: dict = {}
         self.summaries: dict = {}  # stage name -> what the run record says of it
         self.cache_report = None  # set by a stage that used the feature cache

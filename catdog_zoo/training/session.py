@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from ..util.progress import progress_factory
 from . import checkpoints
 from .distribute import make_cluster
 from .runner import Runner, Setup, say_to, warn
+from .stages import plan
 
 
 def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs", overwrite: bool = False,
@@ -50,7 +52,8 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
             check_run_dir(cfg.run_dir, overwrite)  # again: another process may have finished a run there
         _as_chief(cluster, take_run_dir if cfg.run_dir else None)
         weights = cfg.weights if cfg.weights is not None else "default"
-        net, splits, decoded, fine_tune_from, decode_seconds = _build(spec, cfg, cluster, quiet, weights)
+        net, splits, decoded, fine_tune_from, decode_seconds, stages = _build(spec, cfg, cluster, quiet, weights,
+                                                                              early=True)
         if cluster.is_chief:
             run_dir = create_run_dir(spec.name, cfg.run_dir, runs_root, overwrite)
             if not cfg.run_dir:  # a new folder of its own name: locked as soon as it exists
@@ -59,7 +62,8 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
         else:
             run_dir = _scratch_run_dir(cluster)
         write_yaml(run_dir / CONFIG_FILE, cfg.to_dict())
-        setup = Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from, decode_seconds)
+        setup = Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from, decode_seconds,
+                      stages)
         return _run(Runner(setup), None, None, Path(cfg.run_dir) if cluster.is_chief else None)
 
 
@@ -103,10 +107,10 @@ def _resume_locked(spec, cfg, cluster, run_dir: Path, quiet: bool) -> RunResult:
     # From a checkpoint every weight is restored, so nothing needs downloading.
     any_checkpoint = checkpoints.latest(run_dir) is not None
     weights = None if any_checkpoint and spec.pretrained else (cfg.weights if cfg.weights is not None else "default")
-    net, splits, decoded, fine_tune_from, decode_seconds = _build(spec, cfg, cluster, quiet, weights)
+    net, splits, decoded, fine_tune_from, decode_seconds, _ = _build(spec, cfg, cluster, quiet, weights)
     latest, state = checkpoints.restore_latest_usable(run_dir, net, warn)
     if not latest and any_checkpoint and spec.pretrained and weights is None:  # all damaged: start over
-        net, splits, decoded, fine_tune_from, decode_seconds = _build(
+        net, splits, decoded, fine_tune_from, decode_seconds, _ = _build(
             spec, cfg, cluster, quiet, cfg.weights if cfg.weights is not None else "default")
     say_to(quiet)(f"Resuming {run_dir} " + (f"after epoch {state['epoch']} ({state['stage']} stage)" if state
                                              else "from the start (no checkpoint yet)"))
@@ -126,17 +130,50 @@ def _run(runner: Runner, state, checkpoint, run_dir) -> RunResult:
         raise Interrupted(run_dir) from None
 
 
-def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights) -> tuple:
-    """``(model, splits, decoded, fine_tune_from, decode_seconds)``: the model built from the seed, then the
-    images decoded."""
+def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights, early: bool = False) -> tuple:
+    """``(model, splits, decoded, fine_tune_from, decode_seconds, stages)``: the images decoded in a thread
+    while the model is built from the seed and, with ``early`` (a new run), the first stage does what it can
+    before the images are there (:meth:`~catdog_zoo.training.stages.Stage.prepare_early`)."""
     splits = load_splits(cfg)
     keras.utils.set_random_seed(cfg.seed)
+    decoding = _Background(decode_splits, splits, cfg.image_size, cfg.strict, warn, progress_factory(quiet),
+                           cfg.decoded_cache)
     with cluster.scope():
         net = spec.build(len(splits.class_names), cfg.image_size, weights=weights)
     fine_tune_from = fine_tune_index(net, spec, cfg.fine_tune_at) if cfg.fine_tune_epochs else None
-    started = time.perf_counter()
-    decoded = decode_splits(splits, cfg.image_size, cfg.strict, warn, progress_factory(quiet), cfg.decoded_cache)
-    return net, splits, decoded, fine_tune_from, time.perf_counter() - started
+    stages = plan(spec, cfg, fine_tune_from)
+    if early and decoding.running():  # decoding from files, not a warm cache: a core is free for this
+        stages[0].prepare_early(net, cfg, say_to(quiet or not cluster.is_chief))
+    return net, splits, decoding.result(), fine_tune_from, decoding.seconds, stages
+
+
+class _Background:
+    """``fn(*args)`` in a daemon thread (Ctrl-C in the main thread ends the process without waiting for it);
+    ``result()`` waits and returns its value or raises its exception. TensorFlow's decoders release the GIL,
+    so decoding and the model's set-up share the cores."""
+
+    def __init__(self, fn, *args):
+        self._value = self._error = None
+        self.seconds = 0.0
+
+        def work():
+            started = time.perf_counter()
+            try:
+                self._value = fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread as it is
+                self._error = exc
+            self.seconds = time.perf_counter() - started
+        self._thread = threading.Thread(target=work, name="catdog-zoo-decode", daemon=True)
+        self._thread.start()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _scratch_run_dir(cluster) -> Path:

@@ -20,7 +20,7 @@ import keras
 
 from ..data.batches import EpochBatches
 from ..data.cache import cache_root
-from ..models.features import FeatureStore
+from ..models.features import FeatureStore, prepared_engine
 from ..models.frozen import FrozenChain, split_backbone, split_frozen, unfreeze_top
 from ..models.heads import probabilities
 from ..util.rows import in_memory_if_small
@@ -51,6 +51,10 @@ class Stage:
     def facts(self) -> dict:
         return {}
 
+    def prepare_early(self, net, cfg, say) -> None:
+        """Work that needs the model but not the images, done while they are decoded (a new run only:
+        a resumed one restores weights after this point)."""
+
     def _on_images(self, runner, first: int, last: int, checkpoint) -> None:
         runner.fit(runner.net, self.name, first, last, runner.images("train", shuffle=True, first_epoch=first),
                    runner.images("validation"), checkpoint)
@@ -80,13 +84,21 @@ class HeadOnFeatures(HeadOnImages):
         super().__init__(epochs)
         self.backbone = backbone
         self.used = True
+        self.chain = self.engine = None  # the model split and its engine, when prepared while images were decoded
 
     def facts(self) -> dict:
         return {"feature_cache": self.used}
 
+    def prepare_early(self, net, cfg, say) -> None:
+        """Convert the frozen part for the feature engine: single-threaded work that decoding leaves a core
+        for (about 1.5 s of a cold run's set-up at 224 px)."""
+        self.chain = split_frozen(net, self.backbone)
+        if self.chain is not None and cfg.engine != "tensorflow":
+            self.engine = prepared_engine(self.chain, cfg.image_size, cfg.engine, say)
+
     def run(self, runner, first: int, last: int, checkpoint):
         runner.compile(runner.net, runner.cfg.learning_rate)
-        chain = split_frozen(runner.net, self.backbone)
+        chain = self.chain or split_frozen(runner.net, self.backbone)
         if chain is None:
             runner.say(f"Note: {runner.spec.name}'s layers around '{self.backbone}' are not a simple "
                        "chain; training end to end without the feature cache")
@@ -94,7 +106,7 @@ class HeadOnFeatures(HeadOnImages):
             self._on_images(runner, first, last, checkpoint)
             return None
         runner.say(f"Features of the frozen '{self.backbone}' (cache: {cache_root()})")
-        features, report = cached_inputs(runner, chain, "features")
+        features, report = cached_inputs(runner, chain, "features", self.engine)
         runner.cache_report = report
         with runner.cluster.scope():
             head = chain.head_model(features["train"][0].shape[-1])
@@ -102,13 +114,13 @@ class HeadOnFeatures(HeadOnImages):
                                runner.cfg.learning_rate)
 
 
-def cached_inputs(runner, chain, part: str) -> tuple:
+def cached_inputs(runner, chain, part: str, engine=None) -> tuple:
     """``({"train": [view, ...], "validation": rows, "test": rows}, report)`` (each view or rows ``(N, ...)``,
     read from disk on demand): what ``chain``'s
     frozen part makes of every image (and augmented view), cached on disk (``models.features``)."""
     cfg, decoded = runner.cfg, runner.decoded
     store = FeatureStore(chain, runner.spec.qualified_name, cfg.image_size, cfg.seed, runner.progress,
-                         engine=cfg.engine, say=runner.say, part=part, cluster=runner.cluster)
+                         engine=cfg.engine, say=runner.say, part=part, cluster=runner.cluster, prepared=engine)
     train = decoded["train"]
     inputs = {"train": store.augmented(train.images, train.digest, cfg.aug_views) if cfg.aug_views
               else [store.plain(train.images, train.digest, f"{part} of train")]}
