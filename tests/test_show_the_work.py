@@ -248,17 +248,76 @@ def augmenting_run(tiny_data, tmp_path_factory):
     return run_dir
 
 
-@pytest.mark.parametrize("fmt, name", [("tflite", "model.tflite"), ("saved_model", "saved_model")])
-def test_export_matches_the_keras_model(augmenting_run, tmp_path, fmt, name):
-    out = tmp_path / name
-    report = json.loads(run("export", augmenting_run, "--format", fmt, "--out", out, "--json").output)
-    assert report["parity_ok"] and report["max_probability_difference"] < 1e-3
+def test_tflite_export_matches_the_keras_model(augmenting_run, tmp_path):
+    out = tmp_path / "model.tflite"
+    report = json.loads(run("export", augmenting_run, "--format", "tflite", "--out", out, "--json").output)
+    assert report["parity_ok"] and report["max_probability_difference"] < 1e-3 and report["quantize"] == "none"
     assert report["parity_split"] == "test" and report["parity_images"] == 4 and report["same_label_fraction"] == 1
-    assert out.exists() and json.loads((tmp_path / f"{name}.export.json").read_text()) == report
-    again = run("export", augmenting_run, "--format", fmt, "--out", out, ok=False)
+    assert report["accuracy_export"] == report["accuracy_keras"] and report["size_bytes"] == out.stat().st_size
+    assert json.loads((tmp_path / "model.tflite.export.json").read_text()) == report
+    assert (tmp_path / "model.tflite.labels.txt").read_text() == "cats\ndogs\n"
+    again = run("export", augmenting_run, "--format", "tflite", "--out", out, ok=False)
     assert again.exit_code == 1 and "exists; pass --overwrite" in again.output
-    run("export", augmenting_run, "--format", fmt, "--out", out, "--overwrite")
+    run("export", augmenting_run, "--format", "tflite", "--out", out, "--overwrite")
     assert not list(tmp_path.glob(".*"))  # no staging leftovers
+
+
+def test_saved_model_goes_into_numbered_versions_as_tf_serving_expects(augmenting_run, tmp_path):
+    base = tmp_path / "serving" / "catdog"
+    first = json.loads(run("export", augmenting_run, "--format", "saved_model", "--out", base, "--json").output)
+    assert first["path"] == str(base / "1") and first["parity_ok"] and (base / "1" / "saved_model.pb").is_file()
+    assert (base / "1" / "labels.txt").read_text() == "cats\ndogs\n"
+    second = json.loads(run("export", augmenting_run, "--format", "saved_model", "--out", base, "--json").output)
+    assert second["path"] == str(base / "2")  # a new version beside the old one: TF Serving moves to it
+    taken = run("export", augmenting_run, "--format", "saved_model", "--out", base, "--version", 1, ok=False)
+    assert taken.exit_code == 1 and "exists; pass --overwrite" in taken.output
+    run("export", augmenting_run, "--format", "saved_model", "--out", base, "--version", 1, "--overwrite")
+    assert sorted(p.name for p in base.iterdir() if not p.name.startswith(".")) == [
+        "1", "1.export.json", "2", "2.export.json"]
+    wrong = run("export", augmenting_run, "--format", "tflite", "--version", 3, ok=False)
+    assert wrong.exit_code == 2 and "--version applies to --format saved_model only" in wrong.output
+
+
+def test_serving_signatures_give_probabilities_and_class_names_from_pixels_or_encoded_files(tiny_run, tiny_data,
+                                                                                             tmp_path):
+    """What TF Serving calls: ``serving_default`` on pixels and ``serve_image_bytes`` on the files' bytes give
+    model.keras' probabilities for the images as training decodes them."""
+    import tensorflow as tf
+
+    from catdog_zoo import load_model
+    from catdog_zoo.data.decode import decode_file
+    from catdog_zoo.models.heads import probabilities
+    run("export", tiny_run, "--format", "saved_model", "--out", tmp_path / "m")
+    served = tf.saved_model.load(str(tmp_path / "m" / "1"))
+    assert {"serving_default", "serve_image_bytes", "serve"} <= set(served.signatures)
+    files = sorted((tiny_data / "validation").rglob("*.jpg"))[::4]
+    pixels = np.stack([decode_file(str(f), (40, 40)) for f in files]).astype("float32")
+    expected = probabilities(load_model(tiny_run).predict_on_batch(pixels))
+    by_pixels = served.signatures["serving_default"](images=tf.constant(pixels))
+    by_bytes = served.signatures["serve_image_bytes"](image_bytes=tf.constant([f.read_bytes() for f in files]))
+    for answer in (by_pixels, by_bytes):
+        np.testing.assert_allclose(answer["probabilities"].numpy(), expected, atol=1e-5)
+        assert [n.decode() for n in answer["class_name"].numpy()] == [["cats", "dogs"][i] for i in
+                                                                       expected.argmax(1)]
+        assert list(answer["class_index"].numpy()) == list(expected.argmax(1))
+
+
+@pytest.mark.parametrize("quantize", ["dynamic", "float16", "int8"])
+def test_quantized_tflite_exports_are_smaller_and_judged_by_accuracy(tiny_run, tmp_path, quantize):
+    float_report = json.loads(run("export", tiny_run, "--format", "tflite", "--out", tmp_path / "f.tflite",
+                                  "--json").output)
+    result = run("export", tiny_run, "--format", "tflite", "--quantize", quantize, "--out", tmp_path / "q.tflite")
+    report = json.loads((tmp_path / "q.tflite.export.json").read_text())
+    assert report["quantize"] == quantize and report["parity_ok"] is None  # meant to differ a little
+    assert report["size_bytes"] < float_report["size_bytes"] * (0.6 if quantize == "float16" else 0.35)
+    assert report["same_label_fraction"] >= 0.75 and abs(report["accuracy_export"] - report["accuracy_keras"]) <= 0.25
+    assert f"accuracy on 4 test images: export {report['accuracy_export']:.2%}, model.keras" in result.output
+    images = np.random.default_rng(1).uniform(0, 255, (2, 40, 40, 3)).astype("float32")
+    from catdog_zoo.runs.export import runner
+    logits = runner(tmp_path / "q.tflite", "tflite")(images)
+    assert logits.shape == runner(tmp_path / "f.tflite", "tflite")(images).shape and np.isfinite(logits).all()
+    bad = run("export", tiny_run, "--format", "saved_model", "--quantize", quantize, ok=False)
+    assert bad.exit_code == 2 and "--quantize applies to --format tflite only" in bad.output
 
 
 def test_exported_tflite_runs_on_new_images(augmenting_run, tmp_path):

@@ -54,7 +54,7 @@ class TFLiteFrozen:
     def __init__(self, content: bytes):
         import warnings
 
-        with _quiet(), warnings.catch_warnings():  # the XNNPACK announcement; tf.lite's "deprecated" notice
+        with quiet_native(), warnings.catch_warnings():  # the XNNPACK announcement; tf.lite's "deprecated" notice
             warnings.simplefilter("ignore", UserWarning)
             self._interpreter = _interpreter_class()(model_content=content, num_threads=os.cpu_count() or 1)
         self._input = self._interpreter.get_input_details()[0]["index"]
@@ -65,7 +65,7 @@ class TFLiteFrozen:
         x = np.ascontiguousarray(x, np.float32)
         if x.shape != self._shape:  # a new batch size (the last, short batch): plan memory again
             self._interpreter.resize_tensor_input(self._input, x.shape)
-            with _quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            with quiet_native():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
                 self._interpreter.allocate_tensors()
             self._shape = x.shape
         self._interpreter.set_tensor(self._input, x)
@@ -82,7 +82,7 @@ def _interpreter_class():
 
 
 @contextlib.contextmanager
-def _quiet(fds=(2,)):
+def quiet_native(fds=(2,)):
     """Silence what C++ (and Keras' export summary) write to these file descriptors; Python's own errors
     are raised, not printed, so nothing a user needs is lost."""
     import sys
@@ -122,7 +122,7 @@ def convert(layers, image_shape) -> bytes:
 
         model = keras.Sequential([keras.Input(image_shape), *layers])
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        with _quiet((1,)):  # the converter prints the whole SavedModel signature to stdout
+        with quiet_native((1,)):  # the converter prints the whole SavedModel signature to stdout
             return converter.convert()
 
 
@@ -136,7 +136,7 @@ def _convert_folded(layers, image_shape) -> bytes:
     level = absl.level
     absl.setLevel(logging.ERROR)
     try:
-        with _quiet((1,)):
+        with quiet_native((1,)):
             return tf.lite.TFLiteConverter.from_concrete_functions([folded]).convert()
     finally:
         absl.setLevel(level)

@@ -38,7 +38,8 @@ RUN_FILES = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, CHECKPOINTS_DI
              *REPORT_FILES, LOCK_FILE)
 # What catdog-zoo writes inside its folders; --overwrite removes these and nothing else a user put there.
 OWN_INSIDE = {CHECKPOINTS_DIR: ("epoch-*", ".epoch-*"), TENSORBOARD_DIR: ("head", "fine_tune", "train", "validation"),
-              EXPORT_DIR: ("saved_model", "model.tflite", "*.export.json", ".export-*", ".*.old")}
+              EXPORT_DIR: ("serving", "saved_model", "model.tflite", "model-*.tflite", "*.export.json", "*.labels.txt",
+                           ".export-*", ".*.old")}
 # tempfile's names: PREFIX + 8 of [a-z0-9_] + SUFFIX. Ours: atomic writes of run files (".metrics-XXXXXXXX.json"),
 # checkpoint staging (".epoch-XXXXXXXX"), export staging (".export-XXXXXXXX"), the write probe.
 _TEMP = re.compile(r"^\.(?:write-test-|epoch-|export-|(?:%s)-)[a-z0-9_]{8}(?:%s)?$" % (

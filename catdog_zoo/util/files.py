@@ -71,6 +71,11 @@ def no_space(exc) -> bool:
     return False
 
 
+def dir_size(folder) -> int:
+    """Bytes in the regular files under ``folder`` (links not followed)."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink())
+
+
 def write_text(path, text: str) -> None:
     def write(tmp):
         with open(tmp, "w", encoding="utf-8") as f:

@@ -1,0 +1,104 @@
+"""The model as it is deployed: a SavedModel with TF Serving's signatures, and TFLite files, float or quantized.
+
+SavedModel signatures (each takes a batch):
+
+- ``serving_default``: ``images``, float32 ``(N, H, W, 3)`` in [0, 255] at the run's image size ->
+  ``probabilities`` ``(N, C)``, ``class_index`` ``(N,)`` int64 and ``class_name`` ``(N,)`` string.
+- ``serve_image_bytes``: ``image_bytes``, ``(N,)`` encoded JPEG, PNG, GIF or BMP files -> the same outputs,
+  each image decoded and resized exactly as training decodes it (:func:`catdog_zoo.data.decode.pixels`).
+  TF Serving's REST API takes such an input as ``{"instances": [{"image_bytes": {"b64": "..."}}]}``.
+- ``serve``: ``images`` -> the logits of ``model.keras``.
+
+TFLite files take float32 images and return logits whatever the quantization: ``none`` (float32),
+``dynamic`` (int8 weights, float activations), ``float16`` (float16 weights) or ``int8`` (int8 weights and
+activations, the activation ranges calibrated on up to :data:`CALIBRATION_IMAGES` of the run's own training
+images). A quantized file is judged by its accuracy on the test split beside the float model's, not by
+parity: its probabilities are meant to differ a little.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
+CALIBRATION_IMAGES = 200
+
+
+def write_saved_model(model, path, class_names, image_size) -> None:
+    """``model`` (augmentation already left out) as a SavedModel at ``path`` with the signatures above."""
+    import keras
+    import tensorflow as tf
+
+    from ..data.decode import pixels
+
+    names = tf.constant(list(class_names))
+    height, width = (int(s) for s in image_size)
+    images = tf.TensorSpec((None, height, width, 3), tf.float32, name="images")
+
+    def answer(logits):
+        if logits.shape[-1] == 1:  # one logit: the probability of the second class
+            second = tf.sigmoid(logits)
+            probs = tf.concat([1.0 - second, second], axis=-1)
+        else:
+            probs = tf.nn.softmax(logits, axis=-1)
+        index = tf.argmax(probs, axis=-1)
+        return {"probabilities": probs, "class_index": index, "class_name": tf.gather(names, index)}
+
+    def serving_default(images):
+        return answer(model(images, training=False))
+
+    def serve_image_bytes(image_bytes):
+        decoded = tf.map_fn(lambda data: tf.cast(pixels(data, (height, width)), tf.float32), image_bytes,
+                            fn_output_signature=tf.TensorSpec((height, width, 3), tf.float32))
+        return answer(model(decoded, training=False))
+
+    def serve(images):
+        return model(images, training=False)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serving_default, input_signature=[images])
+    archive.add_endpoint("serve_image_bytes", serve_image_bytes,
+                         input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")])
+    archive.add_endpoint("serve", serve, input_signature=[images])
+    archive.write_out(str(path), verbose=False)
+
+
+def tflite_bytes(saved_model_dir, quantize: str, calibration=None) -> bytes:
+    """The SavedModel's ``serve`` signature (images -> logits) as a TFLite file; ``calibration``: a function
+    giving float32 images one at a time, for ``int8``."""
+    import logging
+    import warnings
+
+    import tensorflow as tf
+
+    from ..models.engine import quiet_native
+
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=["serve"])
+    if quantize != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8":
+        converter.representative_dataset = lambda: ([x[None]] for x in calibration())
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)  # the calibrator's "Statistics for quantized inputs were expected" and such
+    try:
+        with quiet_native((1, 2)), warnings.catch_warnings():  # "fully_quantize: 0, ..." from the C++ calibrator
+            warnings.simplefilter("ignore", UserWarning)  # "Statistics for quantized inputs were expected"
+            return converter.convert()
+    finally:
+        absl.setLevel(level)
+
+
+def calibration_images(images, count: int = CALIBRATION_IMAGES):
+    """A function giving up to ``count`` of ``images`` (uint8 rows), evenly spread, as float32 arrays."""
+    picked = np.linspace(0, len(images) - 1, num=min(count, len(images))).round().astype(int) if len(images) else []
+
+    def each():
+        for i in picked:
+            yield np.asarray(images[int(i)], np.float32)
+    return each
