@@ -189,8 +189,8 @@ _KEY_LIST = [
         "files are usable, decoding pixels again when needed (drop); auto: keep a split's pixels when they take "
         "at most 2 GiB (about 14,000 images at 224 px).", choices=DECODED_CACHE),
     Key("engine", "choice", "auto", "What runs a frozen backbone's forward pass when features are extracted: "
-        "tflite (XNNPACK kernels, the same float32 results), tensorflow, or auto (tflite when it converts the "
-        "backbone, else tensorflow).", choices=ENGINES),
+        "tflite (XNNPACK kernels on the CPU, the same float32 results), tensorflow, or auto (tflite when it "
+        "converts the backbone and no GPU is visible, else tensorflow).", choices=ENGINES),
     Key("aug_views", "int", 0, "Augmented copies of each training image in the feature cache; 0: the head "
         "trains on un-augmented features, as good or better in every measurement so far and cheaper "
         "(docs/performance.md).", minimum=0, maximum=64),

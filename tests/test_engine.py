@@ -87,3 +87,14 @@ def test_a_cached_conversion_is_trusted_only_as_stored(own_cache, monkeypatch):
 def own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+def test_auto_leaves_a_visible_gpu_to_tensorflow(own_cache, monkeypatch):
+    """XNNPACK runs on the CPU: with a GPU in the machine, auto keeps TensorFlow (which runs there)."""
+    from catdog_zoo.models import engine as engines
+    layers = frozen_layers()
+    monkeypatch.setattr(engines, "gpu_visible", lambda: True)
+    assert frozen_engine(layers, (32, 32, 3), "digest-g", "auto").name == "tensorflow"
+    assert frozen_engine(layers, (32, 32, 3), "digest-g", "tflite").name == "tflite"  # asked for: still given
+    monkeypatch.setattr(engines, "gpu_visible", lambda: False)
+    assert frozen_engine(layers, (32, 32, 3), "digest-g", "auto").name == "tflite"
