@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def measure(cmd, log, env=None, ok_codes=(0,)) -> dict:
-    """Run ``cmd``; wall seconds, peak RSS (MB) of that process, and its output."""
+    """Run ``cmd``; wall seconds, CPU seconds (user + system), peak RSS (MB) of that process, and its output."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
@@ -45,7 +45,8 @@ def measure(cmd, log, env=None, ok_codes=(0,)) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in ok_codes:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))}; see the log")
-    result = {"wall_seconds": time.perf_counter() - started, "peak_rss_mb": usage.ru_maxrss / 1024}
+    result = {"wall_seconds": time.perf_counter() - started, "peak_rss_mb": usage.ru_maxrss / 1024,
+              "cpu_seconds": usage.ru_utime + usage.ru_stime}
     for line in lines:
         if line.startswith("RESULT "):
             result.update(json.loads(line[len("RESULT "):]))
@@ -139,7 +140,11 @@ def targets(r: dict) -> list:
     a, b, b160 = r["a"], r["b"], r["b160"]
     rows = []
     s = a["wall_seconds"] / b["wall_seconds"]
-    rows += [("(b) >= 15x faster than (a)", f"{s:.1f}x", s >= 15),
+    # The CPU work of (b) spread perfectly over the cores: no schedule of the same work beats this ratio.
+    cores = os.cpu_count() or 1
+    best = a["wall_seconds"] / (b["cpu_seconds"] / cores) if b.get("cpu_seconds") else None
+    bound = f" (its {b['cpu_seconds']:.0f} CPU s on {cores} cores bound it at {best:.1f}x)" if best else ""
+    rows += [("(b) >= 15x faster than (a)", f"{s:.1f}x{bound}", s >= 15),
              ("(b) val >= 98.5%", f"{b['val_accuracy']:.2%}", b["val_accuracy"] >= 0.985),
              ("(b) test >= 98.5%", f"{b['test_accuracy']:.2%}", b["test_accuracy"] >= 0.985)]
     s160 = a["wall_seconds"] / b160["wall_seconds"]

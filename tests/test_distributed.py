@@ -152,12 +152,15 @@ MIRRORED = """
 """
 
 
-@pytest.mark.parametrize("model, extra", [("dropout", {"tensorboard": True}), ("frozen_aug", {"aug_views": 2})])
+@pytest.mark.parametrize("model, extra", [("dropout", {"tensorboard": True}), ("frozen_aug", {"aug_views": 2}),
+                                          ("frozen_aug", {"engine": "tensorflow"})])
 def test_mirrored_on_two_logical_cpus_matches_one_device(tiny_data, tmp_path, site, model, extra):
     install_dist(site, "frozen-test", "0.1", {"frozen": "frozen_test_mod"}, {"frozen_test_mod": FROZEN_PLUGIN})
     run_dir = tmp_path / "mirrored"
+    shared_cache = tmp_path / "cache-mirrored"  # empty: every entry is extracted here, none found
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(MIRRORED), model, str(tiny_data), str(run_dir),
-                             json.dumps(extra)], capture_output=True, text=True, env=env_with(site))
+                             json.dumps(extra)], capture_output=True, text=True,
+                            env={**env_with(site), "CATDOG_ZOO_CACHE": str(shared_cache)})
     assert result.returncode == 0, our_lines(result.stderr)[-10:]
     dist = json.loads(result.stdout.strip().splitlines()[-1])
     assert (dist["strategy"], dist["replicas"], dist["workers"], dist["global_batch_size"]) == ("mirrored", 2, 1, 8)
@@ -166,13 +169,24 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tiny_data, tmp_path, si
     if extra.get("tensorboard"):  # the replicated loop writes the scalars Keras' callback would
         events = list((run_dir / "tensorboard" / "head").rglob("events.out.tfevents.*"))
         assert {p.parent.name for p in events} == {"train", "validation"} and all(p.stat().st_size for p in events)
-    single([model, "--data", tiny_data, *TINY, "--batch-size", 8, "--run-dir", alone, *flags], extra_path=site)
+    flags += [f"--engine={v}" for k, v in extra.items() if k == "engine"]
+    own_cache = tmp_path / "cache-alone"
+    single([model, "--data", tiny_data, *TINY, "--batch-size", 8, "--run-dir", alone, *flags], extra_path=site,
+           CATDOG_ZOO_CACHE=str(own_cache))
     metrics, single_metrics = (json.loads((d / "metrics.json").read_text()) for d in (run_dir, alone))
     assert metrics["feature_cache"]["used"] == single_metrics["feature_cache"]["used"] == (model == "frozen_aug")
     assert metrics["val_accuracy"] == pytest.approx(single_metrics["val_accuracy"], abs=0.07)
     if model == "frozen_aug":  # no dropout: the same global batches give the same numbers
         for ours, theirs in zip(history(run_dir), history(alone)):
             assert ours == pytest.approx(theirs, rel=1e-3, abs=1e-3)
+    if extra.get("engine") == "tensorflow":  # each device extracted half of every split, the same features
+        shares = metrics["feature_cache"]["replica_images"]
+        assert len(shares) == 2 and min(shares) > 0 and sum(shares) == metrics["feature_cache"]["images_extracted"]
+        mirrored_entries = {p.name for p in shared_cache.glob("features-*.entry")}
+        for entry in own_cache.glob("features-*.entry"):
+            np.testing.assert_allclose(np.asarray(cache_entry(shared_cache, entry.name)),
+                                       np.asarray(cache_entry(own_cache, entry.name)), rtol=1e-5, atol=1e-5)
+            assert entry.name in mirrored_entries
 
 
 @pytest.mark.parametrize("flags, env, message", [

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import re
+import time
 
 import numpy as np
 import pytest
@@ -106,6 +107,20 @@ def test_progress_lines_and_quiet(tmp_path):
     with Progress("decoding", 3, enabled=False, stream=silent) as bar:
         bar.advance(3)
     assert silent.getvalue() == ""
+
+
+def test_progress_on_a_terminal_draws_a_bar_then_leaves_one_line():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    screen = Terminal()
+    with Progress("extracting", 40, stream=screen) as bar:
+        for _ in range(4):
+            bar.advance(10)
+            time.sleep(0.15)  # rich redraws ten times a second
+    drawn = screen.getvalue()
+    assert "extracting" in drawn and "/40" in drawn and "━" in drawn  # the live bar
+    assert re.search(r"extracting: 40/40 images in \d+\.\ds, \d+/s\n$", drawn)
 
 
 def test_train_reports_decoding_progress_unless_quiet(tmp_path, monkeypatch):
@@ -397,3 +412,22 @@ def test_compare_shows_the_data_and_warns_about_what_makes_numbers_incomparable(
     assert f"its test split has {sizes['test']} images" in result.output
     rows = json.loads(CliRunner().invoke(cli, ["compare", str(tiny_run), str(collapsed), "--json"]).stdout)
     assert [r["at_baseline"] for r in rows] == [False, True]
+
+
+# -- lr-find ----------------------------------------------------------------------------------
+
+def test_lr_find_sweeps_the_rate_plots_the_loss_and_suggests_a_rate(tiny_data, tmp_path):
+    out = tmp_path / "lr.png"
+    found = json.loads(run("lr-find", "baseline", "--data", tiny_data, "--image-size", 40, "--batch-size", 8,
+                           "--steps", 30, "--start", 1e-5, "--end", 1e3, "--out", out, "--json").output)
+    rates = found["rates"]
+    assert found["stage"] == "the whole model, on images" and found["plot"] == str(out) and png_size(out)[0] > 300
+    assert rates[0] == pytest.approx(1e-5) and all(b > a for a, b in zip(rates, rates[1:]))
+    assert len(found["losses"]) == len(rates) <= 30
+    # A rate of 1000 destroys a from-scratch CNN: the sweep ends on a diverging loss, before the last step
+    # or at it, and the suggestion lies before the lowest loss.
+    assert max(found["smoothed"][-3:]) > min(found["smoothed"])
+    assert found["suggested"] is None or found["suggested"] <= found["lowest_loss_rate"]
+    assert not list(tmp_path.glob("*.keras")) and len(list(tmp_path.iterdir())) == 1  # only the plot
+    bad = run("lr-find", "baseline", "--start", 1, "--end", 0.1, ok=False)
+    assert bad.exit_code == 2 and "--start 1 must be below --end 0.1" in bad.output

@@ -65,8 +65,8 @@ def cli():
 
 
 for command in (catalog.models, catalog.plugins, catalog.info, data.data, train.train, runs.evaluate,
-                runs.predict, runs.export, data.augment_preview, runs.compare, train.zoo, catalog.new_plugin,
-                install.install, install.uninstall):
+                runs.predict, runs.export, data.augment_preview, runs.compare, train.zoo, train.lr_find,
+                catalog.new_plugin, install.install, install.uninstall):
     cli.add_command(command)
 
 

@@ -121,3 +121,57 @@ def zoo(pattern, epochs, data, seed, runs_dir, quiet, as_json, markdown, plot):
         click.echo(f"Error: {name}: {reason}", err=True)
     if result.failures:
         raise SystemExit(1)
+
+
+@click.command("lr-find")
+@click.argument("model")
+@click.option("--data", metavar="DIR|NAME", help=KEYS["data"].help)
+@click.option("--image-size", type=click.IntRange(KEYS["image_size"].minimum, KEYS["image_size"].maximum),
+              help="Square input size in pixels (default: the model's own).")
+@click.option("--batch-size", type=click.IntRange(KEYS["batch_size"].minimum, KEYS["batch_size"].maximum),
+              help=KEYS["batch_size"].help)
+@click.option("--optimizer", type=click.Choice(KEYS["optimizer"].choices), help=KEYS["optimizer"].help)
+@click.option("--seed", type=click.IntRange(0, KEYS["seed"].maximum), help="Seed of the split and the batch order.")
+@click.option("--start", type=click.FloatRange(min=1e-12, max=1e3), default=1e-7, show_default=True,
+              help="First learning rate of the sweep.")
+@click.option("--end", type=click.FloatRange(min=1e-12, max=1e3), default=10.0, show_default=True,
+              help="Last learning rate of the sweep.")
+@click.option("--steps", type=click.IntRange(5, 100_000), default=100, show_default=True,
+              help="Batches in the sweep (it stops early once the loss diverges).")
+@click.option("--out", type=click.Path(dir_okay=False), default="lr-find.png", show_default=True,
+              help="Where to draw the loss against the learning rate.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print every rate and loss, and the suggestion, as JSON.")
+def lr_find(model, data, image_size, batch_size, optimizer, seed, start, end, steps, out, quiet, as_json):
+    """Find a learning rate: train briefly while the rate grows, and plot the loss against it.
+
+    The learning-rate range test, as fastai's lr_find: what train's first stage trains (the head on
+    cached features for a frozen-backbone model, else the whole model on images) takes STEPS batches
+    while the rate grows exponentially from --start to --end. The suggestion is where the smoothed
+    loss falls fastest; pass a rate near it to train with --learning-rate. Nothing but the plot is
+    written.
+
+    \b
+    Examples:
+      catdog-zoo lr-find mobilenet_v2 --out lr.png
+      catdog-zoo lr-find baseline --data photos/ --steps 60 --json
+    """
+    if start >= end:
+        raise click.BadParameter(f"--start {start:g} must be below --end {end:g}", param_hint="--start")
+    spec = get_zoo().model(model)
+    options = {"data": data, "image_size": image_size, "batch_size": batch_size, "optimizer": optimizer,
+               "seed": seed}
+    check_for_model(spec, resolve_config(spec, None, **options))  # bad values stop before TensorFlow loads
+    from ..reports.plots import lr_curve
+    from ..training.lr_find import lr_find as sweep
+    with _progress_to_stderr(as_json):
+        found = sweep(model, start=start, end=end, steps=steps, quiet=quiet, **options)
+    title = f"{found['model']}: {found['stage']}, {len(found['rates'])} batches"
+    written = lr_curve(found["rates"], found["losses"], found["smoothed"], out, title, found["suggested"],
+                       found["configured"])
+    if as_json:
+        echo_json({**found, "plot": str(written)})
+        return
+    advice = (f"steepest descent at {found['suggested']:.1e}, lowest loss at {found['lowest_loss_rate']:.1e}"
+              if found["suggested"] else "no clear descent: try a wider --start/--end or more --steps")
+    click.echo(f"{title}: {advice}; configured {found['configured']:g}. Plot: {written}")

@@ -19,7 +19,7 @@ from ..data import cache
 from ..util.progress import SILENT
 from ..util.rows import RowsView, shard_bounds
 from .engine import frozen_engine
-from .frozen import EXTRACT_BATCH, FrozenChain, extract, extractor
+from .frozen import EXTRACT_BATCH, AcrossReplicas, FrozenChain, extract, extractor
 from .seeding import batch_seed, reseed, view_seed
 
 
@@ -40,6 +40,7 @@ class FeatureCacheReport:
     engine: str = ""  # what ran the frozen part ("" when every entry was cached)
     engine_seconds: float = 0.0  # converting (or loading) the engine, while decoding when ``engine_early``
     engine_early: bool = False
+    replica_images: list = None  # images each replica extracted (mirrored, TensorFlow engine)
 
     def as_dict(self) -> dict:
         steady = self.extract_seconds - self.setup_seconds
@@ -50,7 +51,8 @@ class FeatureCacheReport:
                 "images_extracted": self.images_extracted,
                 "images_per_second": round(rate, 1) if rate else None,
                 "overall_images_per_second": round(overall, 1) if overall else None, "engine": self.engine,
-                "engine_seconds": round(self.engine_seconds, 2), "engine_early": self.engine_early}
+                "engine_seconds": round(self.engine_seconds, 2), "engine_early": self.engine_early,
+                **({"replica_images": self.replica_images} if self.replica_images else {})}
 
 
 class FeatureStore:
@@ -74,6 +76,7 @@ class FeatureStore:
         self.progress = progress
         self.engine_choice, self.say = engine, say
         self._frozen = None  # the engine, made the first time an extraction needs one
+        self._replicated = None  # the plain step split across a mirrored strategy's replicas, when it is
         # ... or made already, while the images were decoded (used if it is of these very weights)
         self._prepared = prepared if getattr(prepared, "weights_digest", None) == self.weights else None
         self._steps = {}
@@ -94,6 +97,11 @@ class FeatureStore:
             if not self._steps:
                 self._frozen = self._engine()
             step = extractor(self.chain, augment, (*self.image_size, 3), self._frozen)
+            if self._frozen is None and not augment and getattr(self.cluster, "name", "") == "mirrored" \
+                    and self.cluster.replicas > 1:
+                # Several devices in this process (mirrored): each extracts its slice of every batch. Augmented
+                # views stay on one device, where their random draws are those of a one-device run.
+                step = self._replicated = AcrossReplicas(step, self.cluster.strategy)
             # An engine is warm already (prepared_engine): one image traces the front. TensorFlow's layers pick
             # their kernels for the batch size, so they warm up on a whole batch.
             step(tf.zeros((1 if self._frozen is not None else EXTRACT_BATCH, *self.image_size, 3), tf.uint8))
@@ -117,7 +125,13 @@ class FeatureStore:
         if workers > 1:
             rows, extracted = _extract_shared(self.cluster, name, images, run, label, self.progress, self.say)
         else:
+            before = list(self._replicated.counts) if self._replicated else []
             rows, extracted = _extract_into(name, images, 0, len(images), run, label, self.progress), len(images)
+            if self._replicated and self._replicated.counts != before:
+                shares = [now - then for now, then in zip(self._replicated.counts, before)]
+                self.say(f"{len(shares)} replicas extracted {' + '.join(map(str, shares))} of {len(images)} images "
+                         f"({label})")
+                self.report.replica_images = list(self._replicated.counts)
         self.report.misses += 1
         self.report.extract_seconds += time.perf_counter() - started
         self.report.images_extracted += extracted

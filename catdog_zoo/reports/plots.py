@@ -135,3 +135,23 @@ def overlay_curves(curves: dict, out, metric: str = "val_accuracy") -> Path:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return save(fig, out)
+
+
+def lr_curve(rates, losses, smoothed, out, title: str, suggested=None, configured=None) -> Path:
+    """``catdog-zoo lr-find``: batch loss (faint) and its smoothed curve against the learning rate (log axis),
+    the suggested and the configured rates marked."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    ax.plot(rates, losses, color="tab:blue", alpha=0.25, linewidth=1, label="batch loss")
+    ax.plot(rates, smoothed, color="tab:blue", linewidth=2, label="smoothed")
+    for rate, colour, name in ((suggested, "tab:red", "steepest descent"), (configured, "tab:gray", "configured")):
+        if rate:
+            ax.axvline(rate, color=colour, linestyle="--", linewidth=1, label=f"{name}: {rate:.1e}")
+    ax.set_xscale("log")
+    finite = [v for v in smoothed if np.isfinite(v)]
+    if finite and max(finite) > 0:  # the divergence at the end would flatten the useful part of the curve
+        ax.set_ylim(min(finite) * 0.9, min(max(finite), 4 * min(finite)) * 1.05)
+    ax.set(xlabel="learning rate", ylabel="training loss", title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, out)

@@ -106,7 +106,11 @@ class HeadOnFeatures(HeadOnImages):
             self._on_images(runner, first, last, checkpoint)
             return None
         runner.say(f"Features of the frozen '{self.backbone}' (cache: {cache_root()})")
-        features, report = cached_inputs(runner, chain, "features", self.engine)
+        # Handed over, not kept: the engine's working memory (hundreds of MB at batch 64) must go once the
+        # features are extracted, before the head trains.
+        engine, self.engine = self.engine, None
+        features, report = cached_inputs(runner, chain, "features", engine)
+        del engine
         runner.cache_report = report
         with runner.cluster.scope():
             head = chain.head_model(features["train"][0].shape[-1])

@@ -1,7 +1,8 @@
 """Progress of long steps (decoding images, extracting features) on stderr; ``-q`` turns it off.
 
-On a terminal the line updates in place; in logs and CI (not a terminal) each step of ``train`` prints
-one line when it ends, so logs stay short, and the other commands print none (:func:`terminal_progress`).
+On a terminal a bar (``rich``) moves while a step runs; in logs and CI (not a terminal) each step of
+``train`` prints one line when it ends, so logs stay short, and the other commands print none
+(:func:`terminal_progress`).
 Epochs report through Keras, one line each.
 """
 
@@ -12,34 +13,47 @@ import time
 
 
 class Progress:
-    """``with Progress("decoding train", 2000) as p: ... p.advance(64)``."""
+    """``with Progress("decoding train", 2000) as p: ... p.advance(64)``.
+
+    On a terminal, a live bar drawn by ``rich`` (a Keras dependency, so nothing new to install), cleared
+    when the step ends; then, terminal or not, one line: what was done, in how long, how fast.
+    """
 
     def __init__(self, label: str, total: int, enabled: bool = True, unit: str = "images", stream=None):
         self.label, self.total, self.enabled, self.unit = label, total, enabled, unit
         self.stream = stream or sys.stderr
         self.done = 0
         self.live = enabled and getattr(self.stream, "isatty", lambda: False)()
-        self._last_draw = 0.0
+        self._bar = self._task = None
 
     def __enter__(self):
         self.started = time.perf_counter()
+        if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bar
+
+            self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn(self.unit), TimeRemainingColumn(), transient=True,
+                            console=Console(file=self.stream), redirect_stdout=False, redirect_stderr=False)
+            self._bar.start()
+            self._task = self._bar.add_task(self.label, total=self.total)
         return self
 
     def advance(self, n: int = 1) -> None:
         self.done += n
-        now = time.perf_counter()
-        if self.live and (now - self._last_draw > 0.1 or self.done >= self.total):
-            self._last_draw = now
-            self.stream.write(f"\r{self.label}: {self.done}/{self.total} {self.unit}")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done)
 
     def __exit__(self, exc_type, exc, tb):
+        if self._bar is not None:
+            self._bar.stop()
         if not self.enabled:
             return
         seconds = time.perf_counter() - self.started
         rate = f", {self.done / seconds:.0f}/s" if seconds > 0 and self.done else ""
         end = f"{self.label}: {self.done}/{self.total} {self.unit} in {seconds:.1f}s{rate}"
-        self.stream.write(("\r" if self.live else "") + end + ("" if exc_type is None else " (interrupted)") + "\n")
+        self.stream.write(end + ("" if exc_type is None else " (interrupted)") + "\n")
         self.stream.flush()
 
 
