@@ -105,6 +105,8 @@ class FeatureStore:
             # An engine is warm already (prepared_engine): one image traces the front. TensorFlow's layers pick
             # their kernels for the batch size, so they warm up on a whole batch.
             step(tf.zeros((1 if self._frozen is not None else EXTRACT_BATCH, *self.image_size, 3), tf.uint8))
+            if self._replicated is not None:
+                self._replicated.counts = [0] * len(self._replicated.counts)  # the blank batch is not an image
             self.report.setup_seconds += time.perf_counter() - started
             self._steps[augment] = step
         return self._steps[augment]

@@ -107,6 +107,10 @@ class AcrossReplicas:
     def __init__(self, step, strategy):
         self.step, self.strategy = step, strategy
         self.counts = [0] * strategy.num_replicas_in_sync
+        # strategy.run inside a graph, as tf.distribute asks (run eagerly it warns of its overhead), over a plain
+        # function: handed a tf.function itself, it would pass it the per-replica value whole.
+        self._everywhere = tf.function(lambda parts: strategy.run(lambda part: step(part), args=(parts,)),
+                                       reduce_retracing=True)
 
     def __call__(self, x):
         n = len(self.counts)
@@ -116,7 +120,7 @@ class AcrossReplicas:
         bounds = [len(x) * r // n for r in range(n + 1)]
         parts = self.strategy.experimental_distribute_values_from_function(
             lambda context: x[bounds[context.replica_id_in_sync_group]:bounds[context.replica_id_in_sync_group + 1]])
-        out = self.strategy.experimental_local_results(self.strategy.run(self.step, args=(parts,)))
+        out = self.strategy.experimental_local_results(self._everywhere(parts))
         for r in range(n):
             self.counts[r] += bounds[r + 1] - bounds[r]
         return tf.concat([tf.convert_to_tensor(part) for part in out], axis=0)
