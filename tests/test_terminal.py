@@ -13,10 +13,16 @@ from imagefactory import make_image_folder
 from catdog_zoo.training import checkpoints
 
 
-def test_commands_that_load_tensorflow_print_nothing_on_stderr(tiny_run):
+def test_commands_that_load_tensorflow_print_nothing_on_stderr(tiny_run, tmp_path):
     for args in (["info", "baseline"], ["evaluate", tiny_run, "--split", "test"]):
         result = zoo_subprocess(*args)
         assert result.stderr == "", result.stderr
+    damaged = make_image_folder(tmp_path / "damaged", n_train=3, n_val=2, size=32)
+    good = next((damaged / "train" / "cats").glob("*.jpg"))
+    (good.parent / "truncated.jpg").write_bytes(good.read_bytes()[:300])  # libjpeg complains in C++ about it
+    checked = zoo_subprocess("data", "check", "--data", damaged, check=False)
+    assert checked.returncode == 1 and "truncated or corrupt JPEG data" in checked.stdout
+    assert checked.stderr == "", checked.stderr
     failing = zoo_subprocess("evaluate", tiny_run, "--data", "/nonexistent/folder", check=False)
     assert failing.returncode == 2 and failing.stderr.splitlines() == [
         "Error: data folder not found: /nonexistent/folder (and no data source of that name; known: "

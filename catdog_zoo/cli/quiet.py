@@ -19,11 +19,13 @@ import threading
 
 # Informational and warning lines of absl/glog ("I0000 00:00:...", "W1125 ..."), the banner, the CUDA
 # probing on machines without a GPU, the image decoders' complaints about a damaged file (the zoo says
-# the same in words, naming the file), and the interpreter's delegate notice.
+# the same in words, naming the file; libjpeg's own "Improper call" comes from the split decoder's pipeline),
+# and the interpreter's delegate notice.
 _NOISE = re.compile(rb"^(?:[IW]\d{4} |WARNING: All log messages before absl::InitializeLog|"
                     rb"E\d{4} .*(?:cuInit|cuda_platform|cuda_dnn|cuda_blas|cuda_fft|"
                     rb"jpeg_mem\.cc|png_io\.cc|gif_io\.cc)|"
-                    rb"INFO: Created TensorFlow Lite XNNPACK delegate)")
+                    rb"INFO: Created TensorFlow Lite XNNPACK delegate|"
+                    rb"Improper call to JPEG library in state \d+$)")
 
 
 def filter_tensorflow_noise() -> None:
