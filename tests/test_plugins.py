@@ -158,6 +158,12 @@ def test_pip_installed_broken_plugin_does_not_break_the_cli(tmp_path):
     models = subprocess.run(run + ["models", "--json", "--no-params"], env=env, capture_output=True, text=True,
                             check=True)
     assert REFERENCE_MODELS <= {m["name"] for m in json.loads(models.stdout)}
+    # Even when no model loads at all, the listing says that a plugin failed.
+    only_broken = {**env, "CATDOG_ZOO_DISABLE": ",".join(sorted(REFERENCE_MODELS))}
+    empty = subprocess.run(run + ["models", "--no-params"], env=only_broken, capture_output=True, text=True,
+                           check=True)
+    assert "No models installed" in empty.stdout
+    assert "Note: plugin(s) broken failed to load; see 'catdog-zoo plugins'" in empty.stderr
 
 
 

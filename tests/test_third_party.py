@@ -167,3 +167,19 @@ def test_install_and_uninstall_go_into_the_tools_own_environment(tmp_path):
     assert removed.returncode == 0, removed.stderr
     models = json.loads(zoo_subprocess("models", "--json", "--no-params").stdout)
     assert "inst_net" not in {m["name"] for m in models}
+    # A plugin that installs but cannot load is named with its error by install itself.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "catdog_zoo_inst_broken.py").write_text("import not_a_real_module\n")
+    (broken / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "catdog-zoo-inst-broken"\nversion = "0.1"\n[tool.setuptools]\n'
+        'py-modules = ["catdog_zoo_inst_broken"]\n'
+        '[project.entry-points.catdog_zoo]\ninst_broken = "catdog_zoo_inst_broken"\n')
+    try:
+        added = zoo_subprocess("install", "--no-deps", "--no-build-isolation", "-q", broken)
+        assert ("Warning: inst_broken (catdog-zoo-inst-broken) is installed but failed to load: "
+                "failed to load: ModuleNotFoundError: No module named 'not_a_real_module'") in added.stderr, \
+            added.stderr
+    finally:
+        assert zoo_subprocess("uninstall", "catdog-zoo-inst-broken", "-y", check=False).returncode == 0

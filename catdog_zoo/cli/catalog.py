@@ -53,6 +53,7 @@ def models(pattern, as_json, no_params):
         return
     if not rows:
         click.echo("No models match." if pattern else "No models installed (see 'catdog-zoo plugins').")
+        _note_broken_plugins()
         return
     for r in rows:
         r["plugin"] = f"{r['plugin']} {r['version']}".strip()
@@ -62,6 +63,10 @@ def models(pattern, as_json, no_params):
         r["params"] = "-" if no_params else human(r["params"])
         r["flops"] = "-" if no_params else human(r["flops"])
     table(rows, ["name", "plugin", "params", "flops", "input", "weights", "tags", "summary"])
+    _note_broken_plugins()
+
+
+def _note_broken_plugins() -> None:
     broken = [info.name for info in get_zoo().plugins.values() if info.status == "error"]
     if broken:
         click.echo(f"Note: plugin(s) {', '.join(broken)} failed to load; see 'catdog-zoo plugins'", err=True)

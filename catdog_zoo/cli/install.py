@@ -20,15 +20,16 @@ def _pip(*args) -> int:
     return subprocess.run([sys.executable, "-m", "pip", *args]).returncode
 
 
-def _plugin_names() -> set:
-    """The plugins a fresh catdog-zoo process loads (a new one: pip's new files and ``.pth`` paths are read
-    at start-up only)."""
+def _plugin_names() -> dict:
+    """The plugins a fresh catdog-zoo process loads, each with its load error ("" when it loaded) (a new
+    process: pip's new files and ``.pth`` paths are read at start-up only)."""
     listed = subprocess.run([sys.executable, "-m", "catdog_zoo", "plugins", "--json"], capture_output=True,
                             text=True)
     try:
-        return {f"{p['name']} ({p['distribution'] or p['module']})" for p in json.loads(listed.stdout)}
-    except (ValueError, TypeError, KeyError):
-        return set()
+        return {f"{p['name']} ({p['distribution'] or p['module']})": "; ".join(p.get("errors") or [])
+                for p in json.loads(listed.stdout)}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return {}
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -52,9 +53,13 @@ def install(packages, upgrade, editable):
         raise click.ClickException(f"pip install {' '.join(packages)} failed (its output is above)")
     reset_zoo()
     importlib.invalidate_caches()
-    added = sorted(_plugin_names() - before)
+    after = _plugin_names()
+    added = sorted(set(after) - set(before))
     click.echo(f"New plugins: {', '.join(added)} (see 'catdog-zoo models')" if added else
                "No new plugins (already installed, or not a catdog-zoo plugin): 'catdog-zoo plugins' lists them")
+    for name in added:
+        if after[name]:  # installed, but it does not load: say so now, not at the first 'train'
+            click.echo(f"Warning: {name} is installed but failed to load: {after[name]}", err=True)
 
 
 @click.command()
