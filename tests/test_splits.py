@@ -77,6 +77,7 @@ def test_empty_class_folder_is_left_out_and_noted(tmp_path):
     ("one_class", "only one class with images"),
     ("no_classes", "no class folders with images"),
     ("extra_val_class", "is in"),
+    ("train_only", "has train/ but no validation/: use --data .*/d/train to split"),
 ])
 def test_bad_folders_give_clear_errors(tmp_path, problem, message):
     root = tmp_path / "d"
@@ -87,6 +88,8 @@ def test_bad_folders_give_clear_errors(tmp_path, problem, message):
         make_image_folder(root, classes=("cats",), n_train=2, n_val=2, size=16, layout="single")
     elif problem == "no_classes":
         root.mkdir()
+    elif problem == "train_only":  # Kaggle's layout: not one class called "train"
+        make_image_folder(root / "train", n_train=4, n_val=0, size=16, layout="single")
     else:
         make_image_folder(root, n_train=2, n_val=2, size=16)
         make_image_folder(root / "x", classes=("birds",), n_train=2, n_val=2, size=16)

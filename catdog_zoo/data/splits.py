@@ -116,6 +116,11 @@ def make_splits(root, seed: int = 42, val_fraction: float = 0.2, test_fraction: 
         if extra:
             raise ConfigError(f"class '{extra[0]}' is in {root / 'validation'} but not in {root / 'train'}")
     else:
+        if (root / "train").is_dir() and any(p.is_dir() for p in (root / "train").iterdir()):
+            # train/ of class folders without validation/ (Kaggle's layout): said, not read as a class "train"
+            raise ConfigError(f"{root} has train/ but no validation/: use --data {root / 'train'} to split its class "
+                              f"folders into train, validation and test, or add {root / 'validation'}/ with the "
+                              "same class folders")
         layout = "single folder"
         train, validation = {}, {}
         classes, empty = scan_class_folders(root)
