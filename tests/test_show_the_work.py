@@ -315,6 +315,10 @@ def test_serving_signatures_give_probabilities_and_class_names_from_pixels_or_en
         assert [n.decode() for n in answer["class_name"].numpy()] == [["cats", "dogs"][i] for i in
                                                                        expected.argmax(1)]
         assert list(answer["class_index"].numpy()) == list(expected.argmax(1))
+    from test_trust import png_bomb
+    bomb = png_bomb(tmp_path / "bomb.png", 23000, 23000).read_bytes()  # 1.6 GB of pixels from a few KB
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more pixels than the limit"):
+        served.signatures["serve_image_bytes"](image_bytes=tf.constant([bomb]))
 
 
 @pytest.mark.parametrize("quantize", ["dynamic", "float16", "int8"])

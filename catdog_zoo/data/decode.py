@@ -109,7 +109,7 @@ def _declared_size(data: bytes):
     from PIL import Image
 
     if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
-        return struct.unpack(">II", data[16:24])
+        return struct.unpack(">II", data[16:24]) if len(data) >= 24 else None  # cut short: the decoder says so
     if data.startswith(b"\xff\xd8"):
         try:
             height, width, _ = (int(v) for v in tf.io.extract_jpeg_shape(data).numpy())
@@ -142,9 +142,9 @@ def _decoder(size):
     return tf.function(lambda data: pixels(data, size), input_signature=[tf.TensorSpec([], tf.string)])
 
 
-def _declared_pixels(data):
-    """In the graph: the pixels a JPEG or PNG header declares; more than any limit for other formats (and
-    for a header that does not parse, by failing), so such files take the one-by-one path."""
+def declared_pixels(data, otherwise: int | None = None):
+    """In the graph: the pixels a JPEG or PNG header declares (failing on a header that does not parse); for
+    other formats ``otherwise``, by default more than any limit, so such files take the one-by-one path."""
     def jpeg():
         shape = tf.io.extract_jpeg_shape(data, output_type=tf.int64)
         return shape[0] * shape[1]
@@ -155,7 +155,7 @@ def _declared_pixels(data):
     is_png = tf.logical_and(tf.equal(tf.strings.substr(data, 0, 8), b"\x89PNG\r\n\x1a\n"),
                             tf.equal(tf.strings.substr(data, 12, 4), b"IHDR"))
     return tf.case([(tf.equal(tf.strings.substr(data, 0, 2), b"\xff\xd8"), jpeg), (is_png, png)],
-                   default=lambda: tf.constant(MAX_PIXELS + 1, tf.int64))
+                   default=lambda: tf.constant(MAX_PIXELS + 1 if otherwise is None else otherwise, tf.int64))
 
 
 @functools.lru_cache(maxsize=8)
@@ -165,7 +165,7 @@ def _file_decoder(size, max_pixels: int):
     @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
     def one(path):
         data = tf.io.read_file(path)
-        fits = tf.debugging.assert_less_equal(_declared_pixels(data), tf.constant(max_pixels, tf.int64))
+        fits = tf.debugging.assert_less_equal(declared_pixels(data), tf.constant(max_pixels, tf.int64))
         with tf.control_dependencies([fits]):
             return pixels(tf.identity(data), size)
     return one
@@ -212,8 +212,8 @@ def decoded_in_order(paths, size, one, chunk: int):
                 indices, images = next(batches)
             except StopIteration:
                 break
-            except Exception:  # noqa: BLE001 - the pipeline itself failed (no file descriptors left, say):
-                break  # whatever it has not given is decoded by hand, which tells each file's own reason
+            except (tf.errors.OpError, OSError, RuntimeError):  # the pipeline itself failed (no file descriptors
+                break  # left, say): whatever it has not given is decoded by hand, which tells each file's reason
             for i, image in zip(indices, images):
                 yield from by_hand(int(i))
                 yield image, ""

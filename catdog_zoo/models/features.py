@@ -129,7 +129,8 @@ class FeatureStore:
         else:
             before = list(self._replicated.counts) if self._replicated else []
             rows, extracted = _extract_into(name, images, 0, len(images), run, label, self.progress), len(images)
-            if self._replicated and self._replicated.counts != before:
+            if self._replicated and sum(self._replicated.counts) != sum(before):
+                before = before or [0] * len(self._replicated.counts)  # the step was made by this extraction
                 shares = [now - then for now, then in zip(self._replicated.counts, before)]
                 self.say(f"{len(shares)} replicas extracted {' + '.join(map(str, shares))} of {len(images)} images "
                          f"({label})")

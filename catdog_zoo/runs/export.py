@@ -70,7 +70,7 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
         write_saved_model(model, saved, record.class_names, config.image_size)
         bar.advance(1)
         if fmt == "saved_model":
-            (saved / "labels.txt").write_text("".join(f"{name}\n" for name in record.class_names))
+            (saved / "labels.txt").write_text("".join(f"{name}\n" for name in record.class_names), encoding="utf-8")
             staged = saved
         else:
             calibration = calibration_images(decode_run_split(config, "train")[1].images) \

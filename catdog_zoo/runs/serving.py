@@ -29,7 +29,7 @@ def write_saved_model(model, path, class_names, image_size) -> None:
     import keras
     import tensorflow as tf
 
-    from ..data.decode import pixels
+    from ..data.decode import MAX_PIXELS, declared_pixels, pixels
 
     names = tf.constant(list(class_names))
     height, width = (int(s) for s in image_size)
@@ -47,8 +47,14 @@ def write_saved_model(model, path, class_names, image_size) -> None:
     def serving_default(images):
         return answer(model(images, training=False))
 
+    def one_image(data):  # refused from its header above the pixel limit training uses (a PNG bomb)
+        fits = tf.debugging.assert_less_equal(declared_pixels(data, otherwise=0), tf.constant(MAX_PIXELS, tf.int64),
+                                              message="image declares more pixels than the limit")
+        with tf.control_dependencies([fits]):
+            return tf.cast(pixels(tf.identity(data), (height, width)), tf.float32)
+
     def serve_image_bytes(image_bytes):
-        decoded = tf.map_fn(lambda data: tf.cast(pixels(data, (height, width)), tf.float32), image_bytes,
+        decoded = tf.map_fn(one_image, image_bytes,
                             fn_output_signature=tf.TensorSpec((height, width, 3), tf.float32))
         return answer(model(decoded, training=False))
 
