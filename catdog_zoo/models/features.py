@@ -106,7 +106,7 @@ class FeatureStore:
             # their kernels for the batch size, so they warm up on a whole batch.
             step(tf.zeros((1 if self._frozen is not None else EXTRACT_BATCH, *self.image_size, 3), tf.uint8))
             if self._replicated is not None:
-                self._replicated.counts = [0] * len(self._replicated.counts)  # the blank batch is not an image
+                self._replicated.take_shares()  # the blank batch is not an image
             self.report.setup_seconds += time.perf_counter() - started
             self._steps[augment] = step
         return self._steps[augment]
@@ -127,14 +127,13 @@ class FeatureStore:
         if workers > 1:
             rows, extracted = _extract_shared(self.cluster, name, images, run, label, self.progress, self.say)
         else:
-            before = list(self._replicated.counts) if self._replicated else []
             rows, extracted = _extract_into(name, images, 0, len(images), run, label, self.progress), len(images)
-            if self._replicated and sum(self._replicated.counts) != sum(before):
-                before = before or [0] * len(self._replicated.counts)  # the step was made by this extraction
-                shares = [now - then for now, then in zip(self._replicated.counts, before)]
+            shares = self._replicated.take_shares() if self._replicated else []
+            if any(shares):
                 self.say(f"{len(shares)} replicas extracted {' + '.join(map(str, shares))} of {len(images)} images "
                          f"({label})")
-                self.report.replica_images = list(self._replicated.counts)
+                so_far = self.report.replica_images or [0] * len(shares)
+                self.report.replica_images = [a + b for a, b in zip(so_far, shares)]
         self.report.misses += 1
         self.report.extract_seconds += time.perf_counter() - started
         self.report.images_extracted += extracted

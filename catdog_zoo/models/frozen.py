@@ -102,7 +102,7 @@ def extractor(chain: FrozenChain, augment: bool, image_shape, engine=None):
 class AcrossReplicas:
     """``step`` run by every replica of a one-machine strategy (``mirrored``: one per GPU) on its slice of
     each batch, the slices' results joined in order: N devices each extract 1/N of the images.
-    ``counts[r]``: the images replica ``r`` extracted so far."""
+    :meth:`AcrossReplicas.take_shares` tells how many images each replica extracted since it was last asked."""
 
     def __init__(self, step, strategy):
         self.step, self.strategy = step, strategy
@@ -124,6 +124,10 @@ class AcrossReplicas:
         for r in range(n):
             self.counts[r] += bounds[r + 1] - bounds[r]
         return tf.concat([tf.convert_to_tensor(part) for part in out], axis=0)
+
+    def take_shares(self) -> list:
+        shares, self.counts = self.counts, [0] * len(self.counts)
+        return shares
 
 
 def extract(step, images, sink, batch_size: int = EXTRACT_BATCH, advance=lambda n: None, first_batch: int = 0,

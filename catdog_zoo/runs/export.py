@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.prepare import load_splits
 from ..errors import ZooError
 from ..models.augment import without_augmentation
 from ..models.heads import probabilities
@@ -63,6 +64,7 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
     model = without_augmentation(load_run_model(run_dir))
     output_path(out, folder_ok=True)
     _remove_stale_staging(out.parent)
+    labels = "".join(f"{name}\n" for name in record.class_names)  # labels.txt: one class name per line
     steps = 1 if fmt == "saved_model" else 2
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as tmp, \
             progress(f"exporting {fmt}" + (f" ({quantize})" if quantize != "none" else ""), steps, "steps") as bar:
@@ -70,10 +72,10 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
         write_saved_model(model, saved, record.class_names, config.image_size)
         bar.advance(1)
         if fmt == "saved_model":
-            (saved / "labels.txt").write_text("".join(f"{name}\n" for name in record.class_names), encoding="utf-8")
+            (saved / "labels.txt").write_text(labels, encoding="utf-8")
             staged = saved
         else:
-            calibration = calibration_images(decode_run_split(config, "train")[1].images) \
+            calibration = calibration_images(load_splits(config).train.paths, config.image_size) \
                 if quantize == "int8" else None
             staged = Path(tmp) / "model.tflite"
             try:
@@ -84,7 +86,7 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
             bar.advance(1)
         _replace(staged, out)
     if fmt == "tflite":
-        write_text(out.parent / f"{out.name}.labels.txt", "".join(f"{name}\n" for name in record.class_names))
+        write_text(out.parent / f"{out.name}.labels.txt", labels)
     checked = check_parity(model, out, fmt, config, check_split, progress=progress)
     if quantize != "none":
         checked["parity_ok"] = None  # meant to differ: judged by its accuracy, not by parity

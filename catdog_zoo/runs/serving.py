@@ -100,11 +100,17 @@ def tflite_bytes(saved_model_dir, quantize: str, calibration=None) -> bytes:
         absl.setLevel(level)
 
 
-def calibration_images(images, count: int = CALIBRATION_IMAGES):
-    """A function giving up to ``count`` of ``images`` (uint8 rows), evenly spread, as float32 arrays."""
-    picked = np.linspace(0, len(images) - 1, num=min(count, len(images))).round().astype(int) if len(images) else []
+def calibration_images(paths, image_size, count: int = CALIBRATION_IMAGES):
+    """A function giving up to ``count`` of the image files ``paths`` (evenly spread; a file that does not
+    decode is passed over) as float32 pixels, decoding only those: not the whole split."""
+    from ..data.decode import ImageError, decode_file
+
+    picked = np.linspace(0, len(paths) - 1, num=min(count, len(paths))).round().astype(int) if len(paths) else []
 
     def each():
         for i in picked:
-            yield np.asarray(images[int(i)], np.float32)
+            try:
+                yield decode_file(paths[int(i)], image_size).astype(np.float32)
+            except ImageError:
+                continue
     return each
