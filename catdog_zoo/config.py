@@ -24,8 +24,9 @@ from .util.reading import read_yaml
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 SPLITS = ("train", "validation", "test")
-ENGINES = ("auto", "tflite", "tensorflow")
+ENGINES = ("auto", "openvino", "tflite", "tensorflow")
 DECODED_CACHE = ("auto", "keep", "drop")
+TRAIN_PRECISIONS = ("auto", "float32", "bfloat16")
 MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse anything absurd before parsing
 
 
@@ -189,8 +190,14 @@ _KEY_LIST = [
         "files are usable, decoding pixels again when needed (drop); auto: keep a split's pixels when they take "
         "at most 2 GiB (about 14,000 images at 224 px).", choices=DECODED_CACHE),
     Key("engine", "choice", "auto", "What runs a frozen backbone's forward pass when features are extracted: "
-        "tflite (XNNPACK kernels on the CPU, the same float32 results), tensorflow, or auto (tflite when it "
-        "converts the backbone and no GPU is visible, else tensorflow).", choices=ENGINES),
+        "tflite (XNNPACK kernels on the CPU, the same float32 results), openvino (the same, and bfloat16 for "
+        "--train-precision; pip install 'catdog-zoo[openvino]'), tensorflow, or auto (openvino when installed "
+        "and the CPU computes in bfloat16, else tflite; tensorflow when neither converts the backbone or a GPU is "
+        "visible).", choices=ENGINES),
+    Key("train_precision", "choice", "auto", "What the training split's backbone features are computed in: "
+        "float32, or bfloat16 (about 2x faster with the openvino engine on a CPU with AMX or AVX512-BF16; heads "
+        "scored the same in every measurement, docs/performance.md); auto: bfloat16 where it is native. "
+        "Validation and test features, so every recorded score, are float32.", choices=TRAIN_PRECISIONS),
     Key("aug_views", "int", 0, "Augmented copies of each training image in the feature cache; 0: the head "
         "trains on un-augmented features, as good or better in every measurement so far and cheaper "
         "(docs/performance.md).", minimum=0, maximum=64),

@@ -1,4 +1,5 @@
-"""Engines for the frozen part: the TFLite engine gives Keras' features, is cached, and falls back in one line."""
+"""Engines for the frozen part: the TFLite and OpenVINO engines give Keras' features (OpenVINO's bfloat16 variant
+close to them), are cached, and fall back in one line."""
 
 import keras
 import numpy as np
@@ -6,7 +7,11 @@ import pytest
 import tensorflow as tf
 
 from catdog_zoo import ConfigError
+from catdog_zoo.models import openvino_engine
+from catdog_zoo.models.chunks import CHUNK, in_chunks
 from catdog_zoo.models.engine import TensorFlowFrozen, frozen_engine
+
+needs_openvino = pytest.mark.skipif(not openvino_engine.available(), reason="OpenVINO not installed (extra)")
 
 
 class PythonCallback(keras.layers.Layer):
@@ -48,30 +53,73 @@ def test_tflite_engine_matches_keras_within_1e4_for_any_batch_size(own_cache):
         np.testing.assert_allclose(reference(x), keras.Sequential(layers)(x, training=False), atol=1e-5)
 
 
-def test_the_converted_engine_is_cached_by_weights_digest(own_cache):
+@pytest.mark.parametrize("kind", ["tflite", pytest.param("openvino", marks=needs_openvino)])
+def test_the_converted_engine_is_cached_by_weights_digest(own_cache, kind):
     layers = frozen_layers()
-    frozen_engine(layers, (32, 32, 3), "digest-b", "auto")
-    entries = sorted(p.name for p in own_cache.glob("engine-tflite-*.entry"))
+    frozen_engine(layers, (32, 32, 3), "digest-b", kind)
+    entries = sorted(p.name for p in own_cache.glob(f"engine-{kind}-*.entry"))
     assert len(entries) == 1
-    frozen_engine(layers, (32, 32, 3), "digest-b", "auto")
-    assert sorted(p.name for p in own_cache.glob("engine-tflite-*.entry")) == entries  # reused, not converted again
-    frozen_engine(layers, (32, 32, 3), "digest-c", "auto")
-    assert len(list(own_cache.glob("engine-tflite-*.entry"))) == 2  # other weights, another entry
+    frozen_engine(layers, (32, 32, 3), "digest-b", kind)
+    assert sorted(p.name for p in own_cache.glob(f"engine-{kind}-*.entry")) == entries  # reused, not converted again
+    frozen_engine(layers, (32, 32, 3), "digest-c", kind)
+    assert len(list(own_cache.glob(f"engine-{kind}-*.entry"))) == 2  # other weights, another entry
 
 
 def test_auto_falls_back_to_tensorflow_in_one_line_and_tflite_refuses(own_cache):
     layers = frozen_layers(weird=True)
     said = []
     engine = frozen_engine(layers, (32, 32, 3), "digest-d", "auto", say=said.append)
-    assert engine.name == "tensorflow" and len(said) == 1 and said[0].startswith("Note: the TFLite engine cannot")
+    assert engine.name == "tensorflow" and len(said) == 1 and said[0].startswith("Note: the ")
+    assert "TFLite" in said[0] and said[0].endswith("extracting features with TensorFlow")
     assert engine(images(3)).shape == (3, 8)
     with pytest.raises(ConfigError, match="engine tflite cannot run this backbone"):
         frozen_engine(layers, (32, 32, 3), "digest-d", "tflite")
-    assert not list(own_cache.glob("engine-tflite-*.entry"))  # only a conversion that passed is kept
+    assert not list(own_cache.glob("engine-*.entry"))  # only a conversion that passed is kept
+
+
+@needs_openvino
+def test_openvino_engine_matches_keras_and_its_bfloat16_variant_is_close(own_cache):
+    layers = frozen_layers()
+    engine = frozen_engine(layers, (32, 32, 3), "digest-o", "openvino")
+    assert engine.name == "openvino"
+    reference = TensorFlowFrozen(layers, (32, 32, 3))
+    for n in (5, 1, 9):  # under, at and over a chunk of rows
+        x = images(n)
+        assert np.abs(engine(x) - reference(x)).max() < 1e-4
+    x = images(9)
+    reduced = engine.bfloat16()(x)
+    assert reduced.shape == (9, 8) and reduced.dtype == np.float32
+    worst = np.abs(reduced - reference(x)).max()
+    assert worst < 0.1 * np.abs(reference(x)).max() + 0.05  # reduced, not wrong
+    assert worst > 0 or not engine.native_bfloat16  # where bfloat16 is native, it is really used
+
+
+def test_without_openvino_auto_takes_tflite_and_openvino_is_refused_by_name(own_cache, monkeypatch):
+    monkeypatch.setattr(openvino_engine, "available", lambda: False)
+    layers = frozen_layers()
+    said = []
+    assert frozen_engine(layers, (32, 32, 3), "digest-n", "auto", say=said.append).name == "tflite" and said == []
+    with pytest.raises(ConfigError, match=r"engine openvino needs OpenVINO: pip install 'catdog-zoo\[openvino\]'"):
+        frozen_engine(layers, (32, 32, 3), "digest-n", "openvino")
+
+
+def test_chunks_give_every_call_the_same_number_of_rows_and_keep_the_order():
+    calls = []
+
+    def run(x):
+        calls.append(len(x))
+        return x.reshape(len(x), -1)[:, :2] * 2
+    x = np.arange(11 * 4, dtype=np.float32).reshape(11, 2, 2)
+    out = in_chunks(run, x, 4)
+    assert calls == [4, 4, 4] and out.shape == (11, 2)
+    np.testing.assert_array_equal(out, x.reshape(11, -1)[:, :2] * 2)
+    assert in_chunks(run, x[:0], 4).shape == (0, 2) and calls[-1] == 4
+    assert set(CHUNK) == {"tflite", "openvino-f32", "openvino-bf16"}
 
 
 def test_a_cached_conversion_is_trusted_only_as_stored(own_cache, monkeypatch):
     from catdog_zoo.models import engine as engines
+    monkeypatch.setattr(openvino_engine, "available", lambda: False)
     layers = frozen_layers()
     frozen_engine(layers, (32, 32, 3), "digest-e", "auto")
     checks = []
@@ -92,6 +140,7 @@ def own_cache(tmp_path, monkeypatch):
 def test_auto_leaves_a_visible_gpu_to_tensorflow(own_cache, monkeypatch):
     """XNNPACK runs on the CPU: with a GPU in the machine, auto keeps TensorFlow (which runs there)."""
     from catdog_zoo.models import engine as engines
+    monkeypatch.setattr(openvino_engine, "available", lambda: False)
     layers = frozen_layers()
     monkeypatch.setattr(engines, "gpu_visible", lambda: True)
     assert frozen_engine(layers, (32, 32, 3), "digest-g", "auto").name == "tensorflow"

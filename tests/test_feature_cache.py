@@ -69,7 +69,8 @@ def val_images(data, size=32):
 
 def test_full_batch_training_is_the_same_with_and_without_the_cache(frozen_plugin, tiny_data, tmp_path):
     # One batch per epoch makes the order irrelevant, so both paths do exactly the same updates.
-    cached = train("frozen_plain", tiny_data, tmp_path / "cached", batch_size=64, aug_views=0)
+    cached = train("frozen_plain", tiny_data, tmp_path / "cached", batch_size=64, aug_views=0,
+                   train_precision="float32")
     plain = train("frozen_plain", tiny_data, tmp_path / "plain", batch_size=64, feature_cache=False)
     assert cached.metrics["feature_cache"]["used"] and not plain.metrics["feature_cache"]["used"]
     x = val_images(tiny_data)
@@ -85,6 +86,31 @@ def test_saved_model_reproduces_the_cached_path_metrics(frozen_plugin, tiny_data
         end_to_end = catdog_zoo.evaluate(run.run_dir, split=split)
         assert end_to_end["accuracy"] == pytest.approx(run.metrics[f"{key}_accuracy"], abs=1e-6)
         assert end_to_end["loss"] == pytest.approx(run.metrics[f"{key}_loss"], rel=1e-3, abs=1e-5)
+
+
+def test_bfloat16_is_for_the_training_features_only(frozen_plugin, tiny_data, tmp_path, own_cache):
+    """Validation and test features (every recorded score) stay float32: their entries are shared with a float32
+    run, and the saved model.keras, run end to end, reproduces the recorded scores."""
+    from catdog_zoo.models import openvino_engine
+    if not (openvino_engine.available() and openvino_engine.native_bfloat16()):
+        pytest.skip("needs OpenVINO on a CPU with native bfloat16")
+    reduced = train("frozen_plain", tiny_data, tmp_path / "reduced")  # auto
+    fc = reduced.metrics["feature_cache"]
+    assert (fc["engine"], fc["train_precision"], fc["misses"]) == ("openvino", "bfloat16", 3)
+    full = train("frozen_plain", tiny_data, tmp_path / "full", train_precision="float32")
+    fc = full.metrics["feature_cache"]
+    assert (fc["train_precision"], fc["hits"], fc["misses"]) == ("float32", 2, 1)  # only train computed again
+    for split, key in (("validation", "val"), ("test", "test")):
+        end_to_end = catdog_zoo.evaluate(reduced.run_dir, split=split)
+        assert end_to_end["loss"] == pytest.approx(reduced.metrics[f"{key}_loss"], rel=1e-4, abs=1e-6)
+    again = train("frozen_plain", tiny_data, tmp_path / "again")  # bfloat16 features from the cache, no engine made
+    assert again.metrics["feature_cache"]["hits"] == 3 and again.metrics["feature_cache"]["engine"] == ""
+    assert again.metrics["feature_cache"]["train_precision"] == "bfloat16"
+
+
+def test_bfloat16_asked_of_an_engine_without_it_is_one_clear_error(frozen_plugin, tiny_data, tmp_path, own_cache):
+    with pytest.raises(catdog_zoo.ConfigError, match="train_precision bfloat16 needs the OpenVINO engine"):
+        train("frozen_plain", tiny_data, tmp_path / "r", engine="tflite", train_precision="bfloat16")
 
 
 def test_augmented_views_differ_and_are_reproducible(frozen_plugin, tiny_data, tmp_path, own_cache):

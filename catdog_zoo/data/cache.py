@@ -59,6 +59,11 @@ def warn(text: str) -> None:
 EAGER_CHECK_BYTES = 256 << 20
 
 
+def exists(name: str) -> bool:
+    """An entry called ``name`` is in the cache (whether it passes its check is :func:`load`'s to say)."""
+    return (cache_root() / f"{name}{SUFFIX}").is_file()
+
+
 def load(name: str):
     """The entry called ``name`` as :class:`~catdog_zoo.util.rows.FileRows` (its ``meta`` attached), or None
     when absent or failing its check (said in one line; the caller recomputes it)."""

@@ -5,9 +5,12 @@ interpreter with its XNNPACK CPU kernels (``ai-edge-litert`` when installed, els
 bundled with TensorFlow): the same float32 arithmetic in a faster kernel library, features within
 1e-4 of Keras (checked on a probe image when the conversion is made; only a conversion that passes is
 cached, beside the features, keyed by the frozen weights' digest, the input size and the interpreter).
+``openvino`` (an optional extra, :mod:`.openvino_engine`): the same check and cache; float32, and bfloat16
+for the training split's features on CPUs that compute in it natively.
 ``tensorflow``: a traced ``tf.function`` of the layers, as Keras runs them.
-``auto``: ``tflite`` when it converts and passes the check, else ``tensorflow`` with one line saying why;
-``tensorflow`` outright when a GPU is visible (XNNPACK runs on the CPU: a GPU does the work faster).
+``auto``: ``openvino`` when it is installed and the CPU has bfloat16, else ``tflite``, each when it converts
+and passes the check, else the next with one line saying why, ``tensorflow`` last; ``tensorflow`` outright
+when a GPU is visible (both engines run on the CPU: a GPU does the work faster).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import tensorflow as tf
 from ..config import ENGINES
 from ..data import cache
 from ..errors import ConfigError
+from .chunks import CHUNK, in_chunks
 
 PARITY_TOLERANCE = 1e-4  # max |feature - Keras feature| on the probe image
 FORMAT = 3  # bump when the conversion changes what a cached engine holds (3: stored once parity-checked)
@@ -63,8 +67,10 @@ class TFLiteFrozen:
         self._shape = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, np.float32)
-        if x.shape != self._shape:  # a new batch size (the last, short batch): plan memory again
+        return in_chunks(self._invoke, x, CHUNK["tflite"])
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        if x.shape != self._shape:  # a new batch size: plan memory again (once: chunks keep their size)
             self._interpreter.resize_tensor_input(self._input, x.shape)
             with quiet_native():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
                 self._interpreter.allocate_tensors()
@@ -143,25 +149,46 @@ def _convert_folded(layers, image_shape) -> bytes:
         absl.setLevel(level)
 
 
-def _key(layers, image_shape, weights_digest: str) -> str:
-    return cache.key("engine-tflite", weights=weights_digest, shape=list(image_shape), format=FORMAT,
-                     layers=[type(layer).__name__ for layer in layers], interpreter=_interpreter_class().__module__)
+def _kinds() -> dict:
+    """Each converting engine: ``(convert(layers, shape) -> bytes, load(bytes) -> engine, what the bytes
+    depend on beyond the layers)``."""
+    from . import openvino_engine as ov
+
+    return {"tflite": (convert, TFLiteFrozen, _interpreter_class().__module__),
+            "openvino": (lambda layers, shape: ov.convert(TensorFlowFrozen(layers, shape).traced()), ov.load,
+                         ov.version() if ov.available() else None)}
 
 
-def _checked_tflite(layers, image_shape, weights_digest: str) -> TFLiteFrozen:
-    """The converted engine: from the cache, where a conversion is stored only once it has passed the
-    parity check (and the entry is signed and checked, data/entries.py), or converted and checked now."""
-    key = _key(layers, image_shape, weights_digest)
+def _checked(kind: str, layers, image_shape, weights_digest: str):
+    """The converted engine ``kind``: from the cache, where a conversion is stored only once it has passed
+    the parity check (and the entry is signed and checked, data/entries.py), or converted and checked now."""
+    make, load, runtime = _kinds()[kind]
+    key = cache.key(f"engine-{kind}", weights=weights_digest, shape=list(image_shape), format=FORMAT,
+                    layers=[type(layer).__name__ for layer in layers], interpreter=runtime)
     found = cache.load(key)
     if found is not None:
-        return TFLiteFrozen(np.asarray(found).tobytes())
-    content = convert(layers, image_shape)
-    engine = TFLiteFrozen(content)
+        return load(np.asarray(found).tobytes())
+    content = make(layers, image_shape)
+    engine = load(content)
     worst = _parity(engine, layers, image_shape)
     if worst > PARITY_TOLERANCE:
         raise ValueError(f"its features differ from Keras' by {worst:.1e} (> {PARITY_TOLERANCE:g})")
     cache.store(key, np.frombuffer(content, np.uint8), parity=worst)
     return engine
+
+
+TITLES = {"openvino": "OpenVINO", "tflite": "TFLite", "tensorflow": "TensorFlow"}
+
+
+def _candidates(choice: str) -> list:
+    """The converting engines to try, best first. ``auto`` takes OpenVINO only where it is faster: with its
+    bfloat16 kernels on a CPU that has them (for the training split's features); in float32 it runs at
+    XNNPACK's speed."""
+    if choice != "auto":
+        return [choice]
+    from . import openvino_engine as ov
+
+    return (["openvino"] if ov.available() and ov.native_bfloat16() else []) + ["tflite"]
 
 
 def frozen_engine(layers, image_shape, weights_digest: str, choice: str = "auto", say=print):
@@ -170,14 +197,36 @@ def frozen_engine(layers, image_shape, weights_digest: str, choice: str = "auto"
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {choice!r}")
     if choice == "tensorflow" or (choice == "auto" and gpu_visible()):
         return TensorFlowFrozen(layers, image_shape)
-    try:
-        return _checked_tflite(layers, image_shape, weights_digest)
-    except Exception as exc:  # noqa: BLE001 - any conversion or runtime failure falls back, said once
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        if choice == "tflite":
-            raise ConfigError(f"engine tflite cannot run this backbone: {reason}") from None
-        say(f"Note: the TFLite engine cannot run this backbone ({reason}); extracting features with TensorFlow")
-        return TensorFlowFrozen(layers, image_shape)
+    if choice == "openvino":
+        from . import openvino_engine as ov
+
+        if not ov.available():
+            raise ConfigError("engine openvino needs OpenVINO: pip install 'catdog-zoo[openvino]' (or use --engine "
+                              "auto)")
+    failed = []  # (engine, why), said in one line with what runs instead
+    for kind in _candidates(choice):
+        try:
+            engine = _checked(kind, layers, image_shape, weights_digest)
+        except Exception as exc:  # noqa: BLE001 - any conversion or runtime failure falls back
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            if choice == kind:
+                raise ConfigError(f"engine {kind} cannot run this backbone: {reason}") from None
+            failed.append((TITLES[kind], reason))
+            continue
+        _say_fallback(failed, TITLES[kind], say)
+        return engine
+    _say_fallback(failed, "TensorFlow", say)
+    return TensorFlowFrozen(layers, image_shape)
+
+
+def _say_fallback(failed: list, instead: str, say) -> None:
+    if len(failed) == 1:
+        say(f"Note: the {failed[0][0]} engine cannot run this backbone ({failed[0][1]}); extracting features "
+            f"with {instead}")
+    elif failed:
+        why = "; ".join(f"{name}: {reason}" for name, reason in failed)
+        say(f"Note: the {' and '.join(name for name, _ in failed)} engines cannot run this backbone ({why}); "
+            f"extracting features with {instead}")
 
 
 def gpu_visible() -> bool:

@@ -3,7 +3,12 @@
 Augmentation is kept: ``aug_views`` augmented copies of every training image are extracted (the
 front layers in training mode, reseeded per view) and each epoch draws one of them per image.
 Validation and test features are un-augmented. Entries are keyed by everything that changes them:
-model, frozen weights' digest, image size, front layers' configuration, seed and the files' content.
+model, frozen weights' digest, image size, front layers' configuration, seed, the files' content, and for
+the training split the precision its features were computed in.
+
+``train_precision``: the training split's features may be computed in bfloat16 (the OpenVINO engine on a CPU
+with native bfloat16, :mod:`.openvino_engine`), about 2x faster. Validation and test features are always
+float32, so every score of the head describes the float32 model that is saved.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..data import cache
+from ..errors import ConfigError
 from ..util.progress import SILENT
 from ..util.rows import RowsView, shard_bounds
 from .engine import frozen_engine
@@ -41,6 +47,7 @@ class FeatureCacheReport:
     engine_seconds: float = 0.0  # converting (or loading) the engine, while decoding when ``engine_early``
     engine_early: bool = False
     replica_images: list = None  # images each replica extracted (mirrored, TensorFlow engine)
+    train_precision: str = "float32"  # what the training split's features were computed in
 
     def as_dict(self) -> dict:
         steady = self.extract_seconds - self.setup_seconds
@@ -52,6 +59,7 @@ class FeatureCacheReport:
                 "images_per_second": round(rate, 1) if rate else None,
                 "overall_images_per_second": round(overall, 1) if overall else None, "engine": self.engine,
                 "engine_seconds": round(self.engine_seconds, 2), "engine_early": self.engine_early,
+                "train_precision": self.train_precision,
                 **({"replica_images": self.replica_images} if self.replica_images else {})}
 
 
@@ -59,7 +67,8 @@ class FeatureStore:
     """Cached features of one model's frozen part, keyed by everything that changes them."""
 
     def __init__(self, chain: FrozenChain, model_name: str, image_size, seed: int, progress=SILENT,
-                 engine: str = "tensorflow", say=print, part: str = "features", cluster=None, prepared=None):
+                 engine: str = "tensorflow", say=print, part: str = "features", cluster=None, prepared=None,
+                 train_precision: str = "float32"):
         self.chain = chain
         # Several workers (``cluster.workers``): each extracts its share of every entry (see _extract_shared).
         self.cluster = cluster
@@ -70,46 +79,63 @@ class FeatureStore:
             self.base_key["part"] = part
         if engine != "tensorflow":  # features within 1e-4 of TensorFlow's, but not the same bits: own entries
             self.base_key["engine"] = engine
-        self.seed = seed
-        self.image_size = tuple(image_size)
+        self.seed, self.image_size = seed, tuple(image_size)
         self.report = FeatureCacheReport()
         self.progress = progress
-        self.engine_choice, self.say = engine, say
+        # train_precision: float32, bfloat16 or auto (bfloat16 where the engine has it natively)
+        self.engine_choice, self.say, self.train_precision = engine, say, train_precision
         self._frozen = None  # the engine, made the first time an extraction needs one
         self._replicated = None  # the plain step split across a mirrored strategy's replicas, when it is
         # ... or made already, while the images were decoded (used if it is of these very weights)
         self._prepared = prepared if getattr(prepared, "weights_digest", None) == self.weights else None
-        self._steps = {}
+        self._steps, self._made = {}, False
 
     def _engine(self):
-        if self.engine_choice == "tensorflow":
-            self.report.engine = "tensorflow"
-            return None  # the frozen layers traced together with the front, as Keras runs them
-        engine = self._prepared or prepared_engine(self.chain, self.image_size, self.engine_choice, self.say)
-        self.report.engine, self.report.engine_seconds = engine.name, engine.seconds
-        self.report.engine_early = self._prepared is not None
-        return None if engine.name == "tensorflow" else engine
+        """The engine (None: TensorFlow's frozen layers traced with the front), made the first time it is asked
+        for, or the one prepared while the images were decoded."""
+        if not self._made:
+            if self.engine_choice == "tensorflow":
+                self.report.engine = "tensorflow"
+            else:
+                engine = self._prepared or prepared_engine(self.chain, self.image_size, self.engine_choice, self.say)
+                self.report.engine, self.report.engine_seconds = engine.name, engine.seconds
+                self.report.engine_early = self._prepared is not None
+                self._frozen = None if engine.name == "tensorflow" else engine
+            self._made = True
+        return self._frozen
 
-    def _step(self, augment: bool):
+    def _names(self, training: bool, **key):
+        """The cache entry's name for these key parts, in the precision the split's features are in."""
+        def name_of(precision):
+            extra = {"precision": precision} if precision != "float32" else {}
+            return cache.key("features", **key, **self.base_key, **extra)
+        if not training:
+            return name_of("float32"), "float32"
+        cached = self._prepared is None and cache.exists(name_of("bfloat16"))  # then no engine is needed
+        precision = self.report.train_precision = training_precision(self.train_precision, cached, self._engine)
+        return name_of(precision), precision
+
+    def _step(self, augment: bool, precision: str = "float32"):
         """The extraction function, traced and warmed up on a blank batch the first time it is needed."""
-        if augment not in self._steps:
+        if (augment, precision) not in self._steps:
             started = time.perf_counter()
-            if not self._steps:
-                self._frozen = self._engine()
-            step = extractor(self.chain, augment, (*self.image_size, 3), self._frozen)
-            if self._frozen is None and not augment and getattr(self.cluster, "name", "") == "mirrored" \
+            engine = self._engine()
+            if precision == "bfloat16":
+                engine = engine.bfloat16()
+            step = extractor(self.chain, augment, (*self.image_size, 3), engine)
+            if engine is None and not augment and getattr(self.cluster, "name", "") == "mirrored" \
                     and self.cluster.replicas > 1:
                 # Several devices in this process (mirrored): each extracts its slice of every batch. Augmented
                 # views stay on one device, where their random draws are those of a one-device run.
                 step = self._replicated = AcrossReplicas(step, self.cluster.strategy)
             # An engine is warm already (prepared_engine): one image traces the front. TensorFlow's layers pick
             # their kernels for the batch size, so they warm up on a whole batch.
-            step(tf.zeros((1 if self._frozen is not None else EXTRACT_BATCH, *self.image_size, 3), tf.uint8))
+            step(tf.zeros((1 if engine is not None else EXTRACT_BATCH, *self.image_size, 3), tf.uint8))
             if self._replicated is not None:
                 self._replicated.take_shares()  # the blank batch is not an image
             self.report.setup_seconds += time.perf_counter() - started
-            self._steps[augment] = step
-        return self._steps[augment]
+            self._steps[augment, precision] = step
+        return self._steps[augment, precision]
 
     def _get(self, name, images, run, label):
         """The entry ``name``: loaded when it is there and checks out (on every worker), else computed by
@@ -128,38 +154,61 @@ class FeatureStore:
             rows, extracted = _extract_shared(self.cluster, name, images, run, label, self.progress, self.say)
         else:
             rows, extracted = _extract_into(name, images, 0, len(images), run, label, self.progress), len(images)
-            shares = self._replicated.take_shares() if self._replicated else []
-            if any(shares):
-                self.say(f"{len(shares)} replicas extracted {' + '.join(map(str, shares))} of {len(images)} images "
-                         f"({label})")
-                so_far = self.report.replica_images or [0] * len(shares)
-                self.report.replica_images = [a + b for a, b in zip(so_far, shares)]
+            if self._replicated:
+                _count_shares(self._replicated.take_shares(), self.report, f"of {len(images)} images ({label})",
+                              self.say)
         self.report.misses += 1
         self.report.extract_seconds += time.perf_counter() - started
         self.report.images_extracted += extracted
         return rows
 
-    def plain(self, images, files_digest: str, label: str = "features"):
-        """``(N, D)`` rows: the frozen part's output for each image."""
-        name = cache.key("features", files=files_digest, augment=0, **self.base_key)
+    def plain(self, images, files_digest: str, label: str = "features", training: bool = False):
+        """``(N, D)`` rows: the frozen part's output for each image (``training``: of the training split)."""
+        name, precision = self._names(training, files=files_digest, augment=0)
 
         def run(part, append, advance, first_batch):
-            extract(self._step(False), part, append, advance=advance)
+            extract(self._step(False, precision), part, append, advance=advance)
         return self._get(name, images, run, label)
 
     def augmented(self, images, files_digest: str, views: int) -> list:
         """``views`` ``(N, D)`` rows of augmented copies; view k is the same for any ``views`` >= k."""
         out = []
         for k in range(views):
-            name = cache.key("features", files=files_digest, augment=1, view=k, seed=self.seed, draws="per-batch",
-                             **self.base_key)
+            name, precision = self._names(True, files=files_digest, augment=1, view=k, seed=self.seed,
+                                          draws="per-batch")
 
-            def run(part, append, advance, first_batch, k=k):
-                step = self._step(True)  # before reseeding: its warm-up batch draws random numbers too
+            def run(part, append, advance, first_batch, k=k, precision=precision):
+                step = self._step(True, precision)  # before reseeding: its warm-up batch draws random numbers too
                 extract(step, part, append, advance=advance, first_batch=first_batch,
                         before_batch=lambda b: reseed(self.chain.front, batch_seed(view_seed(self.seed, k), b)))
             out.append(self._get(name, images, run, f"features of train, augmented view {k + 1}/{views}"))
         return out
+
+
+def training_precision(asked: str, cached: bool, engine_of) -> str:
+    """What the training split's features are computed in: float32, or bfloat16 where ``asked`` (``auto``:
+    where the engine computes in it natively). ``cached``: bfloat16 features are in the cache already (no
+    engine is made then); ``engine_of()``: the engine (None for TensorFlow)."""
+    if asked == "float32":
+        return "float32"
+    if cached:
+        return "bfloat16"
+    engine = engine_of()
+    if getattr(engine, "native_bfloat16", False) or (asked == "bfloat16" and hasattr(engine, "bfloat16")):
+        return "bfloat16"
+    if asked == "bfloat16":
+        raise ConfigError(f"train_precision bfloat16 needs the OpenVINO engine (this run extracts with "
+                          f"{getattr(engine, 'name', 'tensorflow')}): pip install 'catdog-zoo[openvino]', or use "
+                          "--train-precision auto")
+    return "float32"
+
+
+def _count_shares(shares: list, report: FeatureCacheReport, what: str, say) -> None:
+    """Images each replica extracted (mirrored), said and added to the report."""
+    if any(shares):
+        say(f"{len(shares)} replicas extracted {' + '.join(map(str, shares))} {what}")
+        so_far = report.replica_images or [0] * len(shares)
+        report.replica_images = [a + b for a, b in zip(so_far, shares)]
 
 
 def _extract_into(name: str, images, start: int, stop: int, run, label: str, progress):
@@ -205,13 +254,15 @@ def _extract_shared(cluster, name: str, images, run, label: str, progress, say) 
     return rows, extracted
 
 
-def prepared_engine(chain: FrozenChain, image_size, choice: str, say):
-    """The engine of ``chain``'s frozen part (``models.engine``), run once, with the seconds that took and the
-    weights it was made from."""
+def prepared_engine(chain: FrozenChain, image_size, choice: str, say, bfloat16: bool = False):
+    """The engine of ``chain``'s frozen part (``models.engine``), run once (its bfloat16 variant too when
+    ``bfloat16`` and it is native here), with the seconds that took and the weights it was made from."""
     started = time.perf_counter()
     weights, shape = chain.weights_digest(), frozen_input_shape(chain, image_size)
     engine = frozen_engine(chain.frozen, shape, weights, choice, say)
     engine(np.zeros((1, *shape), np.float32))  # its first run sets its kernels up (0.3 s for TFLite's XNNPACK)
+    if bfloat16 and getattr(engine, "native_bfloat16", False):
+        engine.bfloat16()(np.zeros((1, *shape), np.float32))
     engine.seconds, engine.weights_digest = time.perf_counter() - started, weights
     return engine
 

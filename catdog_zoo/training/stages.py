@@ -94,7 +94,8 @@ class HeadOnFeatures(HeadOnImages):
         for (about 1.5 s of a cold run's set-up at 224 px)."""
         self.chain = split_frozen(net, self.backbone)
         if self.chain is not None and cfg.engine != "tensorflow":
-            self.engine = prepared_engine(self.chain, cfg.image_size, cfg.engine, say)
+            self.engine = prepared_engine(self.chain, cfg.image_size, cfg.engine, say,
+                                          bfloat16=cfg.train_precision != "float32")
 
     def run(self, runner, first: int, last: int, checkpoint):
         runner.compile(runner.net, runner.cfg.learning_rate)
@@ -123,11 +124,13 @@ def cached_inputs(runner, chain, part: str, engine=None) -> tuple:
     read from disk on demand): what ``chain``'s
     frozen part makes of every image (and augmented view), cached on disk (``models.features``)."""
     cfg, decoded = runner.cfg, runner.decoded
+    # Only the head's training features may be bfloat16: fine-tuning's activations were not measured so.
     store = FeatureStore(chain, runner.spec.qualified_name, cfg.image_size, cfg.seed, runner.progress,
-                         engine=cfg.engine, say=runner.say, part=part, cluster=runner.cluster, prepared=engine)
+                         engine=cfg.engine, say=runner.say, part=part, cluster=runner.cluster, prepared=engine,
+                         train_precision=cfg.train_precision if part == "features" else "float32")
     train = decoded["train"]
     inputs = {"train": store.augmented(train.images, train.digest, cfg.aug_views) if cfg.aug_views
-              else [store.plain(train.images, train.digest, f"{part} of train")]}
+              else [store.plain(train.images, train.digest, f"{part} of train", training=True)]}
     for name in ("validation", "test"):
         inputs[name] = store.plain(decoded[name].images, decoded[name].digest, f"{part} of {name}")
     r = store.report.as_dict()

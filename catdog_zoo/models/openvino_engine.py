@@ -1,0 +1,116 @@
+"""The OpenVINO engine for a model's frozen part: float32 for every feature a score is computed from, and
+bfloat16 on request for the training split's features on CPUs that compute in bfloat16 natively.
+
+Why a second engine beside TFLite's XNNPACK: float32 runs at the same speed on both (docs/performance.md),
+but on a CPU with AMX or AVX512-BF16 OpenVINO's bfloat16 kernels run MobileNetV2 about 2.1x faster. Those
+features differ from Keras' (up to ~0.4 on a feature, ~0.02 on average), so they are used only for the
+training split (:mod:`.features`): validation and test features, and so every recorded metric, come from
+the float32 model, exactly the ``model.keras`` saved. A head trained on bfloat16 features scored the same
+or better on float32 validation and test features in every measurement (docs/performance.md).
+
+OpenVINO is an optional extra (``pip install 'catdog-zoo[openvino]'``, 180 MB): without it this module
+is never imported and the TFLite engine runs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .chunks import CHUNK, in_chunks
+
+FORMAT = 1  # bump when the conversion changes what a cached engine holds
+
+
+def available() -> bool:
+    """OpenVINO is installed and importable."""
+    try:
+        import openvino  # noqa: F401
+    except Exception:  # noqa: BLE001 - not installed, or a broken install: the TFLite engine runs instead
+        return False
+    return True
+
+
+def native_bfloat16() -> bool:
+    """This CPU computes in bfloat16 natively (AMX or AVX512-BF16, as OpenVINO reports it): only then is
+    bfloat16 faster than float32 rather than emulated."""
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+class OpenVINOFrozen:
+    """The frozen layers compiled by OpenVINO for the CPU; calls compute in float32.
+
+    :meth:`OpenVINOFrozen.bfloat16` is the same model compiled to compute in bfloat16 (made on first use).
+    """
+
+    name = "openvino"
+
+    def __init__(self, model):
+        import openvino as ov
+
+        self._core, self._model = ov.Core(), model
+        self._f32 = _Compiled(self._core, model, "f32")
+        self._bf16 = None
+        self.native_bfloat16 = native_bfloat16()  # bfloat16 is faster here, not emulated: ``auto`` takes it
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._f32(x)
+
+    def bfloat16(self):
+        """The frozen layers computing in bfloat16 (float32 in and out)."""
+        if self._bf16 is None:
+            self._bf16 = _Compiled(self._core, self._model, "bf16")
+        return self._bf16
+
+
+class _Compiled:
+    """One compiled model and its infer request, called like the other engines: float32 batch in, rows out."""
+
+    def __init__(self, core, model, precision: str):
+        # The precision is always set: OpenVINO's own default on a bfloat16 CPU is bfloat16. LATENCY: one
+        # stream using every core, for one batch at a time.
+        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision,
+                                                     "PERFORMANCE_HINT": "LATENCY"})
+        self._request = compiled.create_infer_request()
+        self.precision = precision
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return in_chunks(self._infer, x, CHUNK[f"openvino-{self.precision}"])
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        return np.array(self._request.infer({0: x})[0])  # a copy: the request reuses its output buffer
+
+
+def convert(traced) -> bytes:
+    """A traced float32 function of the frozen layers (``engine.TensorFlowFrozen.traced``) as OpenVINO's IR,
+    XML and weights in one blob (:func:`load`): 1.2 s for MobileNetV2 at 224 px, then cached."""
+    import openvino as ov
+
+    model = ov.convert_model(traced)
+    with tempfile.TemporaryDirectory(prefix="catdog-zoo-ov-") as tmp:
+        xml = Path(tmp) / "frozen.xml"
+        ov.save_model(model, xml, compress_to_fp16=False)  # weights stay float32: the parity check is in f32
+        graph, weights = xml.read_bytes(), xml.with_suffix(".bin").read_bytes()
+    return len(graph).to_bytes(8, "little") + graph + weights
+
+
+def load(blob: bytes) -> OpenVINOFrozen:
+    """The engine of a blob made by :func:`convert`."""
+    import openvino as ov
+
+    size = int.from_bytes(blob[:8], "little")
+    graph, weights = blob[8:8 + size].decode(), np.frombuffer(blob[8 + size:], np.uint8)
+    engine = OpenVINOFrozen(ov.Core().read_model(model=graph, weights=ov.Tensor(weights)))
+    engine.blob_weights = weights  # the model may share this memory rather than copy it: kept alive with it
+    return engine
+
+
+def version() -> str:
+    import openvino as ov
+
+    return ov.__version__
+
