@@ -8,6 +8,7 @@ Runs, each in a fresh process on this machine, one after another:
   (a)    the reference recipe in plain Keras, 160 px, 20 epochs (reference_recipe.py)
   (b)    catdog-zoo train mobilenet_v2 (the default, 224 px), cold process, empty zoo cache
   (b2)   the same again, cache warm
+  (b-tflite) the same with --engine tflite (decoded images warm, features cold): XNNPACK float32 throughout
   (b-tf) the same with --engine tensorflow (decoded images warm, features cold): the engine's share
   (b-es) the same with --early-stopping 3 (cache warm): should early stopping be on by default?
   (b160) --image-size 160, cold (its decoded images, engine and features are all keyed by size)
@@ -90,6 +91,7 @@ def main() -> int:
         print("(a) done", flush=True)
         r["b"] = zoo_run("b_cold", epochs, out, log, cache_dir)
         r["b2"] = zoo_run("b2_warm", epochs, out, log, cache_dir)
+        r["b-tflite"] = zoo_run("b_tflite", epochs + ["--engine", "tflite"], out, log, cache_dir)
         r["b-tf"] = zoo_run("b_tensorflow", epochs + ["--engine", "tensorflow"], out, log, cache_dir)
         r["b-es"] = zoo_run("b_early_stopping", epochs + ["--early-stopping", 3], out, log, cache_dir)
         r["b160"] = zoo_run("b160_cold", epochs + ["--image-size", 160], out, log, cache_dir)
@@ -105,6 +107,7 @@ def main() -> int:
 
 
 LABELS = {"a": "(a) plain Keras recipe @160", "b": "(b) zoo default, cold", "b2": "(b2) zoo default, warm",
+          "b-tflite": "(b-tflite) --engine tflite",
           "b-tf": "(b-tf) --engine tensorflow", "b-es": "(b-es) --early-stopping 3", "b160": "(b160) @160, cold"}
 
 
@@ -130,7 +133,8 @@ def extraction(x: dict, r: dict) -> str:
         return "features from cache" if fc.get("used") else ""
     raw = r[f"raw@{x['image_size']}"]["images_per_second"]
     early = f", engine {fc.get('engine_seconds', 0):.1f}s beside decoding" if fc.get("engine_early") else ""
-    return (f"{fc.get('engine') or '?'} {with_engine_rate(fc):.0f} img/s incl. set-up{early} = "
+    precision = "" if fc.get("train_precision", "float32") == "float32" else f" (train {fc['train_precision']})"
+    return (f"{fc.get('engine') or '?'}{precision} {with_engine_rate(fc):.0f} img/s incl. set-up{early} = "
             f"{with_engine_rate(fc) / raw:.2f}x raw TF ({fc['images_per_second']:.0f}/s = "
             f"{fc['images_per_second'] / raw:.2f}x without set-up)")
 
