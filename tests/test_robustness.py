@@ -300,3 +300,31 @@ def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(tmp_path)
         np.testing.assert_allclose([float(v) for v in row_a.split(",")[2:]],
                                    [float(v) for v in row_b.split(",")[2:]], rtol=1e-3, atol=1e-5)
     assert not (killed / "checkpoints").exists()  # a finished run keeps only its results
+
+
+BROKEN_BUILDER = """
+    from catdog_zoo import ModelSpec, hookimpl
+
+    def build(num_classes, image_size, weights=None):
+        raise RuntimeError("this builder is broken")
+
+    @hookimpl
+    def register_models(register):
+        register(ModelSpec(name="breaks_when_built", summary="raises in its builder", builder=build))
+"""
+
+
+def test_a_model_that_fails_to_build_stops_the_decoding_beside_it(site, tmp_path, monkeypatch, capfd):
+    """Images are decoded in a thread while the model is built: when the build fails, decoding stops too, and
+    says nothing after the error (a bar left running would draw over the shell prompt)."""
+    import threading
+
+    from conftest import install_dist
+    install_dist(site, "broken-builder", "0.1", {"broken": "broken_builder_mod"}, {"broken_builder_mod": BROKEN_BUILDER})
+    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))  # cold: decoding takes a while
+    data = make_image_folder(tmp_path / "data", n_train=400, n_val=40, size=320)
+    with pytest.raises(RuntimeError, match="this builder is broken"):
+        catdog_zoo.train("breaks_when_built", data=str(data), run_dir=str(tmp_path / "run"), epochs=1,
+                         image_size=128)
+    assert not [t for t in threading.enumerate() if t.name == "catdog-zoo-decode" and t.is_alive()]
+    assert "decoding" not in capfd.readouterr().err

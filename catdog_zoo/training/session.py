@@ -136,30 +136,47 @@ def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights, early: bool = 
     before the images are there (:meth:`~catdog_zoo.training.stages.Stage.prepare_early`)."""
     splits = load_splits(cfg)
     keras.utils.set_random_seed(cfg.seed)
-    decoding = _Background(decode_splits, splits, cfg.image_size, cfg.strict, warn, progress_factory(quiet),
-                           cfg.decoded_cache)
-    with cluster.scope():
-        net = spec.build(len(splits.class_names), cfg.image_size, weights=weights)
-    fine_tune_from = fine_tune_index(net, spec, cfg.fine_tune_at) if cfg.fine_tune_epochs else None
-    stages = plan(spec, cfg, fine_tune_from)
-    if early and decoding.running():  # decoding from files, not a warm cache: a core is free for this
-        stages[0].prepare_early(net, cfg, say_to(quiet or not cluster.is_chief))
+    decoding = _Background(lambda progress: decode_splits(splits, cfg.image_size, cfg.strict, warn, progress,
+                                                          cfg.decoded_cache), progress_factory(quiet))
+    try:
+        with cluster.scope():
+            net = spec.build(len(splits.class_names), cfg.image_size, weights=weights)
+        fine_tune_from = fine_tune_index(net, spec, cfg.fine_tune_at) if cfg.fine_tune_epochs else None
+        stages = plan(spec, cfg, fine_tune_from)
+        if early and decoding.running():  # decoding from files, not a warm cache: a core is free for this
+            stages[0].prepare_early(net, cfg, say_to(quiet or not cluster.is_chief))
+    except BaseException:  # the build failed (or Ctrl-C): decoding stops too, its progress bar with it
+        decoding.cancel()
+        raise
     return net, splits, decoding.result(), fine_tune_from, decoding.seconds, stages
 
 
 class _Background:
-    """``fn(*args)`` in a daemon thread (Ctrl-C in the main thread ends the process without waiting for it);
-    ``result()`` waits and returns its value or raises its exception. TensorFlow's decoders release the GIL,
-    so decoding and the model's set-up share the cores."""
+    """``fn(progress)`` in a daemon thread; ``result()`` waits and returns its value or raises its exception;
+    ``cancel()`` stops it at its next progress step, silently, and waits for it. TensorFlow's decoders
+    release the GIL, so decoding and the model's set-up share the cores."""
 
-    def __init__(self, fn, *args):
+    def __init__(self, fn, progress):
         self._value = self._error = None
         self.seconds = 0.0
+        self._stop = threading.Event()
+
+        def stoppable(label: str, total: int, unit: str = "images"):
+            bar = progress(label, total, unit)
+            advance = bar.advance
+
+            def checked(n: int = 1) -> None:
+                if self._stop.is_set():
+                    bar.enabled = False  # no "decoding train: 96/2000" line under the error that stopped it
+                    raise _Cancelled
+                advance(n)
+            bar.advance = checked
+            return bar
 
         def work():
             started = time.perf_counter()
             try:
-                self._value = fn(*args)
+                self._value = fn(stoppable)
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread as it is
                 self._error = exc
             self.seconds = time.perf_counter() - started
@@ -169,11 +186,19 @@ class _Background:
     def running(self) -> bool:
         return self._thread.is_alive()
 
+    def cancel(self, wait: float = 30.0) -> None:
+        self._stop.set()
+        self._thread.join(wait)
+
     def result(self):
         self._thread.join()
         if self._error is not None:
             raise self._error
         return self._value
+
+
+class _Cancelled(Exception):
+    """Raised in the decoding thread when the main thread no longer needs its result."""
 
 
 def _scratch_run_dir(cluster) -> Path:
