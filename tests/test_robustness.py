@@ -320,7 +320,8 @@ def test_a_model_that_fails_to_build_stops_the_decoding_beside_it(site, tmp_path
     import threading
 
     from conftest import install_dist
-    install_dist(site, "broken-builder", "0.1", {"broken": "broken_builder_mod"}, {"broken_builder_mod": BROKEN_BUILDER})
+    install_dist(site, "broken-builder", "0.1", {"broken": "broken_builder_mod"},
+                 {"broken_builder_mod": BROKEN_BUILDER})
     monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))  # cold: decoding takes a while
     data = make_image_folder(tmp_path / "data", n_train=400, n_val=40, size=320)
     with pytest.raises(RuntimeError, match="this builder is broken"):
