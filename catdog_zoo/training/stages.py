@@ -134,9 +134,12 @@ def cached_inputs(runner, chain, part: str, engine=None) -> tuple:
     for name in ("validation", "test"):
         inputs[name] = store.plain(decoded[name].images, decoded[name].digest, f"{part} of {name}")
     r = store.report.as_dict()
-    runner.say(f"{part.capitalize()} ready: {r['hits']} cached, {r['misses']} computed "
-               f"({r['images_extracted']} images in {r['extract_seconds']}s, {cfg.aug_views or 1} view(s) of each "
-               "training image)")
+    views = f" ({cfg.aug_views} augmented views)" if cfg.aug_views else ""
+    precision = f"; train in {r['train_precision']}" if r["train_precision"] != "float32" else ""
+    computed = (f"{r['misses']} computed ({r['images_extracted']} images in {r['extract_seconds']}s)"
+                if r["misses"] else "none computed")
+    runner.say(f"{part.capitalize()} ready (train{views}, validation, test{precision}): {r['hits']} from the cache, "
+               f"{computed}")
     return inputs, store.report
 
 
