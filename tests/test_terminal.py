@@ -60,3 +60,26 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path):
     assert checkpoints.latest(run_dir) is not None and not (run_dir / "metrics.json").exists()
     zoo_subprocess("train", "--resume", run_dir, "-q")
     assert (run_dir / "metrics.json").is_file()
+
+
+def test_the_quick_exit_still_flushes_waits_for_threads_and_runs_exit_hooks(tmp_path):
+    """``cli.leave`` skips the interpreter's teardown once TensorFlow is loaded; everything an exit owes the
+    user still happens: unflushed output, a thread that is not a daemon finishing its file, atexit handlers."""
+    script = f"""
+import atexit, threading, time, pathlib, sys
+import tensorflow
+from catdog_zoo.cli import leave
+out = pathlib.Path({str(tmp_path)!r})
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+threading.Thread(target=lambda: (time.sleep(0.5), (out / "thread").write_text("done"))).start()
+print("no newline, not flushed", end="")
+leave(sys.argv[1] if sys.argv[1] != "none" else None)
+"""
+    for code, status in (("none", 0), ("goodbye-from-leave", 1)):
+        result = subprocess.run([sys.executable, "-c", script, code], capture_output=True, text=True,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert result.returncode == status and result.stdout == "no newline, not flushed"
+        assert (tmp_path / "thread").read_text() == "done" and (tmp_path / "atexit").read_text() == "ran"
+        assert ("goodbye-from-leave" in result.stderr) == (status == 1)
+        for name in ("thread", "atexit"):
+            (tmp_path / name).unlink()
