@@ -121,7 +121,7 @@ class FeatureStore:
             started = time.perf_counter()
             engine = self._engine()
             if precision == "bfloat16":
-                engine = engine.bfloat16()
+                engine = _bfloat16_of(engine)
             step = extractor(self.chain, augment, (*self.image_size, 3), engine)
             if engine is None and not augment and getattr(self.cluster, "name", "") == "mirrored" \
                     and self.cluster.replicas > 1:
@@ -201,6 +201,15 @@ def training_precision(asked: str, cached: bool, engine_of) -> str:
                           f"{getattr(engine, 'name', 'tensorflow')}): pip install 'catdog-zoo[openvino]', or use "
                           "--train-precision auto")
     return "float32"
+
+
+def _bfloat16_of(engine):
+    """The engine's bfloat16 variant. (An engine without one gets here only when cached bfloat16 training
+    features were chosen, then failed their check when loaded.)"""
+    if not hasattr(engine, "bfloat16"):
+        raise ConfigError("the cached bfloat16 training features failed their check and this run's engine cannot "
+                          "compute them again in bfloat16: use --train-precision float32")
+    return engine.bfloat16()
 
 
 def _count_shares(shares: list, report: FeatureCacheReport, what: str, say) -> None:
