@@ -33,14 +33,14 @@ def main() -> None:
     from catdog_zoo.data.sources import resolve_data
     from catdog_zoo.data.splits import make_splits
     from catdog_zoo.models import openvino_engine
-    from catdog_zoo.models.engine import TensorFlowFrozen
+    from catdog_zoo.models.engine import convert
 
     root = resolve_data(args.data)
     size = (args.size, args.size)
     backbone = keras.applications.MobileNetV2(input_shape=(*size, 3), include_top=False, weights="imagenet")
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1)
     engine = openvino_engine.load(openvino_engine.convert(
-        TensorFlowFrozen([scaled, backbone, keras.layers.GlobalAveragePooling2D()], (*size, 3)).traced()))
+        convert([scaled, backbone, keras.layers.GlobalAveragePooling2D()], (*size, 3))))
     run = {"float32": engine, "bfloat16": engine.bfloat16()}
 
     def features(images, precision):
@@ -49,13 +49,14 @@ def main() -> None:
 
     seeds = [int(s) for s in args.seeds.split(",")]
     train = make_splits(root, seeds[0]).train  # the same files for every seed (train/ as given)
-    pixels = decode_split(train, size).images
+    decoded = decode_split(train, size)
+    pixels = decoded.images
     train_features = {}
     for precision in run:
         started = time.perf_counter()
         train_features[precision] = features(pixels, precision)
         print(f"training features in {precision}: {len(pixels)} images in {time.perf_counter() - started:.1f}s")
-    y_train = np.array(train.labels)
+    y_train = np.array(decoded.split.labels)  # the files that decoded
 
     def head(x, seed):
         keras.utils.set_random_seed(seed)
@@ -67,8 +68,10 @@ def main() -> None:
     print(f"\n{'seed':>4} {'head':>4}  float32 val / test   bfloat16 val / test   same predictions")
     for seed in seeds:
         splits = make_splits(root, seed)
-        scored = {name: (features(decode_split(split, size).images, "float32"), np.array(split.labels))
-                  for name, split in (("val", splits.validation), ("test", splits.test))}
+        scored = {}
+        for name, split in (("val", splits.validation), ("test", splits.test)):
+            usable = decode_split(split, size)
+            scored[name] = (features(usable.images, "float32"), np.array(usable.split.labels))
         for head_seed in [int(s) for s in args.head_seeds.split(",")]:
             cells, predicted = [], {}
             for precision in run:

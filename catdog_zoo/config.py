@@ -196,8 +196,10 @@ _KEY_LIST = [
         "visible).", choices=ENGINES),
     Key("train_precision", "choice", "auto", "What the training split's backbone features are computed in: "
         "float32, or bfloat16 (about 2x faster with the openvino engine on a CPU with AMX or AVX512-BF16; heads "
-        "scored the same in every measurement, docs/performance.md); auto: bfloat16 where it is native. "
-        "Validation and test features, so every recorded score, are float32.", choices=TRAIN_PRECISIONS),
+        "scored the same in every measurement, docs/performance.md); auto: bfloat16 where OpenVINO runs on a CPU "
+        "that computes in it natively, and cached bfloat16 features of the same images wherever found. "
+        "Validation and test features, so every recorded score, are float32; metrics.json records the "
+        "training features' precision.", choices=TRAIN_PRECISIONS),
     Key("aug_views", "int", 0, "Augmented copies of each training image in the feature cache; 0: the head "
         "trains on un-augmented features, as good or better in every measurement so far and cheaper "
         "(docs/performance.md).", minimum=0, maximum=64),

@@ -191,3 +191,44 @@ def test_fine_tuning_errors(frozen_plugin, tiny_data, tmp_path):
     with pytest.raises(catdog_zoo.ConfigError, match="no layer 'nope'"):
         train("frozen_plain", tiny_data, tmp_path / "c", fine_tune_epochs=1, fine_tune_at="nope")
     assert not any((tmp_path / n).exists() for n in "abc")
+
+
+def test_training_precision_is_decided_without_an_engine_when_it_can_be():
+    from catdog_zoo.models.features import training_precision
+
+    class Native:
+        native_bfloat16 = True
+
+        def bfloat16(self):
+            return lambda x: x
+
+    class Emulated(Native):
+        native_bfloat16 = False
+
+    class Broken(Native):
+        def bfloat16(self):
+            raise RuntimeError("no bfloat16 kernels for this layer")
+
+    made = []
+    assert training_precision("float32", True, lambda: made.append(1)) == "float32"
+    assert training_precision("auto", True, lambda: made.append(1)) == "bfloat16" and made == []  # cached: no engine
+    assert training_precision("auto", False, Native) == "bfloat16"
+    assert training_precision("auto", False, Emulated) == "float32"  # emulated bfloat16 is slower: not taken
+    assert training_precision("bfloat16", False, Emulated) == "bfloat16"  # asked for: given
+    assert training_precision("auto", False, Broken) == "float32"
+    assert training_precision("auto", False, lambda: None) == "float32"  # TensorFlow: float32
+    with pytest.raises(catdog_zoo.ConfigError, match="cannot compile this backbone in bfloat16"):
+        training_precision("bfloat16", False, Broken)
+    with pytest.raises(catdog_zoo.ConfigError, match="needs the OpenVINO engine"):
+        training_precision("bfloat16", False, lambda: None)
+
+
+def test_a_run_whose_engine_is_missing_here_is_scored_by_keras(frozen_plugin, tiny_data, tmp_path, own_cache,
+                                                                monkeypatch):
+    from catdog_zoo.models import openvino_engine
+    if not openvino_engine.available():
+        pytest.skip("needs OpenVINO to make the run")
+    run = train("frozen_plain", tiny_data, tmp_path / "run", engine="openvino")
+    monkeypatch.setattr(openvino_engine, "available", lambda: False)  # evaluated where the extra is not installed
+    scored = catdog_zoo.evaluate(run.run_dir, split="validation")
+    assert scored["accuracy"] == pytest.approx(run.metrics["val_accuracy"], abs=1e-6)

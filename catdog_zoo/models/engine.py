@@ -155,8 +155,8 @@ def _kinds() -> dict:
     from . import openvino_engine as ov
 
     return {"tflite": (convert, TFLiteFrozen, _interpreter_class().__module__),
-            "openvino": (lambda layers, shape: ov.convert(TensorFlowFrozen(layers, shape).traced()), ov.load,
-                         ov.version() if ov.available() else None)}
+            "openvino": (lambda layers, shape: ov.convert(convert(layers, shape)), ov.load,
+                         f"{ov.version()} from tflite" if ov.available() else None)}
 
 
 def _checked(kind: str, layers, image_shape, weights_digest: str):

@@ -111,8 +111,12 @@ class FeatureStore:
             return cache.key("features", **key, **self.base_key, **extra)
         if not training:
             return name_of("float32"), "float32"
-        cached = self._prepared is None and cache.exists(name_of("bfloat16"))  # then no engine is needed
-        precision = self.report.train_precision = training_precision(self.train_precision, cached, self._engine)
+        likely = self.train_precision == "bfloat16" or bfloat16_likely(self.engine_choice)  # no engine made for it
+        cached = likely and self._prepared is None and cache.exists(name_of("bfloat16"))
+        precision = training_precision(self.train_precision, cached, self._engine) if likely else "float32"
+        if getattr(self.cluster, "workers", 1) > 1:  # one name for every worker's shares
+            precision = "bfloat16" if self.cluster.all_agree(precision == "bfloat16") else "float32"
+        self.report.train_precision = precision
         return name_of(precision), precision
 
     def _step(self, augment: bool, precision: str = "float32"):
@@ -195,7 +199,15 @@ def training_precision(asked: str, cached: bool, engine_of) -> str:
         return "bfloat16"
     engine = engine_of()
     if getattr(engine, "native_bfloat16", False) or (asked == "bfloat16" and hasattr(engine, "bfloat16")):
-        return "bfloat16"
+        try:
+            engine.bfloat16()  # compiled once, here: a failure falls back to float32 (or is said, if asked for)
+            return "bfloat16"
+        except Exception as exc:  # noqa: BLE001 - OpenVINO's RuntimeError and kin
+            if asked == "bfloat16":
+                why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else repr(exc)
+                raise ConfigError(f"train_precision bfloat16: OpenVINO cannot compile this backbone in bfloat16 "
+                                  f"({why})") from None
+            return "float32"
     if asked == "bfloat16":
         raise ConfigError(f"train_precision bfloat16 needs the OpenVINO engine (this run extracts with "
                           f"{getattr(engine, 'name', 'tensorflow')}): pip install 'catdog-zoo[openvino]', or use "
@@ -203,12 +215,22 @@ def training_precision(asked: str, cached: bool, engine_of) -> str:
     return "float32"
 
 
+def bfloat16_likely(engine_choice: str) -> bool:
+    """Whether ``auto`` will take bfloat16 with this engine choice here, told without making an engine (a warm
+    run makes none): what ``models.engine`` would pick is OpenVINO on a CPU with native bfloat16."""
+    from . import openvino_engine
+    from .engine import gpu_visible
+
+    return (engine_choice == "openvino" or (engine_choice == "auto" and not gpu_visible())) and \
+        openvino_engine.available() and openvino_engine.native_bfloat16()
+
+
 def _bfloat16_of(engine):
-    """The engine's bfloat16 variant. (An engine without one gets here only when cached bfloat16 training
-    features were chosen, then failed their check when loaded.)"""
+    """The engine's bfloat16 variant. (An engine without one gets here only when bfloat16 training features
+    were chosen from the cache, or by another worker, and this process must compute them.)"""
     if not hasattr(engine, "bfloat16"):
-        raise ConfigError("the cached bfloat16 training features failed their check and this run's engine cannot "
-                          "compute them again in bfloat16: use --train-precision float32")
+        raise ConfigError("the training features are to be computed in bfloat16 (cached so, or chosen by another "
+                          "worker) and this process's engine cannot: use --train-precision float32")
     return engine.bfloat16()
 
 
@@ -271,7 +293,10 @@ def prepared_engine(chain: FrozenChain, image_size, choice: str, say, bfloat16: 
     engine = frozen_engine(chain.frozen, shape, weights, choice, say)
     engine(np.zeros((1, *shape), np.float32))  # its first run sets its kernels up (0.3 s for TFLite's XNNPACK)
     if bfloat16 and getattr(engine, "native_bfloat16", False):
-        engine.bfloat16()(np.zeros((1, *shape), np.float32))
+        try:
+            engine.bfloat16()(np.zeros((1, *shape), np.float32))
+        except Exception:  # noqa: BLE001 - said (or fallen back from) where the precision is chosen
+            pass
     engine.seconds, engine.weights_digest = time.perf_counter() - started, weights
     return engine
 

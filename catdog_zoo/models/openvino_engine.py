@@ -21,8 +21,6 @@ import numpy as np
 
 from .chunks import CHUNK, in_chunks
 
-FORMAT = 1  # bump when the conversion changes what a cached engine holds
-
 
 def available() -> bool:
     """OpenVINO is installed and importable."""
@@ -35,10 +33,13 @@ def available() -> bool:
 
 def native_bfloat16() -> bool:
     """This CPU computes in bfloat16 natively (AMX or AVX512-BF16, as OpenVINO reports it): only then is
-    bfloat16 faster than float32 rather than emulated."""
-    import openvino as ov
+    bfloat16 faster than float32 rather than emulated. False when OpenVINO cannot tell (a broken install)."""
+    try:
+        import openvino as ov
 
-    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # noqa: BLE001 - then OpenVINO is not used: the TFLite engine runs
+        return False
 
 
 class OpenVINOFrozen:
@@ -85,13 +86,17 @@ class _Compiled:
         return np.array(self._request.infer({0: x})[0])  # a copy: the request reuses its output buffer
 
 
-def convert(traced) -> bytes:
-    """A traced float32 function of the frozen layers (``engine.TensorFlowFrozen.traced``) as OpenVINO's IR,
-    XML and weights in one blob (:func:`load`): 1.2 s for MobileNetV2 at 224 px, then cached."""
+def convert(tflite: bytes) -> bytes:
+    """The frozen layers' float32 TFLite model (``engine.convert``) as OpenVINO's IR, XML and weights in one
+    blob (:func:`load`), then cached. Read by OpenVINO's runtime (``Core.read_model``), not converted by
+    ``openvino.convert_model``: that one sends usage statistics over the network unless the user opted out,
+    and this tool never phones home."""
     import openvino as ov
 
-    model = ov.convert_model(traced)
     with tempfile.TemporaryDirectory(prefix="catdog-zoo-ov-") as tmp:
+        source = Path(tmp) / "frozen.tflite"
+        source.write_bytes(tflite)
+        model = ov.Core().read_model(source)
         xml = Path(tmp) / "frozen.xml"
         ov.save_model(model, xml, compress_to_fp16=False)  # weights stay float32: the parity check is in f32
         graph, weights = xml.read_bytes(), xml.with_suffix(".bin").read_bytes()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ..errors import ZooError
+from ..errors import ConfigError, ZooError
 from ..models.engine import frozen_engine
 from ..models.features import frozen_input_shape
 from ..models.frozen import extractor, split_frozen
@@ -52,8 +52,11 @@ class RunModel:
         chain = split_frozen(self.model, backbone)
         if chain is None:
             return
-        frozen = frozen_engine(chain.frozen, frozen_input_shape(chain, image_size), chain.weights_digest(), engine,
-                               say=lambda text: None)  # a fallback is Keras' own speed: nothing to say
+        try:
+            frozen = frozen_engine(chain.frozen, frozen_input_shape(chain, image_size), chain.weights_digest(),
+                                   engine, say=lambda text: None)  # a fallback is Keras' own speed: nothing to say
+        except ConfigError:  # the run's engine is not here (an extra not installed) or cannot run it: model.keras
+            return
         if frozen.name == "tensorflow":
             return
         self._extract = extractor(chain, False, (*image_size, 3), frozen)  # as training extracted features
