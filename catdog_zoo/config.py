@@ -282,6 +282,11 @@ def check_for_model(spec, cfg) -> None:
         raise ConfigError(f"model '{spec.name}' declares no frozen backbone; --fine-tune-epochs does not apply")
     if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("--tensorboard needs the tensorboard package: pip install 'catdog-zoo[tensorboard]'")
+    if cfg.train_precision == "bfloat16":  # only OpenVINO computes in bfloat16 (models/openvino_engine.py)
+        if cfg.engine not in ("auto", "openvino"):
+            raise ConfigError(f"--train-precision bfloat16 needs --engine openvino or auto, not {cfg.engine}")
+        if importlib.util.find_spec("openvino") is None:
+            raise ConfigError("--train-precision bfloat16 needs OpenVINO: pip install 'catdog-zoo[openvino]'")
 
 
 # What decides a run's data, split and input: every run folder has always recorded them.

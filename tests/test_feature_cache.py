@@ -109,8 +109,9 @@ def test_bfloat16_is_for_the_training_features_only(frozen_plugin, tiny_data, tm
 
 
 def test_bfloat16_asked_of_an_engine_without_it_is_one_clear_error(frozen_plugin, tiny_data, tmp_path, own_cache):
-    with pytest.raises(catdog_zoo.ConfigError, match="train_precision bfloat16 needs the OpenVINO engine"):
+    with pytest.raises(catdog_zoo.ConfigError, match="bfloat16 needs --engine openvino or auto, not tflite"):
         train("frozen_plain", tiny_data, tmp_path / "r", engine="tflite", train_precision="bfloat16")
+    assert not (tmp_path / "r").exists()  # refused before any work: no half-made run to trip over
 
 
 def test_augmented_views_differ_and_are_reproducible(frozen_plugin, tiny_data, tmp_path, own_cache):

@@ -205,13 +205,13 @@ def training_precision(asked: str, cached: bool, engine_of) -> str:
         except Exception as exc:  # noqa: BLE001 - OpenVINO's RuntimeError and kin
             if asked == "bfloat16":
                 why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else repr(exc)
-                raise ConfigError(f"train_precision bfloat16: OpenVINO cannot compile this backbone in bfloat16 "
+                raise ConfigError(f"--train-precision bfloat16: OpenVINO cannot compile this backbone in bfloat16 "
                                   f"({why})") from None
             return "float32"
     if asked == "bfloat16":
-        raise ConfigError(f"train_precision bfloat16 needs the OpenVINO engine (this run extracts with "
-                          f"{getattr(engine, 'name', 'tensorflow')}): pip install 'catdog-zoo[openvino]', or use "
-                          "--train-precision auto")
+        raise ConfigError(f"--train-precision bfloat16 needs the OpenVINO engine (this run extracts with "
+                          f"{getattr(engine, 'name', 'tensorflow')}): use --engine openvino or auto (pip install "
+                          "'catdog-zoo[openvino]' where it is missing), or --train-precision auto")
     return "float32"
 
 
