@@ -211,17 +211,19 @@ def test_training_precision_is_decided_without_an_engine_when_it_can_be():
             raise RuntimeError("no bfloat16 kernels for this layer")
 
     made = []
-    assert training_precision("float32", True, lambda: made.append(1)) == "float32"
-    assert training_precision("auto", True, lambda: made.append(1)) == "bfloat16" and made == []  # cached: no engine
-    assert training_precision("auto", False, Native) == "bfloat16"
-    assert training_precision("auto", False, Emulated) == "float32"  # emulated bfloat16 is slower: not taken
-    assert training_precision("bfloat16", False, Emulated) == "bfloat16"  # asked for: given
-    assert training_precision("auto", False, Broken) == "float32"
-    assert training_precision("auto", False, lambda: None) == "float32"  # TensorFlow: float32
+    yes, no = (lambda: True), (lambda: False)
+    assert training_precision("float32", yes, lambda: made.append(1)) == "float32"
+    assert training_precision("auto", yes, lambda: made.append(1)) == "bfloat16" and made == []  # cached: no engine
+    assert training_precision("auto", yes, lambda: made.append(1), likely=False) == "float32" and made == []
+    assert training_precision("auto", no, Native) == "bfloat16"
+    assert training_precision("auto", no, Emulated) == "float32"  # emulated bfloat16 is slower: not taken
+    assert training_precision("bfloat16", no, Emulated) == "bfloat16"  # asked for: given
+    assert training_precision("auto", no, Broken) == "float32"
+    assert training_precision("auto", no, lambda: None) == "float32"  # TensorFlow: float32
     with pytest.raises(catdog_zoo.ConfigError, match="cannot compile this backbone in bfloat16"):
-        training_precision("bfloat16", False, Broken)
+        training_precision("bfloat16", no, Broken)
     with pytest.raises(catdog_zoo.ConfigError, match="needs the OpenVINO engine"):
-        training_precision("bfloat16", False, lambda: None)
+        training_precision("bfloat16", no, lambda: None)
 
 
 def test_a_run_whose_engine_is_missing_here_is_scored_by_keras(frozen_plugin, tiny_data, tmp_path, own_cache,

@@ -80,8 +80,7 @@ class FeatureStore:
         if engine != "tensorflow":  # features within 1e-4 of TensorFlow's, but not the same bits: own entries
             self.base_key["engine"] = engine
         self.seed, self.image_size = seed, tuple(image_size)
-        self.report = FeatureCacheReport()
-        self.progress = progress
+        self.report, self.progress = FeatureCacheReport(), progress
         # train_precision: float32, bfloat16 or auto (bfloat16 where the engine has it natively)
         self.engine_choice, self.say, self.train_precision = engine, say, train_precision
         self._frozen = None  # the engine, made the first time an extraction needs one
@@ -111,12 +110,9 @@ class FeatureStore:
             return cache.key("features", **key, **self.base_key, **extra)
         if not training:
             return name_of("float32"), "float32"
-        likely = self.train_precision == "bfloat16" or bfloat16_likely(self.engine_choice)  # no engine made for it
-        cached = likely and self._prepared is None and cache.exists(name_of("bfloat16"))
-        precision = training_precision(self.train_precision, cached, self._engine) if likely else "float32"
-        if getattr(self.cluster, "workers", 1) > 1:  # one name for every worker's shares
-            precision = "bfloat16" if self.cluster.all_agree(precision == "bfloat16") else "float32"
-        self.report.train_precision = precision
+        precision = self.report.train_precision = _agreed(self.cluster, training_precision(
+            self.train_precision, lambda: self._prepared is None and cache.exists(name_of("bfloat16")), self._engine,
+            likely=self.train_precision == "bfloat16" or bfloat16_likely(self.engine_choice)))
         return name_of(precision), precision
 
     def _step(self, augment: bool, precision: str = "float32"):
@@ -189,13 +185,14 @@ class FeatureStore:
         return out
 
 
-def training_precision(asked: str, cached: bool, engine_of) -> str:
+def training_precision(asked: str, cached, engine_of, likely: bool = True) -> str:
     """What the training split's features are computed in: float32, or bfloat16 where ``asked`` (``auto``:
-    where the engine computes in it natively). ``cached``: bfloat16 features are in the cache already (no
-    engine is made then); ``engine_of()``: the engine (None for TensorFlow)."""
-    if asked == "float32":
+    where the engine computes in it natively). ``cached()``: bfloat16 features are in the cache already (no
+    engine is made then); ``engine_of()``: the engine (None for TensorFlow); ``likely``: False when a cheap
+    check (:func:`bfloat16_likely`) already says no, so that a warm run makes no engine."""
+    if asked == "float32" or not likely:
         return "float32"
-    if cached:
+    if cached():
         return "bfloat16"
     engine = engine_of()
     if getattr(engine, "native_bfloat16", False) or (asked == "bfloat16" and hasattr(engine, "bfloat16")):
@@ -213,6 +210,13 @@ def training_precision(asked: str, cached: bool, engine_of) -> str:
                           f"{getattr(engine, 'name', 'tensorflow')}): use --engine openvino or auto (pip install "
                           "'catdog-zoo[openvino]' where it is missing), or --train-precision auto")
     return "float32"
+
+
+def _agreed(cluster, precision: str) -> str:
+    """Several workers: bfloat16 only if every one chose it, so that their shares meet under one name."""
+    if getattr(cluster, "workers", 1) > 1:
+        return "bfloat16" if cluster.all_agree(precision == "bfloat16") else "float32"
+    return precision
 
 
 def bfloat16_likely(engine_choice: str) -> bool:
