@@ -188,7 +188,7 @@ def _candidates(choice: str) -> list:
         return [choice]
     from . import openvino_engine as ov
 
-    return (["openvino"] if ov.available() and ov.native_bfloat16() else []) + ["tflite"]
+    return (["openvino"] if ov.faster_here() else []) + ["tflite"]
 
 
 def frozen_engine(layers, image_shape, weights_digest: str, choice: str = "auto", say=print):
@@ -208,7 +208,7 @@ def frozen_engine(layers, image_shape, weights_digest: str, choice: str = "auto"
         try:
             engine = _checked(kind, layers, image_shape, weights_digest)
         except Exception as exc:  # noqa: BLE001 - any conversion or runtime failure falls back
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            reason = first_line(exc)
             if choice == kind:
                 raise ConfigError(f"engine {kind} cannot run this backbone: {reason}") from None
             failed.append((TITLES[kind], reason))
@@ -217,6 +217,12 @@ def frozen_engine(layers, image_shape, weights_digest: str, choice: str = "auto"
         return engine
     _say_fallback(failed, "TensorFlow", say)
     return TensorFlowFrozen(layers, image_shape)
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception in one line for a message (converters' errors run to whole pages), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
 def _say_fallback(failed: list, instead: str, say) -> None:

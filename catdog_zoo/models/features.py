@@ -24,7 +24,7 @@ from ..data import cache
 from ..errors import ConfigError
 from ..util.progress import SILENT
 from ..util.rows import RowsView, shard_bounds
-from .engine import frozen_engine
+from .engine import first_line, frozen_engine
 from .frozen import EXTRACT_BATCH, AcrossReplicas, FrozenChain, extract, extractor
 from .seeding import batch_seed, reseed, view_seed
 
@@ -201,9 +201,8 @@ def training_precision(asked: str, cached, engine_of, likely: bool = True) -> st
             return "bfloat16"
         except Exception as exc:  # noqa: BLE001 - OpenVINO's RuntimeError and kin
             if asked == "bfloat16":
-                why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else repr(exc)
                 raise ConfigError(f"--train-precision bfloat16: OpenVINO cannot compile this backbone in bfloat16 "
-                                  f"({why})") from None
+                                  f"({first_line(exc)})") from None
             return "float32"
     if asked == "bfloat16":
         raise ConfigError(f"--train-precision bfloat16 needs the OpenVINO engine (this run extracts with "
@@ -226,7 +225,7 @@ def bfloat16_likely(engine_choice: str) -> bool:
     from .engine import gpu_visible
 
     return (engine_choice == "openvino" or (engine_choice == "auto" and not gpu_visible())) and \
-        openvino_engine.available() and openvino_engine.native_bfloat16()
+        openvino_engine.faster_here()
 
 
 def _bfloat16_of(engine):

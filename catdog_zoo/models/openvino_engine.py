@@ -14,6 +14,7 @@ is never imported and the TFLite engine runs.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -31,6 +32,13 @@ def available() -> bool:
     return True
 
 
+def faster_here() -> bool:
+    """OpenVINO is installed and this CPU computes in bfloat16 natively: what ``--engine auto`` and
+    ``--train-precision auto`` take it for."""
+    return available() and native_bfloat16()
+
+
+@functools.lru_cache(maxsize=1)  # the CPU does not change while the process runs
 def native_bfloat16() -> bool:
     """This CPU computes in bfloat16 natively (AMX or AVX512-BF16, as OpenVINO reports it): only then is
     bfloat16 faster than float32 rather than emulated. False when OpenVINO cannot tell (a broken install)."""
