@@ -155,3 +155,101 @@ def lr_curve(rates, losses, smoothed, out, title: str, suggested=None, configure
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return save(fig, out)
+
+
+def _plain(text) -> str:
+    """User text (class and folder names) shown as typed: a ``$`` would otherwise start mathtext, and an
+    unbalanced or odd one raises while the figure is saved."""
+    return str(text).replace("$", r"\$")
+
+
+def _bins_ece(bins) -> float | None:
+    total = sum(b["count"] for b in bins)
+    return sum(b["count"] / total * abs(b["accuracy"] - b["confidence"]) for b in bins) if total else None
+
+
+def reliability_diagram(bins_before, bins_after, out, title: str = "") -> Path:
+    """Accuracy against mean confidence per bin (``runs.calibration.reliability``'s dicts) before and after
+    temperature scaling, over the diagonal a calibrated model sits on; below, how many predictions each bin
+    holds (an off-diagonal bin of three images matters little)."""
+    plt = _pyplot()
+    fig, (ax, counts) = plt.subplots(2, 1, figsize=(6, 6.5), sharex=True, height_ratios=(3, 1),
+                                     layout="constrained")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for bins, name, style in ((bins_before, "before", "-o"), (bins_after, "after temperature scaling", "-s")):
+        if not bins:
+            continue
+        ece = _bins_ece(bins)
+        x = [b["confidence"] for b in bins]
+        line, = ax.plot(x, [b["accuracy"] for b in bins], style, markersize=4, label=f"{name} (ECE {ece:.3f})")
+        width = [b["upper"] - b["lower"] for b in bins]
+        counts.bar([b["lower"] for b in bins], [b["count"] for b in bins], width=width, align="edge",
+                   color=line.get_color(), alpha=0.35, edgecolor=line.get_color())
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), ylabel="accuracy", title=_plain(title or "reliability"))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    counts.set(xlabel="confidence (top-label probability)", ylabel="predictions")
+    counts.grid(alpha=0.3)
+    return save(fig, out)
+
+
+def _point_at(curve: dict, threshold: float, x: str, y: str):
+    """The curve's point for "positive when score >= threshold": the one with the smallest threshold at or
+    above it (None, the ROC origin, is above every score); None when the curve has no such point."""
+    best = None
+    for i, t in enumerate(curve["thresholds"]):
+        t = np.inf if t is None else t
+        if t >= threshold and (best is None or t <= best[0]):
+            best = (t, curve[x][i], curve[y][i])
+    return None if best is None else best[1:]
+
+
+def _operating_points(curves: dict, thresholds) -> dict:
+    """``{class: (pr point, roc point)}`` where the decision rule puts each class; see :func:`pr_roc_curves`."""
+    if thresholds is None:  # the model's own argmax, which curves() measured exactly
+        ops = {name: c["operating_point"] for name, c in curves.items()}
+        return {name: ((op["recall"], op["precision"]), (op["fpr"], op["tpr"])) for name, op in ops.items()}
+    if len(curves) != 2:
+        raise ValueError(f"a threshold applies to two classes, not {len(curves)}")
+    # the second class is predicted when its probability is >= t: the first when its own is > 1 - t
+    points = {}
+    for name, t in zip(curves, (1.0 - float(thresholds), float(thresholds))):
+        points[name] = (_point_at(curves[name]["pr"], t, "recall", "precision"),
+                        _point_at(curves[name]["roc"], t, "fpr", "tpr"))
+    return points
+
+
+def _mark(ax, point, colour) -> None:
+    if point is not None and None not in point:
+        ax.plot(*point, "o", color=colour, markersize=7, markeredgecolor="black", zorder=3)
+
+
+def pr_roc_curves(curves: dict, out, thresholds=None) -> Path:
+    """Per class (``runs.calibration.curves``' dict), its precision-recall curve (left) and ROC curve
+    (right), a dot where the decision rule operates: argmax by default (probability 0.5 for two classes);
+    for two classes ``thresholds`` may be the second class's probability at which it is predicted."""
+    plt = _pyplot()
+    fig, (pr_ax, roc_ax) = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained")
+    roc_ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+    points = _operating_points(curves, thresholds)
+    for i, (name, c) in enumerate(curves.items()):
+        colour = f"C{i % 10}"  # one colour per class in both panels
+        label = _plain(name)
+        if c["pr"]["recall"]:
+            pr_ax.plot(c["pr"]["recall"], c["pr"]["precision"], color=colour,
+                       label=f"{label} (AP {c['average_precision']:.3f})")
+            _mark(pr_ax, points[name][0], colour)
+        if c["roc"]["fpr"]:
+            roc_ax.plot(c["roc"]["fpr"], c["roc"]["tpr"], color=colour, label=f"{label} (AUC {c['roc_auc']:.3f})")
+            _mark(roc_ax, points[name][1], colour)
+        else:  # no positives or no negatives: say so rather than leave the class out silently
+            roc_ax.plot([], [], color=colour, label=f"{label} (no ROC: one-sided labels)")
+    rule = "argmax" if thresholds is None else f"threshold {float(thresholds):g}"
+    pr_ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.01), ylim=(0, 1.02),
+              title=f"precision-recall (dot: {rule})")
+    roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1.01), ylim=(0, 1.02),
+               title=f"ROC (dot: {rule})")
+    for ax in (pr_ax, roc_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower left" if ax is pr_ax else "lower right")
+    return save(fig, out)
