@@ -23,8 +23,10 @@ run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--split", type=click.Choice(SPLITS), default="validation", show_default=True)
 @click.option("--tta", is_flag=True, help="Test-time augmentation: average each image's probabilities with "
               "its mirror image's (twice the work).")
+@click.option("--no-reject", "no_reject", is_flag=True, help="Leave out the rejection of images unlike the run's "
+              "training photos (default: also report how many it would answer 'unknown').")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON ({accuracy, loss, ...}).")
-def evaluate(run_dir, data, split, tta, as_json):
+def evaluate(run_dir, data, split, tta, no_reject, as_json):
     """Accuracy and loss of a finished run's model on one split of its data.
 
     \b
@@ -35,7 +37,8 @@ def evaluate(run_dir, data, split, tta, as_json):
     """
     read_run(run_dir)
     from ..runs.evaluate import evaluate as run_evaluate
-    result = run_evaluate(run_dir, data=data, split=split, tta=tta, progress=terminal_progress())
+    result = run_evaluate(run_dir, data=data, split=split, tta=tta, reject=not no_reject,
+                          progress=terminal_progress())
     if as_json:
         echo_json(result)
     else:
@@ -44,6 +47,15 @@ def evaluate(run_dir, data, split, tta, as_json):
         for name, s in result["per_class"].items():
             click.echo(f"  {name}: precision {s['precision']:.4f}, recall {s['recall']:.4f}, f1 {s['f1']:.4f} "
                        f"({s['support']} images)")
+        click.echo(rejection_line(result["rejection"], result["num_images"]))
+
+
+def rejection_line(r: dict, total: int) -> str:
+    if not r["available"]:
+        return f"rejection: unavailable ({r['why']})"
+    accepted = "-" if r["accepted_accuracy"] is None else f"{r['accepted_accuracy']:.4f}"
+    return (f"rejection: {r['rejected']} of {total} images answered 'unknown' ({r['rejected_fraction']:.2%}, "
+            f"ood_score > {r['threshold']:.4f}); accuracy on the {total - r['rejected']} accepted: {accepted}")
 
 
 @click.command()
@@ -54,14 +66,18 @@ def evaluate(run_dir, data, split, tta, as_json):
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Two-class models: predict the second class "
               "(e.g. dogs) when its probability is >= this (default: the more likely class).")
 @click.option("--json", "as_json", is_flag=True, help='Print a JSON list of {"path", "label", "probability", '
-              '"probabilities"}.')
+              '"probabilities", "rejected", "ood_score"}.')
 @click.option("--strict", is_flag=True, help="Fail on a file that is not a usable image (default: skip it).")
 @click.option("--tta", is_flag=True, help="Test-time augmentation: average each image's probabilities with "
               "its mirror image's.")
-def predict(run_dir, images, out, threshold, as_json, strict, tta):
+@click.option("--no-reject", "no_reject", is_flag=True, help="Always answer one of the run's classes (default: "
+              "'unknown' for an image unlike the run's training photos, when its model has a pretrained backbone).")
+def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject):
     """Label IMAGES (files, or folders searched recursively) with a finished run's model.
 
-    Prints the predicted label, the probability of that label, and the file.
+    Prints the predicted label, the probability of that label, and the file. The label is 'unknown' when
+    the image is unlike every training photo of the run (ood_score above the run's threshold, set from its
+    own validation photos: docs/trust.md); --no-reject turns that off.
 
     \b
     Examples:
@@ -71,7 +87,7 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta):
     read_run(run_dir)
     from ..runs.predict import predict as run_predict
     from ..runs.predict import write_predictions_csv
-    results = run_predict(run_dir, images, strict=strict, threshold=threshold, tta=tta,
+    results = run_predict(run_dir, images, strict=strict, threshold=threshold, tta=tta, reject=not no_reject,
                           progress=terminal_progress())
     if out:
         write_predictions_csv(results, out)
@@ -79,7 +95,8 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta):
         echo_json(results)
         return
     for r in results:
-        click.echo(printable(f"{r['label']}\t{r['probability']:.4f}\t{r['path']}"))
+        ood = "" if r["ood_score"] is None else f"\tood {r['ood_score']:.3f}"
+        click.echo(printable(f"{r['label']}\t{r['probability']:.4f}{ood}\t{r['path']}"))
     if out:
         click.echo(f"Wrote {len(results)} predictions to {out}", err=True)
 

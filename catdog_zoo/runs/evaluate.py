@@ -16,7 +16,7 @@ from ..models.heads import is_binary, loss_for, probabilities
 from ..models.saving import load_model
 from ..util.digest import files_digest
 from ..util.progress import SILENT
-from .inference import RunModel
+from .inference import open_run_model
 from .layout import CONFIG_FILE, MODEL_FILE
 from .record import data_fingerprint, read_run
 from .scores import cross_entropy, per_class
@@ -35,14 +35,16 @@ def decode_run_split(config, split: str, splits=None, progress=SILENT) -> tuple:
 
 
 def evaluate(run_dir, *, data: str | None = None, split: str = "validation", batch_size: int | None = None,
-             tta: bool = False, progress=SILENT) -> dict:
+             tta: bool = False, reject: bool = True, progress=SILENT) -> dict:
     """Accuracy and loss of a finished run's model on ``split`` of its data, chosen with the run's own
     seed and fractions; ``data`` scores other data with the same classes instead; ``tta`` averages each
     image's probabilities with its mirror image's.
 
-    Returns ``{"run", "split", "num_images", "accuracy", "loss", "tta", "engine", "per_class"}`` (``engine``:
-    what ran the frozen backbone, see :mod:`.inference`); ``per_class`` maps
-    each class to its precision, recall, F1 and support.
+    Returns ``{"run", "split", "num_images", "accuracy", "loss", "tta", "engine", "per_class", "rejection"}``
+    (``engine``: what ran the frozen backbone, see :mod:`.inference`); ``per_class`` maps each class to its
+    precision, recall, F1 and support; ``accuracy`` counts every image, as without rejection, and
+    ``rejection`` says how many images the run's operating point would answer "unknown" and the accuracy
+    on the others (``{"available": False, "why"}`` when it cannot, or ``reject`` is False).
     """
     config, record = read_run(run_dir)
     if data is not None:
@@ -56,7 +58,7 @@ def evaluate(run_dir, *, data: str | None = None, split: str = "validation", bat
         raise ZooError(f"classes in {splits.root} ({', '.join(splits.class_names)}) differ from the run's "
                        f"({', '.join(record.class_names)})")
     model = load_run_model(run_dir)
-    scorer = RunModel(model, record.model, config.image_size, config.engine, record.class_names)
+    scorer, novelty, why = open_run_model(run_dir, config, record, model, reject)
     decoded = decode_run_split(config, split, splits, progress)[1]
     if decoded.skipped:
         print(f"Warning: {describe_skipped(decoded.skipped)}", file=sys.stderr)
@@ -64,20 +66,40 @@ def evaluate(run_dir, *, data: str | None = None, split: str = "validation", bat
         raise ZooError(f"the {split} split of {splits.root} has no usable images")
     size = batch_size or config.batch_size
     labels = np.asarray(decoded.split.labels)
+    ood = []
+
     def batches(score):
         with progress(f"scoring {split}", len(labels)) as bar:
             for i in range(0, len(labels), size):
-                yield score(decoded.images[i:i + size])
+                images = decoded.images[i:i + size]
+                features = scorer.features(images) if novelty is not None else None
+                if features is not None:
+                    ood.append(novelty.scores(features))
+                yield score(images, features)
                 bar.advance(min(size, len(labels) - i))
     if tta:
-        probs = np.concatenate(list(batches(lambda x: scorer.probabilities(x, tta=True))))
+        probs = np.concatenate(list(batches(lambda x, f: scorer.probabilities(x, tta=True, features=f))))
         loss = cross_entropy(probs, labels)
     else:  # one pass: the loss Keras trains with, on the logits
         logits = np.concatenate(list(batches(scorer.logits)))
         probs = probabilities(logits)
         targets = labels.astype(np.float32)[:, None] if is_binary(model) else labels
         loss = float(loss_for(model)(targets, logits))
-    accuracy = float((probs.argmax(axis=1) == labels).mean())
-    return {"run": str(run_dir), "split": split, "num_images": len(decoded.split), "accuracy": accuracy,
+    right = probs.argmax(axis=1) == labels
+    return {"run": str(run_dir), "split": split, "num_images": len(decoded.split), "accuracy": float(right.mean()),
             "loss": loss, "tta": tta, "engine": scorer.engine,
-            "per_class": per_class(labels, probs.argmax(axis=1), record.class_names)}
+            "per_class": per_class(labels, probs.argmax(axis=1), record.class_names),
+            "rejection": rejection_summary(novelty, np.concatenate(ood) if ood else None, right,
+                                           why or "turned off (--no-reject)")}
+
+
+def rejection_summary(novelty, scores, right, why: str) -> dict:
+    """How many images the operating point rejects, and the accuracy on those it accepts."""
+    if novelty is None:
+        return {"available": False, "why": why}
+    rejected = scores > novelty.threshold
+    accepted = ~rejected
+    return {"available": True, "threshold": novelty.threshold, "rejected": int(rejected.sum()),
+            "rejected_fraction": float(rejected.mean()) if len(rejected) else 0.0,
+            "accepted_accuracy": float(right[accepted].mean()) if accepted.any() else None,
+            "rejected_accuracy": float(right[rejected].mean()) if rejected.any() else None}

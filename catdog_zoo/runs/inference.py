@@ -24,10 +24,15 @@ from ..plugins import get_zoo
 
 
 class RunModel:
-    """``logits(float32 images)`` and ``probabilities(images, tta)`` of a run's model."""
+    """``logits(uint8 images)``, ``probabilities(images, tta)`` and, for a model with a pretrained backbone,
+    ``features(images)`` (what the backbone makes of them: the input of rejection, :mod:`.rejection`).
 
-    def __init__(self, model, model_name: str = "", image_size=None, engine: str = "auto", class_names=None):
-        self.model = model
+    ``temperature``: the run's calibration (``metrics.json``), dividing the logits before probabilities.
+    """
+
+    def __init__(self, model, model_name: str = "", image_size=None, engine: str = "auto", class_names=None,
+                 temperature: float = 1.0):
+        self.model, self.temperature = model, float(temperature)
         outputs = model.output_shape[-1]
         if class_names is not None and (2 if outputs == 1 else outputs) != len(class_names):
             raise ZooError(f"the run's metrics.json names {len(class_names)} classes but its model has "
@@ -38,10 +43,15 @@ class RunModel:
         if image_size is not None and None not in takes and takes != tuple(image_size):
             raise ZooError(f"the run's config says image_size {list(image_size)} but its model takes {list(takes)} "
                            "(config.yaml edited?)")
-        if engine != "tensorflow" and image_size is not None:
-            self._use_engine(model_name, tuple(image_size), engine)
+        if image_size is not None:
+            self._split(model_name, tuple(image_size), engine)
 
-    def _use_engine(self, model_name: str, image_size, engine: str) -> None:
+    @property
+    def has_backbone(self) -> bool:
+        """Whether the model splits at a declared pretrained backbone (so ``features`` works)."""
+        return self._extract is not None
+
+    def _split(self, model_name: str, image_size, engine: str) -> None:
         try:
             backbone = get_zoo().model(model_name).frozen_backbone if model_name else None
         except Exception:  # noqa: BLE001 - the run's plugin is gone or broken: model.keras alone still works
@@ -52,28 +62,65 @@ class RunModel:
         chain = split_frozen(self.model, backbone)
         if chain is None:
             return
-        try:
-            frozen = frozen_engine(chain.frozen, frozen_input_shape(chain, image_size), chain.weights_digest(),
-                                   engine, say=lambda text: None)  # a fallback is Keras' own speed: nothing to say
-        except ConfigError:  # the run's engine is not here (an extra not installed) or cannot run it: model.keras
-            return
-        if frozen.name == "tensorflow":
-            return
-        self._extract = extractor(chain, False, (*image_size, 3), frozen)  # as training extracted features
-        self._head = chain.head_model(self._extract(tf.zeros((1, *image_size, 3), tf.uint8)).shape[-1])
-        self.engine = frozen.name
+        frozen = None
+        if engine != "tensorflow":
+            try:
+                frozen = frozen_engine(chain.frozen, frozen_input_shape(chain, image_size), chain.weights_digest(),
+                                       engine, say=lambda text: None)  # a fallback is Keras' own speed: nothing to say
+            except ConfigError:  # the run's engine is not here (an extra not installed) or cannot run it
+                frozen = None
+            if frozen is not None and frozen.name == "tensorflow":
+                frozen = None
+        # As training extracted features: the front in TensorFlow, the frozen part on the engine (or in TensorFlow).
+        self._extract = extractor(chain, False, (*image_size, 3), frozen)
+        self._head = chain.head_model(np.asarray(self._extract(tf.zeros((1, *image_size, 3), tf.uint8))).shape[-1])
+        self.engine = frozen.name if frozen is not None else "keras"
 
-    def logits(self, images) -> np.ndarray:
-        """Logits of uint8 pixel batches (decoded images)."""
+    def features(self, images) -> np.ndarray:
+        """The pretrained backbone's (pooled) features of uint8 pixel batches; only when :attr:`has_backbone`."""
+        return np.asarray(self._extract(tf.constant(np.asarray(images, np.uint8))), np.float32)
+
+    def logits(self, images, features=None) -> np.ndarray:
+        """Logits of uint8 pixel batches (decoded images); ``features``: theirs, when already computed."""
         if self._extract is None:
             return np.asarray(self.model.predict_on_batch(np.asarray(images, np.float32)))
-        return np.asarray(self._head.predict_on_batch(self._extract(tf.constant(np.asarray(images, np.uint8)))))
+        if features is None:
+            features = self.features(images)
+        return np.asarray(self._head.predict_on_batch(features))
 
-    def probabilities(self, images, tta: bool = False) -> np.ndarray:
-        """Per-class probabilities; with ``tta``, the mean over the image and its mirror image (test-time
-        augmentation with the one transform every model here trains with: a horizontal flip)."""
+    def probabilities(self, images, tta: bool = False, features=None) -> np.ndarray:
+        """Per-class probabilities (temperature-scaled); with ``tta``, the mean over the image and its mirror
+        image (test-time augmentation with the one transform every model here trains with: a horizontal flip)."""
         images = np.asarray(images)
-        probs = probabilities(self.logits(images))
+        probs = probabilities(self.logits(images, features) / self.temperature)
         if tta:
-            probs = (probs + probabilities(self.logits(images[:, :, ::-1]))) / 2
+            probs = (probs + probabilities(self.logits(images[:, :, ::-1]) / self.temperature)) / 2
         return probs
+
+
+def run_temperature(record) -> float:
+    """The temperature a run's calibration fitted (1.0 for runs without one); an edited value is refused."""
+    calibration = getattr(record, "calibration", None) or {}
+    value = calibration.get("temperature", 1.0) if isinstance(calibration, dict) else 1.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.01 <= value <= 100:
+        raise ZooError(f"metrics.json: calibration temperature must be a number in [0.01, 100], got {str(value)[:40]}")
+    return float(value)
+
+
+def open_run_model(run_dir, config, record, model, reject: bool = True) -> tuple:
+    """``(RunModel, Novelty or None, why or None)`` for scoring with a finished run: ``why`` there is no
+    rejection when ``reject`` was asked for and the run cannot do it (to be said once)."""
+    from .rejection import load as load_novelty
+
+    scorer = RunModel(model, record.model, config.image_size, config.engine, record.class_names,
+                      temperature=run_temperature(record))
+    if not reject:
+        return scorer, None, None
+    facts = getattr(record, "rejection", None) or {}
+    if not facts.get("available"):
+        why = facts.get("why") or "it was trained by a version of catdog-zoo without rejection (train it again)"
+        return scorer, None, why
+    if not scorer.has_backbone:
+        return scorer, None, f"its plugin's model ({record.model}) is not installed here to split at its backbone"
+    dim = scorer.features(np.zeros((1, *config.image_size, 3), np.uint8)).shape[-1]
+    return scorer, load_novelty(run_dir, facts, dim), None

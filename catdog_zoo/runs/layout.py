@@ -24,6 +24,7 @@ CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
+NOVELTY_FILE = "novelty.npy"  # the training photos' features, for rejecting what is neither class (runs/rejection.py)
 CHECKPOINTS_DIR = "checkpoints"
 # Written by catdog_zoo.reports.run_report just before metrics.json:
 CURVES_FILE = "learning_curves.png"
@@ -34,7 +35,7 @@ REPORT_FILES = (CURVES_FILE, CONFUSION_FILE, ERRORS_FILE, REPORT_FILE)
 TENSORBOARD_DIR = "tensorboard"  # with --tensorboard
 EXPORT_DIR = "export"  # catdog-zoo export's default destination
 
-RUN_FILES = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, CHECKPOINTS_DIR, TENSORBOARD_DIR, EXPORT_DIR,
+RUN_FILES = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, NOVELTY_FILE, CHECKPOINTS_DIR, TENSORBOARD_DIR, EXPORT_DIR,
              *REPORT_FILES, LOCK_FILE)
 # What catdog-zoo writes inside its folders; --overwrite removes these and nothing else a user put there.
 OWN_INSIDE = {CHECKPOINTS_DIR: ("epoch-*", ".epoch-*"), TENSORBOARD_DIR: ("head", "fine_tune", "train", "validation"),

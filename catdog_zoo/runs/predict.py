@@ -17,9 +17,10 @@ from ..errors import ZooError
 from ..util.files import csv_cell, output_path, write_text
 from ..util.progress import SILENT
 from .evaluate import load_run_model
-from .inference import RunModel
+from .inference import open_run_model
 from .layout import is_run_dir
 from .record import read_run
+from .rejection import REJECTED
 
 
 def collect_images(paths) -> list:
@@ -51,9 +52,12 @@ def choose(probs, class_names, threshold=None) -> int:
 
 
 def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, threshold: float | None = None,
-            tta: bool = False, progress=SILENT) -> list:
-    """``[{"path", "label", "probability", "probabilities"}]`` per image: the predicted class, its
-    probability, and every class's probability.
+            tta: bool = False, reject: bool = True, progress=SILENT, say=None) -> list:
+    """``[{"path", "label", "probability", "probabilities", "rejected", "ood_score"}]`` per image: the predicted
+    class, its probability, every class's probability (temperature-scaled, :mod:`.calibration`), and whether
+    the image is unlike the run's training photos (:mod:`.rejection`): then its ``label`` is ``unknown``
+    (``probability`` stays that of the most likely class). ``reject=False``, or a run without a pretrained
+    backbone, never rejects (``ood_score`` None; the reason is said once through ``say``).
 
     ``threshold`` (two-class models only): predict the second class (``class_names[1]``, "dogs" for
     cats/dogs) when its probability is at least ``threshold``, instead of at 0.5.
@@ -62,8 +66,9 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
     """
     config, record = read_run(run_dir)
     files = collect_images(paths)
-    scorer = RunModel(load_run_model(run_dir), record.model, config.image_size, config.engine,
-                      record.class_names)
+    scorer, novelty, why = open_run_model(run_dir, config, record, load_run_model(run_dir), reject)
+    if why:
+        (say or (lambda text: print(text, file=sys.stderr)))(f"Note: no 'unknown' answers from {run_dir}: {why}")
     size = tuple(config.image_size)
     class_names = record.class_names
     if threshold is not None:
@@ -75,8 +80,8 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
     # TensorFlow's decoders release the GIL: a thread per core decodes while the model scores.
     with progress("predicting", len(files)) as bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         for start in range(0, len(files), batch_size):
-            _predict_batch(scorer, files[start:start + batch_size], pool, size, tta, class_names, threshold,
-                           results, skipped)
+            _predict_batch(scorer, novelty, files[start:start + batch_size], pool, size, tta, class_names,
+                           threshold, results, skipped)
             bar.advance(len(files[start:start + batch_size]))
     if skipped:
         message = describe_skipped(skipped)
@@ -86,7 +91,7 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
     return results
 
 
-def _predict_batch(scorer, chunk_files, pool, size, tta, class_names, threshold, results, skipped) -> None:
+def _predict_batch(scorer, novelty, chunk_files, pool, size, tta, class_names, threshold, results, skipped) -> None:
     def decode(f):
         try:
             return decode_file(str(f), size), None
@@ -101,22 +106,34 @@ def _predict_batch(scorer, chunk_files, pool, size, tta, class_names, threshold,
             skipped.append((str(f), problem))
     if not chunk:
         return
-    probs = scorer.probabilities(np.stack(images), tta)
-    for f, p in zip(chunk, probs):
+    images = np.stack(images)
+    features = scorer.features(images) if novelty is not None else None
+    probs = scorer.probabilities(images, tta, features=features)
+    scores, rejected = novelty.rejected(features) if novelty is not None else ([None] * len(chunk), [False] * len(chunk))
+    for f, p, score, no in zip(chunk, probs, scores, rejected):
         best = choose(p, class_names, threshold)
-        results.append({"path": str(f), "label": class_names[best], "probability": round(float(p[best]), 6),
-                        "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)}})
+        results.append({"path": str(f), "label": rejected_label(class_names) if no else class_names[best],
+                        "probability": round(float(p[best]), 6),
+                        "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)},
+                        "rejected": bool(no), "ood_score": None if score is None else round(float(score), 6)})
+
+
+def rejected_label(class_names) -> str:
+    """``unknown``, or ``unknown (rejected)`` should a class be called ``unknown`` itself."""
+    return REJECTED if REJECTED not in class_names else f"{REJECTED} (rejected)"
 
 
 def write_predictions_csv(results: list, out) -> Path:
-    """``path,label,probability`` plus one ``p_<class>`` column per class; written whole or not at all."""
+    """``path,label,probability``, one ``p_<class>`` column per class, ``rejected`` and ``ood_score``; written
+    whole or not at all."""
     classes = list(results[0]["probabilities"]) if results else []
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["path", "label", "probability", *(csv_cell(f"p_{c}") for c in classes)])
+    writer.writerow(["path", "label", "probability", *(csv_cell(f"p_{c}") for c in classes), "rejected", "ood_score"])
     for r in results:  # file and class names are anyone's: csv_cell keeps a spreadsheet from running them
         writer.writerow([csv_cell(r["path"]), csv_cell(r["label"]), f"{r['probability']:.6f}",
-                         *(f"{r['probabilities'][c]:.6f}" for c in classes)])
+                         *(f"{r['probabilities'][c]:.6f}" for c in classes), str(r["rejected"]).lower(),
+                         "" if r["ood_score"] is None else f"{r['ood_score']:.6f}"])
     out = output_path(out)
     write_text(out, buf.getvalue())
     return out

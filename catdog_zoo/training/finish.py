@@ -21,9 +21,11 @@ from ..models.saving import save_model, weights_digest
 from ..reports.run_report import write_run_report
 from ..runs.layout import HISTORY_FILE, MODEL_FILE
 from ..runs.record import RunRecord, RunResult, data_fingerprint, write_history, write_record
+from ..runs.rejection import unavailable
 from ..util.version import __version__
 from . import checkpoints
 from .distribute import scaled_learning_rate
+from .operating_point import fit_rejection
 from .stages import FineTune, Scorer
 
 
@@ -48,6 +50,7 @@ def finish(runner, scorer) -> RunResult:
     scores["test"] = scorer.evaluate("test") if has_test else {"accuracy": None, "loss": None}
     save_model(runner.net, runner.run_dir / MODEL_FILE)
     record = make_record(runner, scores, train_seconds)
+    record.rejection = _rejection(runner, scorer)
     record.confusion_matrix = _report(runner, record, scorer, "test" if has_test else "validation")
     record.timings["finish_s"] = round(time.perf_counter() - finish_started, 2)
     write_record(runner.run_dir, record)  # last: marks the run finished
@@ -90,6 +93,16 @@ def make_record(runner, scores: dict, train_seconds: float) -> RunRecord:
         timings={**runner.timings,
                  "features_s": round(runner.cache_report.extract_seconds, 2) if runner.cache_report else 0.0},
     )
+
+
+def _rejection(runner, scorer) -> dict:
+    """The operating point of "unknown" answers; a failure is a warning, never the loss of a trained run."""
+    try:
+        return fit_rejection(runner, scorer)
+    except Exception as exc:  # noqa: BLE001 - the model and metrics matter more
+        print(f"Warning: could not set up rejection of unknown images: {type(exc).__name__}: {exc}", file=sys.stderr,
+              flush=True)
+        return unavailable(f"setting it up failed at the end of training ({type(exc).__name__})")
 
 
 def _report(runner, record: RunRecord, scorer, split: str):

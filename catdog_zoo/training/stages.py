@@ -115,8 +115,10 @@ class HeadOnFeatures(HeadOnImages):
         runner.cache_report = report
         with runner.cluster.scope():
             head = chain.head_model(features["train"][0].shape[-1])
-        return train_on_cached(runner, head, self.name, first, last, checkpoint, features,
-                               runner.cfg.learning_rate)
+        scorer = train_on_cached(runner, head, self.name, first, last, checkpoint, features,
+                                 runner.cfg.learning_rate)
+        scorer.features = features  # the backbone's own features: rejection's measure, unless fine-tuning follows
+        return scorer
 
 
 def cached_inputs(runner, chain, part: str, engine=None) -> tuple:
