@@ -38,7 +38,7 @@ METHODS = {
 
 
 def default(name: str):
-    return next(key.default for key in KEYS if key.name == name)
+    return KEYS[name].default
 
 
 def audit(data=None, *, model: str = MODEL, seed: int | None = None, val_fraction: float | None = None,
@@ -160,3 +160,21 @@ def _relative(root, path) -> str:
         return str(Path(path).relative_to(root))
     except ValueError:
         return str(path)
+
+
+def write_audit(result: dict, out) -> Path:
+    """``audit.json`` and ``audit.html`` into the folder ``out`` (each written whole); the page's path."""
+    from ..reports.audit_page import AUDIT_JSON, AUDIT_PAGE, render_audit_page
+    from ..util.files import output_path, write_json, write_text
+
+    out = Path(out)
+    output_path(out / AUDIT_JSON)  # the folder, made if missing (or one error line)
+    whole = result["_whole"]
+    write_json(out / AUDIT_JSON, public(result))
+    write_text(out / AUDIT_PAGE, render_audit_page(public(result), whole.thumbnail))
+    return out / AUDIT_PAGE
+
+
+def public(result: dict) -> dict:
+    """The result without its in-memory working parts (what ``--json`` prints and audit.json holds)."""
+    return {k: v for k, v in result.items() if not k.startswith("_")}
