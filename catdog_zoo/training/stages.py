@@ -24,6 +24,7 @@ from ..models.features import FeatureStore, prepared_engine
 from ..models.frozen import FrozenChain, split_backbone, split_frozen, unfreeze_top
 from ..models.heads import probabilities
 from ..util.rows import in_memory_if_small
+from .leakage import leakage_hint
 
 
 class Scorer:
@@ -113,6 +114,10 @@ class HeadOnFeatures(HeadOnImages):
         features, report = cached_inputs(runner, chain, "features", engine)
         del engine
         runner.cache_report = report
+        if not runner.cfg.aug_views:  # training features are the photos themselves: copies across splits show
+            hint = leakage_hint(runner.decoded, {**features, "train": features["train"][0]}, runner.splits.root)
+            if hint:
+                runner.say(hint)
         with runner.cluster.scope():
             head = chain.head_model(features["train"][0].shape[-1])
         scorer = train_on_cached(runner, head, self.name, first, last, checkpoint, features,
