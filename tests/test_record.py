@@ -25,6 +25,8 @@ def test_an_old_record_without_newer_keys_still_loads_and_unknown_keys_are_kept(
     record = RunRecord.from_dict(old)
     assert record.test_accuracy is None and record.stages == {} and record.total_epochs == 20
     assert record.overfit_gap is None and record.to_dict()["written_by_a_future_version"] == {"x": 1}
+    assert record.calibration is None and record.to_dict()["calibration"] is None  # before calibration was recorded
+    assert RunRecord.from_dict({**old, "calibration": {"temperature": 1.5}}).calibration == {"temperature": 1.5}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -33,6 +35,7 @@ def test_an_old_record_without_newer_keys_still_loads_and_unknown_keys_are_kept(
     ({"class_names": "cats,dogs"}, "'class_names' must be a list"),
     ({"num_params": 1.5}, "'num_params' must be an integer"),
     ({"test_accuracy": float("nan")}, "'test_accuracy' must be a finite number"),
+    ({"calibration": [1.5]}, "'calibration' must be a mapping"),
 ])
 def test_a_record_with_a_wrong_value_is_refused_in_one_line(change, message):
     data = {"model": "m", "class_names": ["a", "b"], "val_accuracy": 0.5, **change}

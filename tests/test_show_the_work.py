@@ -49,7 +49,7 @@ def test_confusion_counts_and_confident_errors_order():
 
 def test_every_run_has_figures_and_a_self_contained_report(tiny_run):
     metrics = json.loads((tiny_run / "metrics.json").read_text())
-    for name in ("learning_curves.png", "confusion_matrix.png", "errors.png"):
+    for name in ("learning_curves.png", "confusion_matrix.png", "errors.png", "calibration.png", "pr_roc.png"):
         width, height = png_size(tiny_run / name)
         assert width > 200 and height > 150, name
     cm = metrics["confusion_matrix"]
@@ -59,7 +59,7 @@ def test_every_run_has_figures_and_a_self_contained_report(tiny_run):
     assert np.trace(matrix) / matrix.sum() == pytest.approx(metrics["test_accuracy"])
     page = (tiny_run / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == 3  # the three figures, inline
+    assert len(images) == 5  # the five figures, inline
     for data in images:
         assert Image.open(io.BytesIO(base64.b64decode(data))).format == "PNG"
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing fetched from disk or network
@@ -86,6 +86,12 @@ def test_report_of_a_run_with_errors_names_the_worst_ones(tiny_data, tmp_path):
             assert e["loss"] == pytest.approx(-np.log(1 - e["probability"]), rel=0.05)  # two classes
     page = (run_dir / "report.html").read_text()
     assert "epochs, " in page and "feature_cache=" not in page  # stages in words, not raw keys
+    # the worst errors under Grad-CAM heatmaps of the class predicted, the method named on the page
+    width, height = png_size(run_dir / "errors.png")
+    assert width > 200 and height > 150 and (run_dir / "errors.png").stat().st_size > 1000
+    assert re.search(r"Grad-CAM heatmaps of the predicted class, from the \d+x\d+ feature map output by layer "
+                     r"&#x27;[^&]+&#x27;", page)
+    assert metrics["calibration"]["split"] == "test" and metrics["calibration"]["temperature"] > 0
 
 
 def test_tensorboard_logs_go_into_the_run_dir(tiny_data, tmp_path):
@@ -389,6 +395,10 @@ def test_three_classes_report_predict_and_export(tmp_path):
     matrix = np.array(metrics["confusion_matrix"]["matrix"])
     assert matrix.shape == (3, 3) and matrix.sum() == metrics["split_sizes"]["test"] == 9
     assert png_size(run_dir / "confusion_matrix.png")[0] > 200 and (run_dir / "report.html").stat().st_size > 10_000
+    curves = metrics["calibration"]["curves"]
+    assert list(curves) == ["ants", "bees", "wasps"] and png_size(run_dir / "pr_roc.png")[0] > 300
+    assert sum(c["positives"] for c in curves.values()) == 9 and metrics["calibration"]["temperature"] > 0
+    assert "predict --threshold</code> applies to two-class models only" in (run_dir / "report.html").read_text()
     results = catdog_zoo.predict(run_dir, [data / "validation"])
     assert {r["label"] for r in results} <= {"ants", "bees", "wasps"}
     assert all(sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-4) for r in results)

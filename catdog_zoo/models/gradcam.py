@@ -42,6 +42,14 @@ def heatmaps(model, images, class_indices=None) -> np.ndarray:
     return np.concatenate(maps)
 
 
+def feature_map(model, image_shape) -> tuple[str, tuple[int, int]]:
+    """``(layer name, (h, w))``: the layer whose output :func:`heatmaps` explains ``model`` at, and that
+    output's resolution, for images of ``image_shape`` (H, W, 3); ValueError where :func:`heatmaps` raises it."""
+    layers, cut = _chain(model, tuple(image_shape))
+    h, w = layers[cut].output.shape[1:3]
+    return layers[cut].name, (int(h), int(w))
+
+
 def _chain(model, image_shape):
     """The model's top-level layers and the index of the last one whose output is a spatial map.
 

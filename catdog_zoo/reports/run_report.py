@@ -1,19 +1,22 @@
-"""A finished run, told with pictures: learning curves, confusion matrix, worst errors, report.html.
+"""A finished run, told with pictures: learning curves, confusion matrix, worst errors (with Grad-CAM
+heatmaps), calibration (reliability diagram, PR and ROC curves), report.html.
 
 The trainer calls :func:`write_run_report` before it writes ``metrics.json``, with the predictions it
-already has for the held-out split (test, or validation when there is no test split). The HTML
-embeds every figure as a data URI, so the file opens from disk, alone, in any browser.
+already has for the held-out split (test, or validation when there is no test split) and the record's
+``calibration``. The HTML embeds every figure as a data URI, so the file opens from disk, alone, in any
+browser.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..runs.layout import CONFUSION_FILE, CURVES_FILE, ERRORS_FILE, REPORT_FILE
+from ..runs.layout import CALIBRATION_FILE, CONFUSION_FILE, CURVES_FILE, ERRORS_FILE, PR_ROC_FILE, REPORT_FILE
 from ..runs.record import RunRecord
 from ..runs.scores import per_class
 from ..util.files import write_text
@@ -44,9 +47,11 @@ def item_loss(probs, labels, i: int) -> float:
 
 
 def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, evaluated: dict) -> dict:
-    """Write the three PNGs and report.html into ``run_dir``; returns the confusion summary for the record.
+    """Write the figures and report.html into ``run_dir``; returns the confusion summary for the record.
 
-    ``evaluated``: ``{"split", "images" (uint8), "labels", "probs", "paths"}`` for the held-out split.
+    ``evaluated``: ``{"split", "images" (uint8), "labels", "probs", "paths"}`` for the held-out split, and
+    optionally ``"model"`` (the run's model: Grad-CAM heatmaps on the worst errors). The calibration
+    figures are drawn from ``record.calibration`` when the record has it.
     """
     run_dir = Path(run_dir)
     names = list(record.class_names)
@@ -59,16 +64,22 @@ def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, ev
     plots.confusion_matrix(matrix, names, run_dir / CONFUSION_FILE,
                            title=f"{split} split: {int(np.trace(matrix))} of {int(matrix.sum())} right")
     worst = confident_errors(labels, probs)
+    heatmaps = ""
     if worst:
-        plots.image_grid([evaluated["images"][i] for i in worst],
+        pictures, heatmaps = explained([evaluated["images"][i] for i in worst], predicted[worst],
+                                       evaluated.get("model"))
+        plots.image_grid(pictures,
                          [f"{_short(Path(evaluated['paths'][i]).name)}\ntrue {names[labels[i]]}, "
                           f"predicted {names[predicted[i]]}\np={probs[i, predicted[i]]:.2f}, "
                           f"loss {item_loss(probs, labels, i):.2f}" for i in worst],
                          run_dir / ERRORS_FILE, columns=min(4, len(worst)),
                          suptitle=f"top losses: the {len(worst)} worst of {int(matrix.sum() - np.trace(matrix))} "
-                                  f"wrong {split} images")
+                                  f"wrong {split} images" + ("; Grad-CAM of the predicted class"
+                                                             if heatmaps.startswith("Grad-CAM") else ""))
     else:
         plots.image_grid([None], [f"no misclassified {split} images"], run_dir / ERRORS_FILE, columns=1, cell=3.0)
+    if record.calibration:
+        calibration_figures(run_dir, record.calibration)
     record.per_class = per_class(labels, predicted, names)
     summary = {"split": split, "class_names": names, "matrix": matrix.tolist(),
                "worst_errors": [{"path": str(evaluated["paths"][i]), "true": names[labels[i]],
@@ -76,8 +87,38 @@ def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, ev
                                  "probability": round(float(probs[i, predicted[i]]), 4),
                                  "loss": round(item_loss(probs, labels, i), 4)} for i in worst]}
     record.confusion_matrix = summary
-    write_text(run_dir / REPORT_FILE, render_html(run_dir, config, record))
+    write_text(run_dir / REPORT_FILE, render_html(run_dir, config, record, heatmaps))
     return summary
+
+
+def explained(images: list, classes, model) -> tuple[list, str]:
+    """The worst errors' pictures and how they were made: each image under a Grad-CAM heatmap of the class
+    ``model`` predicted (``models.gradcam``), or the plain images (with one warning line) when the model
+    cannot be explained so (not a chain of layers, no spatial feature map) or no model is given."""
+    if model is None:
+        return images, ""
+    try:
+        from ..models import gradcam  # TensorFlow: only when there is a model to explain
+
+        layer, (height, width) = gradcam.feature_map(model, np.shape(images[0]))
+        grids = gradcam.heatmaps(model, np.stack(images), class_indices=np.asarray(classes))
+        pictures = [gradcam.overlay(image, grid) for image, grid in zip(images, grids)]
+    except Exception as exc:  # noqa: BLE001 - the pictures without heatmaps still tell the story
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        print(f"Warning: no heatmaps on {ERRORS_FILE}, plain images instead: {reason}", file=sys.stderr, flush=True)
+        return images, f"plain images: no Grad-CAM heatmaps for this model ({reason})"
+    return pictures, (f"Grad-CAM heatmaps of the predicted class, from the {height}x{width} feature map "
+                      f"output by layer '{layer}' (red: the evidence for that class)")
+
+
+def calibration_figures(run_dir: Path, calibration: dict) -> None:
+    """The reliability diagram (``calibration.png``) and the PR/ROC curves (``pr_roc.png``, the 0.5
+    operating point marked for two classes, argmax otherwise) of the record's ``calibration``."""
+    t, split = calibration["temperature"], calibration["split"]
+    plots.reliability_diagram(calibration["bins_before"], calibration["bins_after"], run_dir / CALIBRATION_FILE,
+                              title=f"reliability on the {split} split (T = {t:.3g} fitted on validation)")
+    plots.pr_roc_curves(calibration["curves"], run_dir / PR_ROC_FILE,
+                        thresholds=0.5 if len(calibration["curves"]) == 2 else None)
 
 
 def _data_uri(path: Path) -> str:
@@ -139,8 +180,69 @@ def _per_class_table(scores: dict) -> str:
     return f"<table>{head}{rows}</table>"
 
 
-def render_html(run_dir: Path, config: dict, record: RunRecord) -> str:
-    """The report page: headline numbers, the figures inline, metrics, stages and the resolved config."""
+def _number(value, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _calibration_text(cal: dict) -> str:
+    """ECE before and after temperature scaling, and the temperature, in words (HTML)."""
+    split = html.escape(cal["split"])
+    t = cal["temperature"]
+    if cal.get("ece_before") is None:
+        return f"<p>No {split} images to measure calibration on (T={t:.3g}, fitted on validation).</p>"
+    same = (" There is no test split, so the temperature is fitted and judged on the same images: the "
+            "&ldquo;after&rdquo; numbers are optimistic." if cal["split"] == "validation" else "")
+    direction = ("over-confident" if t > 1 else "under-confident") if t != 1 else "neither (scaling gains nothing)"
+    return (f"<p>Probabilities are temperature-scaled by T={t:.3g}, fitted on validation; ECE on the {split} split "
+            f"{_number(cal['ece_before'])} &rarr; {_number(cal['ece_after'])} (negative log-likelihood "
+            f"{_number(cal['nll_before'])} &rarr; {_number(cal['nll_after'])}).{same}</p>"
+            f"<p>ECE (expected calibration error) is the gap between how sure the model is and how often it is "
+            f"right, averaged over the confidence bins of the diagram (0: perfectly calibrated). T &gt; 1 means "
+            f"the model was over-confident, T &lt; 1 under-confident; this one: {direction}. "
+            f"<code>model.keras</code> returns the unscaled logits: divide them by T for the scaled "
+            f"probabilities (T is <code>calibration.temperature</code> in <code>metrics.json</code>).</p>")
+
+
+def _curves_table(curves: dict) -> str:
+    """Per class: ROC AUC, average precision, and precision and recall where the model decides."""
+    at = "at 0.5" if len(curves) == 2 else "at argmax"
+    head = (f"<tr><th>class</th><th>ROC AUC</th><th>AP</th><th>precision {at}</th>"
+            f"<th>recall {at}</th></tr>")
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{_number(c.get('roc_auc'))}</td>"
+                   f"<td>{_number(c.get('average_precision'))}</td>"
+                   f"<td>{_number((c.get('operating_point') or {}).get('precision'), '.1%')}</td>"
+                   f"<td>{_number((c.get('operating_point') or {}).get('recall'), '.1%')}</td></tr>"
+                   for name, c in curves.items())
+    return f"<table>{head}{rows}</table>"
+
+
+def _threshold_text(class_names: list) -> str:
+    if len(class_names) != 2:
+        return ("<p>The dots mark the model's own decision, the most likely class. "
+                "<code>predict --threshold</code> applies to two-class models only.</p>")
+    first, second = (html.escape(name) for name in class_names)
+    return (f"<p>For two classes, <code>catdog-zoo predict RUN_DIR IMAGES --threshold t</code> predicts "
+            f"{second} when its probability is &gt;= t (without it, the more likely class: t = 0.5, the dots); "
+            f"moving t moves the marked point along the curves: a lower t finds more {second} (higher recall) "
+            f"and calls more {first} {second} (lower precision), a higher t the reverse.</p>")
+
+
+def _calibration_section(run_dir: Path, record: RunRecord) -> str:
+    cal = record.calibration
+    figures = (run_dir / CALIBRATION_FILE, run_dir / PR_ROC_FILE)
+    if not cal or not all(path.is_file() for path in figures):
+        return "<h2>Calibration</h2><p>Calibration was not measured for this run.</p>"
+    reliability, pr_roc = (f'<img alt="{path.name}" src="{_data_uri(path)}">' for path in figures)
+    return (f"<h2>Calibration ({html.escape(cal['split'])})</h2>{_calibration_text(cal)}"
+            f'<div class="cols"><div>{reliability}</div>'
+            f"<div><h3>Precision-recall and ROC</h3>{_curves_table(cal.get('curves') or {})}"
+            f"{_threshold_text(list((cal.get('curves') or {}).keys()) or record.class_names)}</div></div>"
+            f"{pr_roc}")
+
+
+def render_html(run_dir: Path, config: dict, record: RunRecord, heatmaps: str = "") -> str:
+    """The report page: headline numbers, the figures inline, metrics, stages and the resolved config
+    (``heatmaps``: how the errors figure's heatmaps were made, in words)."""
     def pct(value):
         return "-" if value is None else f"{value:.1%}"
     gap = record.overfit_gap
@@ -164,6 +266,7 @@ def render_html(run_dir: Path, config: dict, record: RunRecord) -> str:
     versions = list(record.versions.items())
     split = (record.confusion_matrix or {}).get("split", "test")
     model, run = html.escape(record.model), html.escape(run_dir.name)
+    errors_note = f"<p>{html.escape(heatmaps)}.</p>" if heatmaps else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{model}: {run}</title>
 <style>{STYLE}</style></head><body>
@@ -174,7 +277,8 @@ def render_html(run_dir: Path, config: dict, record: RunRecord) -> str:
 <div class="cols"><div><h2>Confusion matrix ({html.escape(split)})</h2>{img[CONFUSION_FILE]}</div>
 <div><h2>Per class ({html.escape(split)})</h2>{_per_class_table(record.per_class)}
 <h2>Data</h2>{_table(data)}<h2>Stages</h2>{_table(stages)}</div></div>
-<h2>Most confident errors ({html.escape(split)})</h2>{img[ERRORS_FILE]}
+<h2>Most confident errors ({html.escape(split)})</h2>{errors_note}{img[ERRORS_FILE]}
+{_calibration_section(run_dir, record)}
 <div class="cols"><div><h2>Metrics</h2>{_table(headline)}</div>
 <div><h2>Configuration</h2>{_table(config.items())}<h2>Versions</h2>{_table(versions)}</div></div>
 </body></html>

@@ -149,7 +149,7 @@ def _rounded_bins(table: list[dict]) -> list[dict]:
 
 
 def _maybe_round(value, digits: int = 4):
-    return None if value is None else round(float(value), digits)
+    return None if value is None else round(float(value), digits) + 0.0  # + 0.0: -0.0 becomes 0.0
 
 
 def calibration_summary(val_logits, val_labels, held_logits, held_labels, bins: int = 15) -> dict:

@@ -1,7 +1,7 @@
 """The run directory's layout: its file names, and creating one without losing anything.
 
 A run directory holds ``config.yaml`` (the resolved config), ``model.keras`` (the whole model,
-images in and logits out), ``history.csv`` (per-epoch metrics), the report (three PNGs and
+images in and logits out), ``history.csv`` (per-epoch metrics), the report (five PNGs and
 ``report.html``), optionally ``tensorboard/`` and ``export/``, and ``metrics.json``
 (:mod:`.record`), written last: its presence marks a finished run. Every file is written whole
 (:mod:`catdog_zoo.util.files`).
@@ -30,8 +30,10 @@ CHECKPOINTS_DIR = "checkpoints"
 CURVES_FILE = "learning_curves.png"
 CONFUSION_FILE = "confusion_matrix.png"
 ERRORS_FILE = "errors.png"
+CALIBRATION_FILE = "calibration.png"  # the reliability diagram, before and after temperature scaling
+PR_ROC_FILE = "pr_roc.png"  # precision-recall and ROC curves per class
 REPORT_FILE = "report.html"
-REPORT_FILES = (CURVES_FILE, CONFUSION_FILE, ERRORS_FILE, REPORT_FILE)
+REPORT_FILES = (CURVES_FILE, CONFUSION_FILE, ERRORS_FILE, CALIBRATION_FILE, PR_ROC_FILE, REPORT_FILE)
 TENSORBOARD_DIR = "tensorboard"  # with --tensorboard
 EXPORT_DIR = "export"  # catdog-zoo export's default destination
 

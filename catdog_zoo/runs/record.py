@@ -62,6 +62,8 @@ class RunRecord:
     timings: dict = field(default_factory=dict)  # this process's seconds: decode_s, features_s, epochs_s, finish_s
     confusion_matrix: Optional[dict] = None  # {split, class_names, matrix, worst_errors}
     per_class: dict = field(default_factory=dict)  # held-out split: class -> precision, recall, f1, support
+    # held-out split: temperature, ece/nll/bins before and after it, split, curves (class -> AUC, AP, points)
+    calibration: Optional[dict] = None
     rejection: dict = field(default_factory=dict)  # the operating point of "unknown" answers (runs/rejection.py)
     extra: dict = field(default_factory=dict)  # keys written by another version, kept as they were
 
@@ -70,7 +72,7 @@ class RunRecord:
              "train_seconds", "stages", "feature_cache", "num_params", "trainable_params", "num_classes",
              "class_names", "image_size", "data_root", "split_sizes", "data_fingerprint", "majority_baseline",
              "skipped_files", "versions", "strategy",
-             "finished_at", "timings", "confusion_matrix", "per_class", "rejection")
+             "finished_at", "timings", "confusion_matrix", "per_class", "calibration", "rejection")
 
     @property
     def overfit_gap(self) -> Optional[float]:

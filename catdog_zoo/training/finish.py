@@ -6,6 +6,7 @@ On the chief only; every other worker says which weights it holds and leaves (se
 
 from __future__ import annotations
 
+import functools
 import platform
 import shutil
 import sys
@@ -16,9 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 from ..config import SPLITS
-from ..models.heads import compile_model
+from ..models.heads import compile_model, probabilities
 from ..models.saving import save_model, weights_digest
 from ..reports.run_report import write_run_report
+from ..runs.calibration import calibration_summary, curves
 from ..runs.layout import HISTORY_FILE, MODEL_FILE
 from ..runs.record import RunRecord, RunResult, data_fingerprint, write_history, write_record
 from ..runs.rejection import unavailable
@@ -50,8 +52,11 @@ def finish(runner, scorer) -> RunResult:
     scores["test"] = scorer.evaluate("test") if has_test else {"accuracy": None, "loss": None}
     save_model(runner.net, runner.run_dir / MODEL_FILE)
     record = make_record(runner, scores, train_seconds)
+    held_out = "test" if has_test else "validation"
+    logits = functools.cache(scorer.logits)  # each split predicted once, for calibration and the report
+    record.calibration = _calibration(runner, logits, held_out)
     record.rejection = _rejection(runner, scorer)
-    record.confusion_matrix = _report(runner, record, scorer, "test" if has_test else "validation")
+    record.confusion_matrix = _report(runner, record, logits, held_out)
     record.timings["finish_s"] = round(time.perf_counter() - finish_started, 2)
     write_record(runner.run_dir, record)  # last: marks the run finished
     checkpoints.remove(runner.run_dir)
@@ -105,13 +110,28 @@ def _rejection(runner, scorer) -> dict:
         return unavailable(f"setting it up failed at the end of training ({type(exc).__name__})")
 
 
-def _report(runner, record: RunRecord, scorer, split: str):
+def _calibration(runner, logits, split: str):
+    """The record's ``calibration``: temperature scaling fitted on validation logits and judged on ``split``
+    (ECE, NLL and reliability bins before and after), and ``split``'s PR and ROC curves per class.
+    A failure is a warning and None, never the loss of a trained run."""
+    try:
+        held, labels = logits(split), runner.labels(split)
+        summary = calibration_summary(logits("validation"), runner.labels("validation"), held, labels)
+        keys = ("temperature", "ece_before", "ece_after", "nll_before", "nll_after", "bins_before", "bins_after")
+        return {**{key: summary[key] for key in keys}, "split": split,
+                "curves": curves(probabilities(held), labels, list(runner.splits.class_names))}
+    except Exception as exc:  # noqa: BLE001 - the model and metrics matter more than this measurement
+        print(f"Warning: could not measure calibration: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return None
+
+
+def _report(runner, record: RunRecord, logits, split: str):
     """Figures and report.html; a plotting failure is a warning, never the loss of a trained run."""
     decoded = runner.decoded[split]
     try:
         return write_run_report(runner.run_dir, runner.cfg.to_dict(), record, runner.history, {
             "split": split, "images": decoded.images, "labels": decoded.split.labels,
-            "probs": scorer.probabilities(split), "paths": decoded.split.paths})
+            "probs": probabilities(logits(split)), "paths": decoded.split.paths, "model": runner.net})
     except Exception as exc:  # noqa: BLE001 - the model and metrics matter more than the pictures
         print(f"Warning: could not write the run report: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return None

@@ -37,8 +37,12 @@ class Scorer:
     def evaluate(self, name) -> dict:
         return self.model.evaluate(self.inputs(name), verbose=0, return_dict=True)
 
+    def logits(self, name):
+        """The model's raw outputs on split ``name``: ``(N, 1)`` for a one-logit binary model, else ``(N, C)``."""
+        return self.model.predict(self.inputs(name), verbose=0)
+
     def probabilities(self, name):
-        return probabilities(self.model.predict(self.inputs(name), verbose=0))
+        return probabilities(self.logits(name))
 
 
 class Stage:
