@@ -77,7 +77,7 @@ class RunModel:
         self.engine = frozen.name if frozen is not None else "keras"
 
     def features(self, images) -> np.ndarray:
-        """The pretrained backbone's (pooled) features of uint8 pixel batches; only when :attr:`has_backbone`."""
+        """The pretrained backbone's (pooled) features of uint8 pixel batches; only when ``has_backbone``."""
         return np.asarray(self._extract(tf.constant(np.asarray(images, np.uint8))), np.float32)
 
     def logits(self, images, features=None) -> np.ndarray:
