@@ -230,8 +230,10 @@ def test_predict_writes_csv_with_probabilities(tiny_run, tiny_data, tmp_path):
     run("predict", tiny_run, tiny_data / "validation", "--out", out)
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 20 and list(rows[0]) == ["path", "label", "probability", "p_cats", "p_dogs"]
+    assert len(rows) == 20 and list(rows[0]) == ["path", "label", "probability", "p_cats", "p_dogs", "rejected",
+                                                 "ood_score"]
     for r in rows:
+        assert r["rejected"] == "false" and r["ood_score"] == ""  # a scratch CNN cannot reject
         p = {"cats": float(r["p_cats"]), "dogs": float(r["p_dogs"])}
         assert p["cats"] + p["dogs"] == pytest.approx(1, abs=1e-5)
         assert r["label"] == max(p, key=p.get) and float(r["probability"]) == pytest.approx(max(p.values()), abs=1e-6)

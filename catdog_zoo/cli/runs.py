@@ -72,7 +72,10 @@ def rejection_line(r: dict, total: int) -> str:
               "its mirror image's.")
 @click.option("--no-reject", "no_reject", is_flag=True, help="Always answer one of the run's classes (default: "
               "'unknown' for an image unlike the run's training photos, when its model has a pretrained backbone).")
-def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject):
+@click.option("--explain", type=click.Path(file_okay=False), metavar="DIR", help="Write each image under its "
+              "Grad-CAM heatmap (where the model found its evidence for the predicted class) into DIR, and add the "
+              "raw grid to --json as 'heatmap'.")
+def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, explain):
     """Label IMAGES (files, or folders searched recursively) with a finished run's model.
 
     Prints the predicted label, the probability of that label, and the file. The label is 'unknown' when
@@ -83,12 +86,13 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject):
     Examples:
       catdog-zoo predict runs/mobilenet_v2-20261124-101500 photos/ --out predictions.csv
       catdog-zoo predict runs/mobilenet_v2-20261124-101500 photos/ --threshold 0.9   # dogs only when sure
+      catdog-zoo predict runs/mobilenet_v2-20261124-101500 photo.jpg --explain why/ --json
     """
     read_run(run_dir)
     from ..runs.predict import predict as run_predict
     from ..runs.predict import write_predictions_csv
     results = run_predict(run_dir, images, strict=strict, threshold=threshold, tta=tta, reject=not no_reject,
-                          progress=terminal_progress())
+                          explain=explain, progress=terminal_progress())
     if out:
         write_predictions_csv(results, out)
     if as_json:

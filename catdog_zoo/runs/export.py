@@ -30,9 +30,13 @@ from ..models.augment import without_augmentation
 from ..models.heads import probabilities
 from ..util.files import dir_size, output_path, write_json, write_text
 from ..util.progress import SILENT
+from ..models.frozen import split_frozen
+from ..plugins import get_zoo
 from .evaluate import decode_run_split, load_run_model
+from .inference import run_temperature
 from .layout import EXPORT_DIR, is_leftover
 from .record import read_run
+from .rejection import load as load_novelty
 from .serving import QUANTIZATIONS, calibration_images, tflite_bytes, write_saved_model
 
 FORMATS = ("saved_model", "tflite")
@@ -69,7 +73,8 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as tmp, \
             progress(f"exporting {fmt}" + (f" ({quantize})" if quantize != "none" else ""), steps, "steps") as bar:
         saved = Path(tmp) / "saved_model"
-        write_saved_model(model, saved, record.class_names, config.image_size)
+        write_saved_model(model, saved, record.class_names, config.image_size, run_temperature(record),
+                          *_rejection(run_dir, record, model))
         bar.advance(1)
         if fmt == "saved_model":
             (saved / "labels.txt").write_text(labels, encoding="utf-8")
@@ -93,10 +98,28 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
     report = {"run": str(run_dir), "format": fmt, "quantize": quantize, "path": str(out),
               "size_bytes": dir_size(out) if out.is_dir() else out.stat().st_size,
               "input": f"float32 (batch, {config.image_size[0]}, {config.image_size[1]}, 3) in [0, 255]",
-              "output": "probabilities, class_index, class_name (signature serving_default); logits (serve)"
+              "output": "probabilities, class_index, class_name" + (", ood_score, rejected" if record.rejection.get(
+                  "available") else "") + " (signature serving_default); logits (serve)"
               if fmt == "saved_model" else "logits", "class_names": record.class_names, **checked}
     write_json(out.parent / f"{out.name}.export.json", report)
     return report
+
+
+def _rejection(run_dir, record, model) -> tuple:
+    """``(novelty, chain)`` for a SavedModel that answers "unknown" as ``predict`` does, or ``(None, None)``."""
+    if not record.rejection.get("available"):
+        return None, None
+    try:
+        backbone = get_zoo().model(record.model).frozen_backbone
+    except Exception:  # noqa: BLE001 - the plugin is gone: the export still serves the model's classes
+        backbone = None
+    chain = split_frozen(model, backbone) if backbone else None
+    if chain is None:
+        return None, None
+    x = np.zeros((1, *model.input_shape[1:]), np.float32)
+    for layer in chain.front + chain.frozen:
+        x = layer(x, training=False)
+    return load_novelty(run_dir, record.rejection, int(x.shape[-1])), chain
 
 
 def _next_version(base: Path) -> int:

@@ -17,6 +17,7 @@ from ..errors import ZooError
 from ..util.files import csv_cell, output_path, write_text
 from ..util.progress import SILENT
 from .evaluate import load_run_model
+from .explain import Explainer
 from .inference import open_run_model
 from .layout import is_run_dir
 from .record import read_run
@@ -52,7 +53,7 @@ def choose(probs, class_names, threshold=None) -> int:
 
 
 def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, threshold: float | None = None,
-            tta: bool = False, reject: bool = True, progress=SILENT, say=None) -> list:
+            tta: bool = False, reject: bool = True, explain=None, progress=SILENT, say=None) -> list:
     """``[{"path", "label", "probability", "probabilities", "rejected", "ood_score"}]`` per image: the predicted
     class, its probability, every class's probability (temperature-scaled, :mod:`.calibration`), and whether
     the image is unlike the run's training photos (:mod:`.rejection`): then its ``label`` is ``unknown``
@@ -62,11 +63,15 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
     ``threshold`` (two-class models only): predict the second class (``class_names[1]``, "dogs" for
     cats/dogs) when its probability is at least ``threshold``, instead of at 0.5.
     ``tta``: average each image's probabilities with its mirror image's (test-time augmentation).
+    ``explain``: a folder for each image's Grad-CAM picture (:mod:`.explain`); each prediction then also has
+    ``heatmap`` (the raw grid, rows top first) and ``explanation`` (the picture's path).
     Files that are not usable images are skipped with a warning (an error with ``strict``).
     """
     config, record = read_run(run_dir)
     files = collect_images(paths)
-    scorer, novelty, why = open_run_model(run_dir, config, record, load_run_model(run_dir), reject)
+    model = load_run_model(run_dir)
+    explainer = Explainer(model, explain, files) if explain is not None else None
+    scorer, novelty, why = open_run_model(run_dir, config, record, model, reject)
     if why:
         (say or (lambda text: print(text, file=sys.stderr)))(f"Note: no 'unknown' answers from {run_dir}: {why}")
     size = tuple(config.image_size)
@@ -80,8 +85,8 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
     # TensorFlow's decoders release the GIL: a thread per core decodes while the model scores.
     with progress("predicting", len(files)) as bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         for start in range(0, len(files), batch_size):
-            _predict_batch(scorer, novelty, files[start:start + batch_size], pool, size, tta, class_names,
-                           threshold, results, skipped)
+            _predict_batch((scorer, novelty, explainer), files[start:start + batch_size], pool, size, tta,
+                           class_names, threshold, results, skipped)
             bar.advance(len(files[start:start + batch_size]))
     if skipped:
         message = describe_skipped(skipped)
@@ -91,7 +96,8 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
     return results
 
 
-def _predict_batch(scorer, novelty, chunk_files, pool, size, tta, class_names, threshold, results, skipped) -> None:
+def _predict_batch(models, chunk_files, pool, size, tta, class_names, threshold, results, skipped) -> None:
+    scorer, novelty, explainer = models
     def decode(f):
         try:
             return decode_file(str(f), size), None
@@ -110,12 +116,14 @@ def _predict_batch(scorer, novelty, chunk_files, pool, size, tta, class_names, t
     features = scorer.features(images) if novelty is not None else None
     probs = scorer.probabilities(images, tta, features=features)
     scores, rejected = novelty.rejected(features) if novelty is not None else ([None] * len(chunk), [False] * len(chunk))
-    for f, p, score, no in zip(chunk, probs, scores, rejected):
-        best = choose(p, class_names, threshold)
-        results.append({"path": str(f), "label": rejected_label(class_names) if no else class_names[best],
-                        "probability": round(float(p[best]), 6),
+    best = [choose(p, class_names, threshold) for p in probs]
+    grids = explainer.explain(images, best, chunk) if explainer is not None else [None] * len(chunk)
+    for f, p, b, score, no, grid in zip(chunk, probs, best, scores, rejected, grids):
+        results.append({"path": str(f), "label": rejected_label(class_names) if no else class_names[b],
+                        "probability": round(float(p[b]), 6),
                         "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)},
-                        "rejected": bool(no), "ood_score": None if score is None else round(float(score), 6)})
+                        "rejected": bool(no), "ood_score": None if score is None else round(float(score), 6),
+                        **({"heatmap": grid, "explanation": explainer.picture(f)} if grid is not None else {})})
 
 
 def rejected_label(class_names) -> str:

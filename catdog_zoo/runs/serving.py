@@ -3,7 +3,9 @@
 SavedModel signatures (each takes a batch):
 
 - ``serving_default``: ``images``, float32 ``(N, H, W, 3)`` in [0, 255] at the run's image size ->
-  ``probabilities`` ``(N, C)``, ``class_index`` ``(N,)`` int64 and ``class_name`` ``(N,)`` string.
+  ``probabilities`` ``(N, C)`` (temperature-scaled), ``class_index`` ``(N,)`` int64 and ``class_name`` ``(N,)``
+  string; for a run that rejects (:mod:`.rejection`) also ``ood_score`` ``(N,)`` float32 and ``rejected``
+  ``(N,)`` bool, and ``class_name`` is ``unknown`` for a rejected image.
 - ``serve_image_bytes``: ``image_bytes``, ``(N,)`` encoded JPEG, PNG, GIF or BMP files -> the same outputs,
   each image decoded and resized exactly as training decodes it (:func:`catdog_zoo.data.decode.pixels`).
   TF Serving's REST API takes such an input as ``{"instances": [{"image_bytes": {"b64": "..."}}]}``.
@@ -24,28 +26,58 @@ QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 CALIBRATION_IMAGES = 200
 
 
-def write_saved_model(model, path, class_names, image_size) -> None:
-    """``model`` (augmentation already left out) as a SavedModel at ``path`` with the signatures above."""
+def write_saved_model(model, path, class_names, image_size, temperature: float = 1.0, novelty=None,
+                      chain=None) -> None:
+    """``model`` (augmentation already left out) as a SavedModel at ``path`` with the signatures above.
+
+    ``temperature``: the run's calibration, dividing the logits before probabilities. ``novelty`` (a
+    :class:`.rejection.Novelty`) with ``chain`` (the model split at its backbone, ``models.frozen``): the
+    answers also carry ``ood_score`` and ``rejected``, and a rejected image's ``class_name`` is ``unknown``,
+    exactly as ``predict`` answers.
+    """
     import keras
     import tensorflow as tf
 
     from ..data.decode import MAX_PIXELS, declared_pixels, pixels
+    from .rejection import REJECTED
 
     names = tf.constant(list(class_names))
+    unknown = tf.constant(REJECTED if REJECTED not in class_names else f"{REJECTED} (rejected)")
     height, width = (int(s) for s in image_size)
     images = tf.TensorSpec((None, height, width, 3), tf.float32, name="images")
+    if novelty is not None:
+        centre = tf.constant(novelty.centre, tf.float32)
+        bank = tf.constant(novelty.bank, tf.float32)
+        threshold = tf.constant(novelty.threshold, tf.float32)
 
-    def answer(logits):
+    def answer(images):
+        if novelty is None:
+            logits = model(images, training=False)
+        else:
+            features = images
+            for layer in chain.front + chain.frozen:
+                features = layer(features, training=False)
+            logits = features
+            for layer in chain.head:
+                logits = layer(logits, training=False)
+        logits = logits / temperature
         if logits.shape[-1] == 1:  # one logit: the probability of the second class
             second = tf.sigmoid(logits)
             probs = tf.concat([1.0 - second, second], axis=-1)
         else:
             probs = tf.nn.softmax(logits, axis=-1)
         index = tf.argmax(probs, axis=-1)
-        return {"probabilities": probs, "class_index": index, "class_name": tf.gather(names, index)}
+        out = {"probabilities": probs, "class_index": index, "class_name": tf.gather(names, index)}
+        if novelty is not None:  # as runs.rejection: 1 - cosine to the nearest training photo, centred
+            centred = tf.math.l2_normalize(features - centre, axis=-1)
+            score = 1.0 - tf.reduce_max(tf.matmul(centred, bank, transpose_b=True), axis=-1)
+            rejected = score > threshold
+            out.update({"ood_score": score, "rejected": rejected,
+                        "class_name": tf.where(rejected, unknown, out["class_name"])})
+        return out
 
     def serving_default(images):
-        return answer(model(images, training=False))
+        return answer(images)
 
     def one_image(data):  # refused from its header above the pixel limit training uses (a PNG bomb)
         fits = tf.debugging.assert_less_equal(declared_pixels(data, otherwise=0), tf.constant(MAX_PIXELS, tf.int64),
@@ -56,7 +88,7 @@ def write_saved_model(model, path, class_names, image_size) -> None:
     def serve_image_bytes(image_bytes):
         decoded = tf.map_fn(one_image, image_bytes,
                             fn_output_signature=tf.TensorSpec((height, width, 3), tf.float32))
-        return answer(model(decoded, training=False))
+        return answer(decoded)
 
     def serve(images):
         return model(images, training=False)
