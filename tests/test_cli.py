@@ -87,9 +87,9 @@ def test_train_writes_a_complete_run_dir(tiny_data, tmp_path):
     out = run("train", "dropout", "--data", tiny_data, "--config", config, "--image-size", 40, "--epochs", 3,
               "--seed", 5, "--run-dir", run_dir).output
     assert "Done in" in out
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "confusion_matrix.png", "errors.png",
-                                                         "history.csv", "learning_curves.png", "metrics.json",
-                                                         "model.keras", "report.html"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["calibration.png", "config.yaml", "confusion_matrix.png",
+                                                         "errors.png", "history.csv", "learning_curves.png",
+                                                         "metrics.json", "model.keras", "pr_roc.png", "report.html"]
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert (cfg["epochs"], cfg["batch_size"], cfg["seed"], cfg["image_size"]) == (3, 8, 5, [40, 40])
     rows = list(csv.DictReader((run_dir / "history.csv").open()))
@@ -133,7 +133,7 @@ def test_evaluate_errors(tmp_path, tiny_run):
 
 
 def test_predict_folder_recursively_and_files(tiny_run, tiny_data):
-    results = json.loads(run("predict", tiny_run, tiny_data / "validation", "--json").output)
+    results = json.loads(run("predict", tiny_run, tiny_data / "validation", "--json").stdout)
     assert len(results) == 20
     assert {tuple(sorted(r)) for r in results} == {("label", "path", "probabilities", "probability")}
     assert all(0.5 <= r["probability"] <= 1.0 for r in results)
@@ -141,7 +141,7 @@ def test_predict_folder_recursively_and_files(tiny_run, tiny_data):
     right = sum(r["label"] in r["path"].split("/")[-2] for r in results)
     assert right >= 16
     one = tiny_data / "validation" / "cats" / "img_000.jpg"
-    text = run("predict", tiny_run, one).output
+    text = run("predict", tiny_run, one).stdout
     assert text.endswith(f"{one}\n") and text.split("\t")[0] in ("cats", "dogs")
 
 

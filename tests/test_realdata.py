@@ -43,3 +43,18 @@ def test_mobilenet_v2_transfer_learning_reaches_95_percent_in_two_epochs(keras_h
     assert exported["parity_images"] == 200 and exported["same_label_fraction"] == 1.0
     assert exported["max_probability_difference"] < 1e-3 and exported["parity_ok"]
     assert (run_dir / "export" / "model.tflite").stat().st_size > 8_000_000  # 2.26M float32 weights
+
+
+def test_the_default_model_says_unknown_to_what_is_neither_cat_nor_dog(keras_home, tmp_path):
+    """The operating point is set from the run's own validation photos; photos from another source judge it."""
+    run_dir = tmp_path / "run"
+    zoo(keras_home, "train", "mobilenet_v2", "--epochs", 1, "--run-dir", run_dir)
+    facts = json.loads((run_dir / "metrics.json").read_text())["rejection"]
+    assert facts["available"] and facts["validation_rejected"] <= 0.01
+    from conftest import SHARED
+    things = json.loads(zoo(keras_home, "predict", run_dir, SHARED / "data" / "other_things", "--json"))
+    pets = json.loads(zoo(keras_home, "predict", run_dir, SHARED / "data" / "other_pets", "--json"))
+    assert sum(r["rejected"] for r in things) >= 0.9 * len(things)
+    assert sum(not r["rejected"] for r in pets) >= 0.9 * len(pets)
+    evaluated = json.loads(zoo(keras_home, "evaluate", run_dir, "--split", "test", "--json"))
+    assert evaluated["rejection"]["rejected_fraction"] <= 0.02

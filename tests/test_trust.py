@@ -236,7 +236,7 @@ def test_outputs_are_safe_to_open(tiny_run, tmp_path, monkeypatch):
     rows = (tmp_path / "p.csv").read_text(encoding="utf-8").splitlines()
     assert rows[1].startswith("'=cmd()+evil.jpg,") and rows[2].startswith("caf\\xe9.jpg,")
     as_json = cli_run("predict", tiny_run, "=cmd()+evil.jpg", "--json")
-    assert as_json.exit_code == 0 and json.loads(as_json.output)[0]["path"] == "=cmd()+evil.jpg"
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)[0]["path"] == "=cmd()+evil.jpg"
 
     @click.command()
     def show():

@@ -1,0 +1,198 @@
+"""Open-set answers ("unknown"), explanations and calibration as predict, evaluate and exports give them.
+
+A tiny plugin model with a fixed random convolutional "pretrained" backbone stands in for MobileNetV2: the
+two classes are colours (tests/imagefactory.py), and photos of other colours are what is neither class.
+"""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import install_dist
+from imagefactory import make_image_folder, write_images
+from PIL import Image
+
+import catdog_zoo
+from catdog_zoo.cli import cli
+from catdog_zoo.errors import ZooError
+from catdog_zoo.runs import rejection
+
+FROZEN_PLUGIN = """
+    from catdog_zoo import ModelSpec, TrainingDefaults, hookimpl
+
+    def build(num_classes, image_size, weights="init"):
+        import keras
+        from catdog_zoo import logit_units
+        shape = tuple(image_size) + (3,)
+        keras.utils.set_random_seed(7)  # the same "pretrained" backbone at every build, as real weights are
+        backbone = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(16, 3, activation="relu"),
+                                     keras.layers.Conv2D(16, 3, strides=2, activation="relu")], name="backbone")
+        backbone.trainable = False
+        inputs = keras.Input(shape)
+        x = keras.layers.Rescaling(1 / 255)(inputs)
+        x = backbone(x, training=False)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(logit_units(num_classes))(x))
+
+    @hookimpl
+    def register_models(register):
+        register(ModelSpec(name="frozen_open", summary="tiny frozen backbone", builder=build, pretrained="init",
+                           frozen_backbone="backbone", defaults=TrainingDefaults(image_size=(32, 32))))
+"""
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+@pytest.fixture
+def open_run(site, tmp_path):
+    install_dist(site, "frozen-open", "0.1", {"frozen": "frozen_open_mod"}, {"frozen_open_mod": FROZEN_PLUGIN})
+    data = make_image_folder(tmp_path / "data", n_train=30, n_val=20, size=32)
+    strangers = tmp_path / "strangers"
+    rng = np.random.default_rng(5)
+    write_images(strangers / "green", 2, 10, 32, rng)  # colours of neither class
+    write_images(strangers / "yellow", 3, 10, 32, rng)
+    result = catdog_zoo.train("frozen_open", data=str(data), epochs=3, batch_size=8, run_dir=str(tmp_path / "run"),
+                              quiet=True)
+    return result.run_dir, data, strangers
+
+
+def test_the_operating_point_is_set_from_validation_and_recorded(open_run):
+    run_dir, data, _ = open_run
+    facts = json.loads((run_dir / "metrics.json").read_text())["rejection"]
+    assert facts["available"] and facts["calibrated_on"] == "validation" and facts["bank_size"] == 60
+    assert facts["validation_rejected"] <= 0.05 and 0 < facts["threshold"] < 2
+    assert (run_dir / "novelty.npy").is_file()
+
+
+def test_predict_answers_unknown_for_what_is_neither_class(open_run, tmp_path):
+    run_dir, data, strangers = open_run
+    known = catdog_zoo.predict(run_dir, [data / "validation"])
+    others = catdog_zoo.predict(run_dir, [strangers])
+    assert sum(r["rejected"] for r in known) <= 2  # at most 5% of photos like the validation split
+    assert all(r["rejected"] and r["label"] == "unknown" for r in others)
+    assert min(r["ood_score"] for r in others) > max(r["ood_score"] for r in known)
+    for r in others:  # the classes' probabilities are still given
+        assert set(r["probabilities"]) == {"cats", "dogs"} and r["probability"] == max(r["probabilities"].values())
+    # --no-reject: always one of the classes, no score
+    plain = json.loads(run("predict", run_dir, strangers, "--no-reject", "--json").stdout)
+    assert all(not r["rejected"] and r["ood_score"] is None and r["label"] in ("cats", "dogs") for r in plain)
+    out = tmp_path / "p.csv"
+    run("predict", run_dir, strangers, "--out", out)
+    rows = list(csv.DictReader(out.open()))
+    assert {r["label"] for r in rows} == {"unknown"} and {r["rejected"] for r in rows} == {"true"}
+    assert all(float(r["ood_score"]) > json.loads((run_dir / "metrics.json").read_text())["rejection"]["threshold"]
+               for r in rows)
+
+
+def test_evaluate_reports_accuracy_with_and_without_rejection(open_run):
+    run_dir, data, _ = open_run
+    result = json.loads(run("evaluate", run_dir, "--split", "validation", "--json").stdout)
+    r = result["rejection"]
+    assert r["available"] and 0 <= r["rejected_fraction"] <= 0.05
+    assert r["accepted_accuracy"] is not None and result["accuracy"] is not None
+    text = run("evaluate", run_dir).stdout
+    assert "rejection:" in text and "answered 'unknown'" in text
+    off = json.loads(run("evaluate", run_dir, "--no-reject", "--json").stdout)["rejection"]
+    assert off == {"available": False, "why": "turned off (--no-reject)"}
+
+
+def test_a_model_without_a_pretrained_backbone_says_why_once(tiny_run, tiny_data):
+    result = run("predict", tiny_run, tiny_data / "validation", "--json")
+    notes = [line for line in result.stderr.splitlines() if "no 'unknown' answers" in line] \
+        if hasattr(result, "stderr") else []
+    predictions = json.loads(result.stdout)
+    assert all(r["rejected"] is False and r["ood_score"] is None for r in predictions)
+    assert len(notes) == 1 and "no pretrained backbone" in notes[0]
+    facts = json.loads((tiny_run / "metrics.json").read_text())["rejection"]
+    assert facts["available"] is False and "pretrained backbone" in facts["why"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong width", "pickle", "symlink", "huge header"])
+def test_a_damaged_novelty_file_is_one_clear_error(open_run, damage, tmp_path):
+    run_dir, data, _ = open_run
+    path = run_dir / "novelty.npy"
+    good = np.load(path)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-100])
+    elif damage == "wrong width":
+        np.save(path, good[:, :-1])
+    elif damage == "pickle":
+        np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    elif damage == "symlink":
+        elsewhere = tmp_path / "elsewhere.npy"
+        np.save(elsewhere, good)
+        path.unlink()
+        path.symlink_to(elsewhere)
+    else:
+        np.save(path, np.zeros((2, good.shape[1]), np.float16))
+        data_bytes = bytearray(path.read_bytes())
+        header = data_bytes[:128].decode("latin1").replace("(2,", "(9999999,")
+        path.write_bytes(header.encode("latin1")[:128] + bytes(data_bytes[128:]))
+    with pytest.raises(ZooError, match="novelty.npy"):
+        catdog_zoo.predict(run_dir, [data / "validation" / "cats"])
+    result = run("predict", run_dir, data / "validation" / "cats", ok=False)
+    assert result.exit_code == 1 and "novelty.npy" in result.output and "Traceback" not in result.output
+
+
+def test_novelty_round_trip_and_threshold_quantile():
+    rng = np.random.default_rng(0)
+    spread = np.r_[np.ones(8), np.full(8, 0.05)]  # the photos vary in 8 directions of 16
+    train, val = rng.normal(size=(300, 16)) * spread, rng.normal(size=(200, 16)) * spread
+    novelty, facts = rejection.fit(train, val)
+    scores = novelty.scores(val)
+    assert facts["threshold"] == pytest.approx(np.quantile(scores, rejection.QUANTILE, method="higher"), abs=1e-3)
+    assert (scores > novelty.threshold).mean() <= 1 - rejection.QUANTILE + 1e-9
+    far = rng.normal(size=(20, 16)) * spread[::-1]  # varying in the other 8: unlike every training photo
+    assert novelty.rejected(far)[1].mean() >= 0.9
+
+
+def test_explain_writes_a_picture_and_a_grid_per_image(open_run, tmp_path):
+    run_dir, data, strangers = open_run
+    out = tmp_path / "why"
+    results = json.loads(run("predict", run_dir, data / "validation" / "cats", "--explain", out, "--json").stdout)
+    assert len(results) == 20 and len(list(out.glob("*.png"))) == 20
+    for r in results:
+        grid = np.asarray(r["heatmap"])
+        assert grid.ndim == 2 and grid.shape == (14, 14) and 0 <= grid.min() and grid.max() <= 1
+        with Image.open(r["explanation"]) as picture:
+            assert picture.size == (32, 32)
+    again = run("predict", run_dir, data / "validation" / "cats", "--explain", out, ok=False)
+    assert again.exit_code == 1 and "already holds" in again.output  # nothing replaced
+    into_run = run("predict", run_dir, data / "validation" / "cats", "--explain", run_dir, ok=False)
+    assert into_run.exit_code == 1 and "run directory" in into_run.output
+
+
+def test_predictions_are_temperature_scaled(open_run):
+    run_dir, data, _ = open_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    temperature = metrics["calibration"]["temperature"]
+    model = catdog_zoo.load_model(run_dir / "model.keras")
+    from catdog_zoo.data.decode import decode_file
+    path = sorted((data / "validation" / "dogs").iterdir())[0]
+    logit = float(np.asarray(model(decode_file(str(path), (32, 32))[None].astype("float32")))[0, 0])
+    (r,) = catdog_zoo.predict(run_dir, [path])
+    assert r["probabilities"]["dogs"] == pytest.approx(1 / (1 + np.exp(-logit / temperature)), abs=1e-5)
+
+
+def test_saved_model_answers_unknown_as_predict_does(open_run, tmp_path):
+    import tensorflow as tf
+
+    run_dir, data, strangers = open_run
+    report = json.loads(run("export", run_dir, "--format", "saved_model", "--json").stdout)
+    assert "ood_score, rejected" in report["output"]
+    loaded = tf.saved_model.load(report["path"])
+    files = sorted((data / "validation" / "cats").iterdir())[:3] + sorted((strangers / "green").iterdir())[:3]
+    answers = loaded.signatures["serve_image_bytes"](image_bytes=tf.constant([f.read_bytes() for f in files]))
+    expected = catdog_zoo.predict(run_dir, files)
+    assert [n.decode() for n in answers["class_name"].numpy()] == [r["label"] for r in expected]
+    assert answers["rejected"].numpy().tolist() == [r["rejected"] for r in expected]
+    np.testing.assert_allclose(answers["ood_score"].numpy(), [r["ood_score"] for r in expected], atol=1e-3)
+    np.testing.assert_allclose(answers["probabilities"].numpy()[:, 1], [r["probabilities"]["dogs"] for r in expected],
+                               atol=1e-4)
