@@ -135,7 +135,8 @@ def test_evaluate_errors(tmp_path, tiny_run):
 def test_predict_folder_recursively_and_files(tiny_run, tiny_data):
     results = json.loads(run("predict", tiny_run, tiny_data / "validation", "--json").stdout)
     assert len(results) == 20
-    assert {tuple(sorted(r)) for r in results} == {("label", "path", "probabilities", "probability")}
+    assert {tuple(sorted(r)) for r in results} == {("label", "ood_score", "path", "probabilities", "probability",
+                                                    "rejected")}
     assert all(0.5 <= r["probability"] <= 1.0 for r in results)
     # The colour-coded classes are learnt in a few epochs: most labels match their folder.
     right = sum(r["label"] in r["path"].split("/")[-2] for r in results)
