@@ -6,7 +6,7 @@ and a 28x28 grey thumbnail (how the photo is laid out: different photos of one s
 crop of a few percent still does). A pair is a near-duplicate when the mean of the two similarities
 reaches :data:`THRESHOLD`; only pairs whose features are already alike (:data:`CANDIDATE`) are looked at,
 so thumbnails are made for a few images, not all. Both thresholds were set on cats_and_dogs_filtered with
-copies planted by ``bench/plant_defects.py`` (docs/trust.md).
+copies planted by ``bench/plant_defects.py`` (docs/trusting-results.md).
 """
 
 from __future__ import annotations

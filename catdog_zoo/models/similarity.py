@@ -7,7 +7,7 @@ Features of a pretrained backbone share a large common component (every photo ex
 ImageNet-generic channels), so raw cosine similarities crowd together near 1. Subtracting the mean
 feature of the photos at hand (``centre``) leaves the directions that tell photos apart: in our
 measurements it is what separates "a breed never seen in training" from "not a cat or dog at all"
-(docs/trust.md).
+(docs/trusting-results.md).
 """
 
 from __future__ import annotations
