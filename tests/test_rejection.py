@@ -69,6 +69,7 @@ def test_the_operating_point_is_set_from_validation_and_recorded(open_run):
     assert facts["available"] and facts["calibrated_on"] == "validation" and facts["bank_size"] == 60
     assert facts["validation_rejected"] <= 0.05 and 0 < facts["threshold"] < 2
     assert (run_dir / "novelty.npy").is_file()
+    assert f"ood_score above {facts['threshold']:.3f}" in (run_dir / "report.html").read_text()
 
 
 def test_predict_answers_unknown_for_what_is_neither_class(open_run, tmp_path):

@@ -173,6 +173,17 @@ def _stage_text(stage: dict) -> str:
     return ", ".join(parts)
 
 
+def _rejection_text(facts: dict) -> str:
+    """What the run answers "unknown" to, in words (docs/trusting-results.md)."""
+    if not facts:
+        return "-"
+    if not facts.get("available"):
+        return f"unavailable: {facts.get('why', '')}"
+    share = facts.get("validation_rejected")
+    return (f"ood_score above {facts['threshold']:.3f} (the {facts['quantile']:.1%} point of validation photos' "
+            f"scores" + (f"; rejects {share:.1%} of them" if share is not None else "") + ")")
+
+
 def _per_class_table(scores: dict) -> str:
     head = "<tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>images</th></tr>"
     rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{s['precision']:.1%}</td><td>{s['recall']:.1%}</td>"
@@ -262,7 +273,7 @@ def render_html(run_dir: Path, config: dict, record: RunRecord, heatmaps: str = 
             ("majority-class baseline", "-" if record.majority_baseline is None else f"{record.majority_baseline:.2%}"),
             ("classes", record.class_names),
             ("images per split", ", ".join(f"{k} {v}" for k, v in record.split_sizes.items())),
-            ("image size", record.image_size)]
+            ("image size", record.image_size), ("unknown answers", _rejection_text(record.rejection))]
     versions = list(record.versions.items())
     split = (record.confusion_matrix or {}).get("split", "test")
     model, run = html.escape(record.model), html.escape(run_dir.name)
