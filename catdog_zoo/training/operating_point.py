@@ -31,7 +31,7 @@ def fit_rejection(runner, scorer) -> dict:
 
 def _features(runner, scorer):
     """``{"train": rows, "validation": rows}`` of the final model's backbone features, or None."""
-    cached = getattr(scorer, "features", None)
+    cached = scorer.features if scorer is not None else None
     if cached is not None and not runner.cfg.aug_views:
         return {"train": np.asarray(cached["train"][0][:]), "validation": np.asarray(cached["validation"][:])}
     backbone = runner.net.get_layer(runner.spec.frozen_backbone)

@@ -33,6 +33,9 @@ class Scorer:
 
     def __init__(self, model, inputs):
         self.model, self.inputs = model, inputs
+        # {"train": [view, ...], "validation": rows, ...}: the pretrained backbone's own features, when the
+        # scored model is a head on them (what rejection measures novelty with, training/operating_point.py)
+        self.features = None
 
     def evaluate(self, name) -> dict:
         return self.model.evaluate(self.inputs(name), verbose=0, return_dict=True)
