@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import install_dist
+from frozen_plugin import install_frozen
 from imagefactory import COLOURS, write_images
 from PIL import Image
 
@@ -21,36 +21,10 @@ from catdog_zoo.models import similarity
 from catdog_zoo.models.duplicates import groups, near_duplicate_pairs, thumbnails
 from catdog_zoo.models.similarity import nearest, pairs_above, unit_rows
 
-# As tests/test_feature_cache.py's FROZEN_PLUGIN, at 48 px so that every test here stays fast.
-FROZEN_PLUGIN = """
-    from catdog_zoo import ModelSpec, TrainingDefaults, hookimpl
-
-    def build(num_classes, image_size, weights="init"):
-        import keras
-        from catdog_zoo import logit_units
-        shape = tuple(image_size) + (3,)
-        backbone = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(8, 3, activation="relu"),
-                                     keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
-                                     keras.layers.BatchNormalization()], name="backbone")
-        if weights not in ("init", None):
-            backbone.load_weights(weights)
-        backbone.trainable = False
-        inputs = keras.Input(shape)
-        x = keras.layers.Rescaling(1 / 255)(inputs)
-        x = backbone(x, training=False)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        return keras.Model(inputs, keras.layers.Dense(logit_units(num_classes))(x))
-
-    @hookimpl
-    def register_models(register):
-        register(ModelSpec(name="frozen_plain", summary="tiny frozen backbone", builder=build, pretrained="init",
-                           frozen_backbone="backbone", defaults=TrainingDefaults(image_size=(48, 48))))
-"""
-
-
+# The tiny frozen-backbone plugin (tests/frozen_plugin.py), at 48 px so that every test here stays fast.
 @pytest.fixture
 def frozen_plugin(site):
-    install_dist(site, "frozen-audit-test", "0.1", {"frozen": "frozen_audit_mod"}, {"frozen_audit_mod": FROZEN_PLUGIN})
+    install_frozen(site, "frozen_plain")
 
 
 # --- similarity -------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import install_dist
+from frozen_plugin import install_frozen
 from imagefactory import make_image_folder, write_images
 from PIL import Image
 
@@ -19,28 +19,7 @@ from catdog_zoo.cli import cli
 from catdog_zoo.errors import ZooError
 from catdog_zoo.runs import rejection
 
-FROZEN_PLUGIN = """
-    from catdog_zoo import ModelSpec, TrainingDefaults, hookimpl
 
-    def build(num_classes, image_size, weights="init"):
-        import keras
-        from catdog_zoo import logit_units
-        shape = tuple(image_size) + (3,)
-        keras.utils.set_random_seed(7)  # the same "pretrained" backbone at every build, as real weights are
-        backbone = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(16, 3, activation="relu"),
-                                     keras.layers.Conv2D(16, 3, strides=2, activation="relu")], name="backbone")
-        backbone.trainable = False
-        inputs = keras.Input(shape)
-        x = keras.layers.Rescaling(1 / 255)(inputs)
-        x = backbone(x, training=False)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        return keras.Model(inputs, keras.layers.Dense(logit_units(num_classes))(x))
-
-    @hookimpl
-    def register_models(register):
-        register(ModelSpec(name="frozen_open", summary="tiny frozen backbone", builder=build, pretrained="init",
-                           frozen_backbone="backbone", defaults=TrainingDefaults(image_size=(32, 32))))
-"""
 
 
 def run(*args, ok=True):
@@ -52,7 +31,7 @@ def run(*args, ok=True):
 
 @pytest.fixture
 def open_run(site, tmp_path):
-    install_dist(site, "frozen-open", "0.1", {"frozen": "frozen_open_mod"}, {"frozen_open_mod": FROZEN_PLUGIN})
+    install_frozen(site, "frozen_open", size=32, filters=16, seed=7)
     data = make_image_folder(tmp_path / "data", n_train=30, n_val=20, size=32)
     strangers = tmp_path / "strangers"
     rng = np.random.default_rng(5)
