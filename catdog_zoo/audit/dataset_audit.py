@@ -24,6 +24,7 @@ from ..models.features import FeatureStore
 from ..models.frozen import split_frozen
 from ..plugins import get_zoo
 from ..util.progress import SILENT
+from ..util.rows import take
 from . import label_issues, off_topic
 
 MODEL = "mobilenet_v2"  # the default model's backbone: ImageNet MobileNetV2 at 224 px
@@ -82,17 +83,21 @@ class _Whole:
 
     def __init__(self, root, names, decoded, features):
         self.root, self.decoded = Path(root), decoded
-        self.paths, self.splits, self.labels, self.where = [], [], [], []
+        self.paths, self.splits, self.labels = [], [], []
         for name in names:
             split = decoded[name].split
             self.paths += [_relative(root, p) for p in split.paths]
             self.splits += [name] * len(split)
             self.labels += list(split.labels)
-            self.where += [(name, i) for i in range(len(split))]
         self.features = np.concatenate([np.asarray(features[name][:], np.float32) for name in names])
+        self._views = [decoded[name].images for name in names]
+        self._which = np.concatenate([np.full(len(decoded[name].split), v) for v, name in enumerate(names)])
+        self._index = np.concatenate([np.arange(len(decoded[name].split)) for name in names])
 
     def pixels(self, indices) -> np.ndarray:
-        return np.stack([np.asarray(self.decoded[name].images[i]) for name, i in (self.where[k] for k in indices)])
+        """The decoded photos numbered ``indices``, each split's rows gathered in one read."""
+        indices = np.asarray(indices, np.int64)
+        return take(self._views, self._which[indices], self._index[indices])
 
     def thumbnail(self, path: str, size: int = 128):
         """A JPEG data URI of the photo at ``path`` (as listed), from its decoded pixels."""

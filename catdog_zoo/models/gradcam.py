@@ -10,6 +10,8 @@ convolution of a from-scratch CNN. A heatmap is a grid at that resolution before
 
 from __future__ import annotations
 
+import weakref
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -50,12 +52,22 @@ def feature_map(model, image_shape) -> tuple[str, tuple[int, int]]:
     return layers[cut].name, (int(h), int(w))
 
 
+_CHECKED = weakref.WeakKeyDictionary()  # model -> {image shape: (layers, cut)}: the probe runs once per model
+
+
 def _chain(model, image_shape):
     """The model's top-level layers and the index of the last one whose output is a spatial map.
 
     A Sequential model is a chain by construction; any other is checked on a random probe image, so a
     branch or skip connection around the feature map is refused rather than explained wrongly.
     """
+    known = _CHECKED.setdefault(model, {})
+    if tuple(image_shape) not in known:
+        known[tuple(image_shape)] = _checked_chain(model, tuple(image_shape))
+    return known[tuple(image_shape)]
+
+
+def _checked_chain(model, image_shape):
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     spatial = [i for i, layer in enumerate(layers) if len(getattr(layer.output, "shape", ())) == 4]
     if not spatial or spatial[-1] == len(layers) - 1:
