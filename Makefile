@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 $(BIN)/.installed: pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "setuptools>=64" wheel
-	$(BIN)/pip install -q --no-build-isolation -e ".[test,openvino]" $(addprefix -e ,$(PLUGINS))
+	$(BIN)/pip install -q --no-build-isolation -e ".[test,openvino,serve]" $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 install: $(BIN)/.installed

@@ -18,7 +18,7 @@ import click  # noqa: E402
 from ..errors import ZooError  # noqa: E402
 from ..plugins import get_zoo  # noqa: E402
 from ..util.files import printable  # noqa: E402
-from . import audit, catalog, data, install, runs, train  # noqa: E402
+from . import audit, catalog, data, install, runs, serve, train  # noqa: E402
 from .quiet import filter_tensorflow_noise  # noqa: E402
 
 
@@ -65,7 +65,7 @@ def cli():
 
 
 for command in (catalog.models, catalog.plugins, catalog.info, data.data, audit.audit, train.train, runs.evaluate,
-                runs.predict, runs.export, data.augment_preview, runs.compare, train.zoo, train.lr_find,
+                runs.predict, serve.serve, runs.export, data.augment_preview, runs.compare, train.zoo, train.lr_find,
                 catalog.new_plugin, install.install, install.uninstall):
     cli.add_command(command)
 

@@ -49,6 +49,12 @@ def decode_file(path, image_size) -> np.ndarray:
             data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ImageError(f"unreadable: {exc.strerror or exc}", transient=exc.errno in cache.TRANSIENT) from None
+    return decode_bytes(data, image_size)
+
+
+def decode_bytes(data: bytes, image_size) -> np.ndarray:
+    """An encoded image (a file's bytes, an upload) as uint8 RGB of ``image_size``, as :func:`decode_file` does;
+    refused from its header above the pixel limit, and in words for anything that is not a whole image."""
     if not data:
         raise ImageError("empty file (0 bytes)")
     _check_pixels(data)

@@ -113,17 +113,31 @@ def _predict_batch(models, chunk_files, pool, size, tta, class_names, threshold,
     if not chunk:
         return
     images = np.stack(images)
+    found = answers(scorer, novelty, images, class_names, threshold, tta)
+    grids = explainer.explain(images, [a.pop("class_index") for a in found], chunk) if explainer is not None \
+        else [None] * len(chunk)
+    for f, answer, grid in zip(chunk, found, grids):
+        answer.pop("class_index", None)
+        results.append({"path": str(f), **answer,
+                        **({"heatmap": grid, "explanation": explainer.picture(f)} if grid is not None else {})})
+
+
+def answers(scorer, novelty, images, class_names, threshold=None, tta: bool = False) -> list:
+    """What the run says of each decoded image: ``{"label", "probability", "probabilities", "rejected",
+    "ood_score", "class_index"}`` (the class chosen before rejection), as ``predict`` and ``serve`` give it."""
     features = scorer.features(images) if novelty is not None else None
     probs = scorer.probabilities(images, tta, features=features)
-    scores, rejected = novelty.rejected(features) if novelty is not None else ([None] * len(chunk), [False] * len(chunk))
-    best = [choose(p, class_names, threshold) for p in probs]
-    grids = explainer.explain(images, best, chunk) if explainer is not None else [None] * len(chunk)
-    for f, p, b, score, no, grid in zip(chunk, probs, best, scores, rejected, grids):
-        results.append({"path": str(f), "label": rejected_label(class_names) if no else class_names[b],
-                        "probability": round(float(p[b]), 6),
-                        "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)},
-                        "rejected": bool(no), "ood_score": None if score is None else round(float(score), 6),
-                        **({"heatmap": grid, "explanation": explainer.picture(f)} if grid is not None else {})})
+    count = len(probs)
+    scores, rejected = novelty.rejected(features) if novelty is not None else ([None] * count, [False] * count)
+    out = []
+    for p, score, no in zip(probs, scores, rejected):
+        best = choose(p, class_names, threshold)
+        out.append({"label": rejected_label(class_names) if no else class_names[best],
+                    "probability": round(float(p[best]), 6),
+                    "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)},
+                    "rejected": bool(no), "ood_score": None if score is None else round(float(score), 6),
+                    "class_index": best})
+    return out
 
 
 def rejected_label(class_names) -> str:
