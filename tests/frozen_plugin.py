@@ -6,12 +6,14 @@ from conftest import install_dist
 SOURCE = """
     from catdog_zoo import ModelSpec, TrainingDefaults, hookimpl
 
+    SEED = {seed!r}
+
     def build(num_classes, image_size, weights="init"):
         import keras
         from catdog_zoo import logit_units
         shape = tuple(image_size) + (3,)
-        if {seed} is not None:
-            keras.utils.set_random_seed({seed})  # the same "pretrained" backbone at every build, as real weights
+        if SEED is not None:
+            keras.utils.set_random_seed(SEED)  # the same "pretrained" backbone at every build, as real weights
         backbone = keras.Sequential([keras.Input(shape), keras.layers.Conv2D({filters}, 3, activation="relu"),
                                      keras.layers.Conv2D({filters}, 3, strides=2, activation="relu"),
                                      keras.layers.BatchNormalization()], name="backbone")

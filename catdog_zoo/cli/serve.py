@@ -79,10 +79,22 @@ def serve(run_dirs, host, port, name, token, no_batching, max_batch, max_wait_ms
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=5, limit_concurrency=max(64, 4 * max_queue // max(1, max_images)),
                             timeout_keep_alive=5, workers=None, lifespan="on")
-    server = uvicorn.Server(config)
+    server = _StopCleanly(config)
     server.run()
     if not server.started:
         raise ZooError(f"could not serve on {host}:{port} (in use, or not an address of this machine?)")
+
+
+def _StopCleanly(config):
+    """uvicorn's server, except that a stop asked for (Ctrl-C, SIGTERM) ends with exit status 0 once the requests
+    in flight are answered: uvicorn would raise the signal again after its graceful shutdown."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            super().handle_exit(sig, frame)
+            getattr(self, "_captured_signals", []).clear()
+    return Server(config)
 
 
 def _loopback(host: str) -> bool:

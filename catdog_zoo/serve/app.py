@@ -187,8 +187,14 @@ async def _uploads(request: Request, limits: Limits) -> tuple:
             return {"type": "http.disconnect"}
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
-    form = await Request(request.scope, replay).form(max_files=limits.max_images, max_fields=limits.max_images,
-                                                     max_part_size=limits.max_body_bytes)
+    try:
+        form = await Request(request.scope, replay).form(max_files=limits.max_images, max_fields=limits.max_images,
+                                                         max_part_size=limits.max_body_bytes)
+    except HTTPException as exc:  # Starlette's own limits and parse errors, said in the same terms as ours
+        if "Too many" in str(exc.detail):
+            raise LimitError(413, f"more than the {limits.max_images} images (or form fields) a request may send "
+                                  "(max_images)") from None
+        raise LimitError(400, f"the multipart form cannot be read: {exc.detail}") from None
     files = form.getlist("file")
     if any(isinstance(f, str) for f in files):
         raise LimitError(400, "the form field 'file' must hold files (multipart uploads)")
