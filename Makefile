@@ -39,6 +39,8 @@ demo: install
 	$(BIN)/catdog-zoo evaluate $(RUN_DIR) --split test
 
 test: install
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || echo "Note: no Chromium \
+	here, so the browser test of 'serve' is skipped: apt-get install chromium chromium-driver (Debian/Ubuntu)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
