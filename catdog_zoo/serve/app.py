@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hmac
 import os
 import sys
@@ -17,8 +18,8 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from . import tfserving
@@ -154,15 +155,16 @@ def create_app(plan: dict, limits: Limits = Limits(), token: str | None = None, 
     async def spec(request):
         return JSONResponse(openapi(plan, limits))
 
-    routes = [Route("/", home), Route("/health", health), Route("/openapi.json", spec), Route("/info", info),
-              Route("/predict", predict, methods=["POST"]),
-              Route("/v1/models/{name}", model_status), Route("/v1/models/{name}/versions/{version}", model_status),
-              Route("/v1/models/{name}/metadata", model_metadata),
-              Route("/v1/models/{name}/versions/{version}/metadata", model_metadata),
-              Route("/v1/models/{name}:predict", tf_predict, methods=["POST"]),
-              Route("/v1/models/{name}/versions/{version}:predict", tf_predict, methods=["POST"])]
-    handlers = {LimitError: _limit_error, HTTPException: _http_error, Exception: _internal_error}
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    g = guarded
+    routes = [Route("/", g(home)), Route("/health", g(health)), Route("/openapi.json", g(spec)),
+              Route("/info", g(info)), Route("/predict", g(predict), methods=["POST"]),
+              Route("/v1/models/{name}", g(model_status)),
+              Route("/v1/models/{name}/versions/{version}", g(model_status)),
+              Route("/v1/models/{name}/metadata", g(model_metadata)),
+              Route("/v1/models/{name}/versions/{version}/metadata", g(model_metadata)),
+              Route("/v1/models/{name}:predict", g(tf_predict), methods=["POST"]),
+              Route("/v1/models/{name}/versions/{version}:predict", g(tf_predict), methods=["POST"])]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
     app.state.server = server
     return app
 
@@ -224,16 +226,24 @@ async def _explain(server, run, items, found, out) -> None:
         entry["heatmap_png"] = "data:image/png;base64," + picture
 
 
-async def _limit_error(request, exc: LimitError):
-    return JSONResponse({"error": str(exc)}, status_code=exc.status)
+def guarded(endpoint):
+    """``endpoint`` answering JSON ``{"error"}`` for whatever goes wrong: a limit or bad input by its status, a
+    client gone mid-request quietly, anything else as a 500 with one line in the server's log (no traceback)."""
+    @functools.wraps(endpoint)
+    async def answer(request):
+        try:
+            return await endpoint(request)
+        except LimitError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is left to read it
+        except Exception as exc:  # noqa: BLE001 - the server stays up; the client is told, the log says what
+            print(f"Error while answering {request.method} {request.url.path}: {type(exc).__name__}: "
+                  f"{str(exc)[:300]}", file=sys.stderr, flush=True)
+            return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server's log says more"},
+                                status_code=500)
+    return answer
 
 
 async def _http_error(request, exc: HTTPException):
     return JSONResponse({"error": exc.detail or "not found"}, status_code=exc.status_code)
-
-
-async def _internal_error(request, exc: Exception):
-    print(f"Error while answering {request.method} {request.url.path}: {type(exc).__name__}: {exc}",
-          file=sys.stderr, flush=True)
-    return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server log says more"},
-                        status_code=500)
