@@ -65,6 +65,7 @@ def test_the_page_labels_a_photo_of_each_class_and_shows_the_heatmap(server, tmp
     try:
         page.get(url)
         WebDriverWait(page, 20).until(lambda p: "cats, dogs" in p.find_element(By.ID, "facts").text)
+        assert not page.find_element(By.ID, "token").is_displayed()  # no token asked for: none needed
         assert page.execute_script("return document.documentElement.scrollWidth") <= 390  # no sideways scrolling
         chooser = page.find_element(By.ID, "files")
         chooser.send_keys("\n".join(str(p) for p in (cat, dog, other)))

@@ -18,7 +18,7 @@ PAGE = """<!DOCTYPE html>
 <title>catdog-zoo</title>
 <style>
 :root { --fg: #1d1d1f; --muted: #666; --line: #ddd; --accent: #2a62c9; --bad: #b3261e; }
-* { box-sizing: border-box; }
+* { box-sizing: border-box; } [hidden] { display: none !important; }
 body { font-family: system-ui, sans-serif; color: var(--fg); margin: 0 auto; max-width: 980px; padding: 1em; }
 h1 { font-size: 1.5em; margin: 0.2em 0; } .muted { color: var(--muted); }
 #panel { border: 1px solid var(--line); border-radius: 8px; padding: 0.6em 1em; margin: 0.8em 0; }
