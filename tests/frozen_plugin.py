@@ -16,6 +16,7 @@ SOURCE = """
             keras.utils.set_random_seed(SEED)  # the same "pretrained" backbone at every build, as real weights
         backbone = keras.Sequential([keras.Input(shape), keras.layers.Conv2D({filters}, 3, activation="relu"),
                                      keras.layers.Conv2D({filters}, 3, strides=2, activation="relu"),
+                                     *[keras.layers.Conv2D({filters}, 3, activation="relu") for _ in range({more})],
                                      keras.layers.BatchNormalization()], name="backbone")
         backbone.trainable = False
         inputs = keras.Input(shape)
@@ -31,8 +32,9 @@ SOURCE = """
 """
 
 
-def install_frozen(site, name: str, size: int = 48, filters: int = 8, seed=None) -> None:
-    """Install a distribution registering model ``name`` (input ``size`` x ``size``)."""
+def install_frozen(site, name: str, size: int = 48, filters: int = 8, seed=None, more_convs: int = 0) -> None:
+    """Install a distribution registering model ``name`` (input ``size`` x ``size``; its backbone two
+    convolutions, ``more_convs`` more, then BatchNormalization)."""
     module = f"{name}_mod"
     install_dist(site, name.replace("_", "-"), "0.1", {name: module},
-                 {module: SOURCE.format(name=name, size=size, filters=filters, seed=seed)})
+                 {module: SOURCE.format(name=name, size=size, filters=filters, seed=seed, more=more_convs)})

@@ -3,40 +3,15 @@
 import keras
 import numpy as np
 import pytest
-from conftest import install_dist
+from frozen_plugin import install_frozen
 
 import catdog_zoo
 from catdog_zoo.models.frozen import split_backbone
 
 # A frozen backbone of four layers: fine-tuning from layer 2 trains its third convolution and the head.
-DEEP_PLUGIN = """
-    from catdog_zoo import ModelSpec, hookimpl
-
-    def build(num_classes, image_size, weights="init"):
-        import keras
-        from catdog_zoo import logit_units
-        shape = tuple(image_size) + (3,)
-        backbone = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(8, 3, activation="relu"),
-                                     keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
-                                     keras.layers.Conv2D(8, 3, activation="relu"),
-                                     keras.layers.BatchNormalization()], name="backbone")
-        backbone.trainable = False
-        inputs = keras.Input(shape)
-        x = keras.layers.Rescaling(1 / 255)(inputs)
-        x = backbone(x, training=False)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        return keras.Model(inputs, keras.layers.Dense(logit_units(num_classes))(x))
-
-    @hookimpl
-    def register_models(register):
-        register(ModelSpec(name="deep_frozen", summary="four-layer frozen backbone", builder=build,
-                           pretrained="init", frozen_backbone="backbone"))
-"""
-
-
 @pytest.fixture
 def deep_plugin(site):
-    install_dist(site, "deep-frozen", "0.1", {"deep": "deep_frozen_mod"}, {"deep_frozen_mod": DEEP_PLUGIN})
+    install_frozen(site, "deep_frozen", size=32, more_convs=1)  # four layers: a cut to fine-tune above
 
 
 def test_fine_tuning_on_activations_gives_the_model_fine_tuning_on_images_gives(deep_plugin, tiny_data, tmp_path,
