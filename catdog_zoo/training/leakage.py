@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..models.duplicates import near_duplicate_pairs
+from ..util.names import terminal
 
 
 def leakage_hint(decoded: dict, features: dict, data_root) -> str | None:
@@ -34,6 +35,6 @@ def leakage_hint(decoded: dict, features: dict, data_root) -> str | None:
     copies = sorted({j for _, j, _ in pairs})
     i, j, _ = max(pairs, key=lambda p: p[2])
     name, k = where[j]
-    example = f"{decoded['train'].split.paths[i]} ~ {decoded[name].split.paths[k]}"
+    example = f"{terminal(decoded['train'].split.paths[i])} ~ {terminal(decoded[name].split.paths[k])}"
     return (f"Hint: {len(copies)} validation/test images look like near-copies of training images (e.g. {example}); "
-            f"their scores are inflated: 'catdog-zoo audit --data {data_root}' lists them")
+            f"their scores are inflated: 'catdog-zoo audit --data {terminal(data_root)}' lists them")
