@@ -118,16 +118,24 @@ def learning_curves(history: dict, out, title: str = "", baseline=None) -> Path:
     return save(fig, out)
 
 
+def _tick(name, width: int = 20) -> str:
+    """A class name as a tick label: as ``plot`` shows it, its middle cut to keep ``width`` characters (the
+    report's tables have it whole) so that a long one cannot squeeze the matrix to nothing."""
+    name = plot(name)
+    return name if len(name) <= width else name[:width // 2 - 1] + "..." + name[-(width // 2 - 2):]
+
+
 def confusion_matrix(matrix, class_names, out, title: str = "") -> Path:
     """Counts with true classes as rows and predicted classes as columns, each cell labelled."""
     plt = _pyplot()
     matrix = np.asarray(matrix)
     n = len(class_names)
     side = max(4.0, 0.6 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(side, side))
+    fig, ax = plt.subplots(figsize=(side, side), layout="constrained")  # room for long class names
     ax.imshow(matrix, cmap="Blues")
-    names = [plot(name) for name in class_names]
-    ax.set_xticks(range(n), names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center", parse_math=False)
+    names = [_tick(name) for name in class_names]
+    tilt = n > 4 or max(map(len, names), default=0) > 8
+    ax.set_xticks(range(n), names, rotation=45 if tilt else 0, ha="right" if tilt else "center", parse_math=False)
     ax.set_yticks(range(n), names, parse_math=False)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -137,7 +145,6 @@ def confusion_matrix(matrix, class_names, out, title: str = "") -> Path:
             ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
                     color="white" if matrix[i, j] > threshold else "black")
     ax.set_title(lines(title or "confusion matrix"), parse_math=False)
-    fig.tight_layout()
     return save(fig, out)
 
 

@@ -70,7 +70,8 @@ def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, ev
                                        evaluated.get("model"))
         plots.image_grid(pictures,
                          [f"{_short(names.plot(Path(evaluated['paths'][i]).name))}\n"
-                          f"true {names.plot(classes[labels[i]])}, predicted {names.plot(classes[predicted[i]])}\n"
+                          f"true {_short(names.plot(classes[labels[i]]), 14)}, "
+                          f"predicted {_short(names.plot(classes[predicted[i]]), 14)}\n"
                           f"p={probs[i, predicted[i]]:.2f}, "
                           f"loss {item_loss(probs, labels, i):.2f}" for i in worst],
                          run_dir / ERRORS_FILE, columns=min(4, len(worst)),
