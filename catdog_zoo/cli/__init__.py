@@ -17,7 +17,7 @@ import click  # noqa: E402
 
 from ..errors import ZooError  # noqa: E402
 from ..plugins import get_zoo  # noqa: E402
-from ..util.files import printable  # noqa: E402
+from ..util.names import terminal  # noqa: E402
 from . import audit, catalog, data, install, runs, serve, train  # noqa: E402
 from .quiet import filter_tensorflow_noise  # noqa: E402
 
@@ -29,15 +29,16 @@ class ZooGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ZooError as exc:
-            click.echo(printable(f"Error: {exc}"), err=True)  # a file name in it may not be valid UTF-8
+            click.echo(terminal(f"Error: {exc}"), err=True)  # one line, whatever the names it quotes hold
             ctx.exit(exc.exit_code)
         except click.UsageError as exc:  # a bad flag of a subcommand: one line, and where to look
             where = exc.ctx.command_path if exc.ctx else ctx.command_path
-            click.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
+            click.echo(terminal(f"Error: {exc.format_message()} (see '{where} --help')"), err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt as exc:  # 130, the shell's convention for SIGINT, and how to go on
             run_dir = getattr(exc, "run_dir", None)
-            hint = (f"; the run keeps its last finished epoch: continue with 'catdog-zoo train --resume {run_dir}'"
+            hint = (f"; the run keeps its last finished epoch: continue with 'catdog-zoo train --resume "
+                    f"{terminal(run_dir)}'"
                     if run_dir else "")
             click.echo(f"\nInterrupted{hint}", err=True)
             ctx.exit(130)
@@ -90,7 +91,7 @@ def leave(code) -> None:
     import threading
 
     if isinstance(code, str):  # SystemExit("message"): printed, exit status 1, as Python does
-        print(code, file=sys.stderr)
+        print(terminal(code), file=sys.stderr)
         code = 1
     code = 0 if code is None else code
     if "tensorflow" not in sys.modules or not isinstance(code, int):  # nothing slow to skip

@@ -9,9 +9,9 @@ import click
 
 from ..config import KEYS
 from ..errors import ZooError
-from ..util.files import printable
+from ..util.names import terminal
 from ..util.progress import progress_factory, terminal_progress
-from .output import echo_json
+from .output import echo, echo_json
 
 SHOWN = 5  # of each finding, on the terminal (all of them are in audit.json and audit.html)
 OWN_FILES = {"audit.json", "audit.html"}
@@ -50,7 +50,7 @@ def audit(data_arg, out, seed, model, weights, as_json, quiet):
     root = resolve_data(data_arg)
     target = Path(out) if out else Path("audits") / f"{_safe(root.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
     _check_out(target, root)
-    say = (lambda text: None) if quiet else (lambda text: click.echo(printable(text), err=True))
+    say = (lambda text: None) if quiet else (lambda text: echo(text, err=True))
     result = run_audit(str(root), model=model, seed=seed, weights=weights,
                        progress=progress_factory(True) if quiet else terminal_progress(), say=say)
     page = write_audit(result, target)
@@ -68,26 +68,28 @@ def _safe(name: str) -> str:
 def _check_out(target: Path, root: Path) -> None:
     resolved = target.resolve()
     if resolved == root.resolve() or root.resolve() in resolved.parents:
-        raise ZooError(f"--out {target} is inside the dataset {root}; the audit never writes there: choose another")
+        raise ZooError(f"--out {terminal(target)} is inside the dataset {terminal(root)}; the audit never writes "
+                       "there: choose another")
     if target.exists() and not target.is_dir():
-        raise ZooError(f"--out {target} exists and is not a folder")
+        raise ZooError(f"--out {terminal(target)} exists and is not a folder")
     if target.is_dir():
         others = sorted(p.name for p in target.iterdir() if p.name not in OWN_FILES)
         if others:
-            raise ZooError(f"--out {target} holds files the audit did not write ({printable(others[0])}, ...): "
+            raise ZooError(f"--out {terminal(target)} holds files the audit did not write ({terminal(others[0])}, "
+                           "...): "
                            "choose an empty or new folder")
     try:  # made before any work: a folder that cannot be written fails now, not after the features
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ZooError(f"cannot write --out {target}: {exc.strerror or exc}") from None
+        raise ZooError(f"cannot write --out {terminal(target)}: {exc.strerror or exc}") from None
 
 
 def _summary(result: dict, page: Path) -> None:
-    def line(text):
-        click.echo(printable(text))
+    line = echo  # names in each line through terminal: none of them can start a line of its own
     across = [d for d in result["duplicates"] if d["across_splits"]]
     flagged = [o for o in result["off_topic"] if o["flagged"]]
-    line(f"Audited {result['num_images']} images of {result['data']} ({', '.join(result['class_names'])}) "
+    line(f"Audited {result['num_images']} images of {terminal(result['data'])} "
+         f"({', '.join(map(terminal, result['class_names']))}) "
          f"in {result['seconds']:.1f}s")
     line(f"{len(result['label_issues'])} likely label errors, {len(result['duplicates'])} near-duplicate groups "
          f"({len(across)} across splits), {len(flagged)} off-topic photos")
@@ -96,10 +98,12 @@ def _summary(result: dict, page: Path) -> None:
              "on this data are inflated")
     for title, items, text in (
             ("Likely label errors", result["label_issues"],
-             lambda i: f"{i['score']:.3f}  {i['path']}  ({i['given']} -> looks like {i['suggested']})"),
+             lambda i: f"{i['score']:.3f}  {terminal(i['path'])}  ({terminal(i['given'])} -> looks like "
+                       f"{terminal(i['suggested'])})"),
             ("Near-duplicates", result["duplicates"],
-             lambda d: f"{d['similarity']:.3f}  {'  ~  '.join(d['paths'])}" + ("  [LEAKAGE]" if d["across_splits"] else "")),
-            ("Off-topic", flagged, lambda o: f"{o['score']:.3f}  {o['path']}")):
+             lambda d: f"{d['similarity']:.3f}  {'  ~  '.join(map(terminal, d['paths']))}"
+                       + ("  [LEAKAGE]" if d["across_splits"] else "")),
+            ("Off-topic", flagged, lambda o: f"{o['score']:.3f}  {terminal(o['path'])}")):
         if items:
             line(f"\n{title} (first {min(SHOWN, len(items))} of {len(items)}):")
             for item in items[:SHOWN]:
@@ -107,5 +111,5 @@ def _summary(result: dict, page: Path) -> None:
     if result["notes"]:
         line("")
         for note in result["notes"]:
-            line(note)
-    line(f"\nReport: {page} (every finding, with thumbnails; JSON beside it)")
+            line(terminal(note))
+    line(f"\nReport: {terminal(page)} (every finding, with thumbnails; JSON beside it)")

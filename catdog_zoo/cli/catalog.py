@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..plugins import get_zoo
-from .output import echo_json, human, table
+from ..util.names import terminal
+from .output import echo, echo_json, human, table
 
 
 def _facts(spec) -> dict:
@@ -69,7 +70,7 @@ def models(pattern, as_json, no_params):
 def _note_broken_plugins() -> None:
     broken = [info.name for info in get_zoo().plugins.values() if info.status == "error"]
     if broken:
-        click.echo(f"Note: plugin(s) {', '.join(broken)} failed to load; see 'catdog-zoo plugins'", err=True)
+        echo(f"Note: plugin(s) {', '.join(map(terminal, broken))} failed to load; see 'catdog-zoo plugins'", err=True)
 
 
 @click.command()
@@ -91,14 +92,14 @@ def plugins(as_json):
         return
     for info in infos:
         origin = f"{info['distribution']} {info['version']}".strip() or info["module"]
-        click.echo(f"{info['name']} ({origin}) [{info['status']}]")
+        echo(f"{terminal(info['name'])} ({terminal(origin)}) [{terminal(info['status'])}]")
         for key in ("hooks", "models", "datasets"):
             if info[key]:
-                click.echo(f"  {key}: {', '.join(info[key])}")
+                echo(f"  {key}: {', '.join(map(terminal, info[key]))}")
         if info["skipped"]:
-            click.echo(f"  skipped: {info['skipped']}")
+            echo(f"  skipped: {terminal(info['skipped'])}")
         for err in info["errors"]:
-            click.echo(f"  error: {err}")
+            echo(f"  error: {terminal(err)}")  # a plugin's exception text: one line, shown, never obeyed
 
 
 @click.command()
@@ -123,9 +124,9 @@ def info(model, as_json):
     for key in ("name", "summary", "plugin", "version", "tags", "params", "flops", "pretrained", "weights_licence",
                 "frozen_backbone", "defaults"):
         value = shown[key]
-        click.echo(f"{key + ':':17}{value if value not in (None, '') else '-'}")
-    click.echo("\nLayers (two classes, default image size; pretrained weights not loaded):")
-    spec.build(2, None, weights=None).summary(print_fn=lambda line, **_: click.echo(line))
+        echo(f"{key + ':':17}{terminal(value) if value not in (None, '') else '-'}")
+    echo("\nLayers (two classes, default image size; pretrained weights not loaded):")
+    spec.build(2, None, weights=None).summary(print_fn=lambda line, **_: echo(line))  # a plugin's layer names
 
 
 @click.command("new-plugin")

@@ -6,10 +6,10 @@ import click
 
 from ..config import KEYS, SPLITS
 from ..data.sources import resolve_data
-from ..data.splits import make_splits
+from ..data.splits import make_splits, unlabelable
 from ..plugins import get_zoo
-from ..util.files import printable
-from .output import echo_json, table
+from ..util.names import terminal
+from .output import echo, echo_json, table
 
 data_option = click.option("--data", "data_arg", metavar="DIR|NAME", help=KEYS["data"].help)
 split_seed_option = click.option("--seed", type=click.IntRange(0, KEYS["seed"].maximum),
@@ -43,15 +43,19 @@ def stats(data_arg, seed, as_json):
     per_split = {name: splits.get(name).counts(splits.class_names) for name in SPLITS}
     result = {"root": splits.root, "layout": splits.layout, "class_names": list(splits.class_names),
               "counts": per_split, "totals": {k: sum(v.values()) for k, v in per_split.items()},
-              "majority_baseline": round(splits.majority_baseline("validation"), 4)}
+              "majority_baseline": round(splits.majority_baseline("validation"), 4),
+              "refused_by_train": [{"folder": folder, "problem": why} for folder, why in unlabelable(splits)]}
     if as_json:
         echo_json(result)
         return
-    click.echo(f"{splits.root} ({splits.layout}, seed {seed})")
+    echo(f"{terminal(splits.root)} ({splits.layout}, seed {seed})")
     rows = [{"class": c, **{s: per_split[s][c] for s in per_split}} for c in splits.class_names]
     rows.append({"class": "total", **result["totals"]})
     table(rows, ["class", *SPLITS])
-    click.echo(f"majority-class baseline (validation accuracy to beat): {result['majority_baseline']:.1%}")
+    echo(f"majority-class baseline (validation accuracy to beat): {result['majority_baseline']:.1%}")
+    for refused in result["refused_by_train"]:
+        echo(f"Warning: train refuses class folder {terminal(refused['folder'])}: {refused['problem']} "
+             "(labels.txt has one class name per line); rename it", err=True)
 
 
 @data.command()
@@ -76,12 +80,12 @@ def check(data_arg, as_json):
     if as_json:
         echo_json(report)
     else:
-        click.echo(f"{report['root']}: {report['usable']} of {report['files']} image files usable, "
-                   f"classes {', '.join(report['class_names']) or '-'}")
+        echo(f"{terminal(report['root'])}: {report['usable']} of {report['files']} image files usable, "
+             f"classes {', '.join(map(terminal, report['class_names'])) or '-'}")
         for p in report["problems"]:
-            click.echo(printable(f"{p['severity']}: {p['path']}: {p['problem']}"))
+            echo(terminal(f"{p['severity']}: {p['path']}: {p['problem']}"))
         if not report["problems"]:
-            click.echo("No problems found.")
+            echo("No problems found.")
     if errors:
         raise SystemExit(1)
 
@@ -102,7 +106,7 @@ def show(data_arg, seed, out, per_class):
     from ..reports.pictures import sample_grid
     splits = _splits(data_arg, seed)
     path = sample_grid(splits, out, per_class=per_class, seed=seed)
-    click.echo(f"Wrote {path} ({len(splits.class_names)} rows x {per_class} images)")
+    echo(f"Wrote {terminal(path)} ({len(splits.class_names)} rows x {per_class} images)")
 
 
 @click.command("augment-preview")
@@ -126,4 +130,4 @@ def augment_preview(model, data_arg, out, copies, seed):
     from ..reports.pictures import augment_preview as preview
     spec = get_zoo().model(model)
     path = preview(spec, _splits(data_arg, seed), out, copies=copies, seed=seed)
-    click.echo(f"Wrote {path} (1 original + {copies} augmented copies)")
+    echo(f"Wrote {terminal(path)} (1 original + {copies} augmented copies)")

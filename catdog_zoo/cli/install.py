@@ -14,6 +14,7 @@ import sys
 import click
 
 from ..plugins import reset_zoo
+from ..util.names import terminal
 
 
 def _pip(*args) -> int:
@@ -55,11 +56,11 @@ def install(packages, upgrade, editable):
     importlib.invalidate_caches()
     after = _plugin_names()
     added = sorted(set(after) - set(before))
-    click.echo(f"New plugins: {', '.join(added)} (see 'catdog-zoo models')" if added else
+    click.echo(f"New plugins: {', '.join(map(terminal, added))} (see 'catdog-zoo models')" if added else
                "No new plugins (already installed, or not a catdog-zoo plugin): 'catdog-zoo plugins' lists them")
     for name in added:
         if after[name]:  # installed, but it does not load: say so now, not at the first 'train'
-            click.echo(f"Warning: {name} is installed but failed to load: {after[name]}", err=True)
+            click.echo(terminal(f"Warning: {name} is installed but failed to load: {after[name]}"), err=True)
 
 
 @click.command()

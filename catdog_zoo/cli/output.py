@@ -1,4 +1,8 @@
-"""How commands print: JSON for machines, aligned tables and short numbers for people."""
+"""How commands print: JSON for machines, aligned tables and short numbers for people.
+
+Names from disk (class, file, run, model and plugin names) are shown as :mod:`catdog_zoo.util.names` decides:
+a command passes each through ``terminal`` where it composes a line, and :func:`echo` passes the whole text
+through ``lines`` (line breaks and tabs kept) as a last guard."""
 
 from __future__ import annotations
 
@@ -8,21 +12,30 @@ from pathlib import Path
 import click
 
 from ..errors import ZooError
-from ..util.files import finite, printable
+from ..util.files import finite
+from ..util.names import json_safe, lines, terminal
+
+
+def echo(text="", err: bool = False) -> None:
+    """Print text catdog-zoo composed (names in it through ``terminal``): nothing in it acts on the terminal."""
+    click.echo(lines(text), err=err)
 
 
 def echo_json(data) -> None:
-    # NaN and infinities become null: a bare NaN would make the output invalid JSON.
-    click.echo(json.dumps(finite(data), indent=2, allow_nan=False))
+    # NaN and infinities become null: a bare NaN would make the output invalid JSON; a byte of a name that is
+    # not UTF-8 becomes "\\xNN" text: a lone surrogate would make it invalid for strict readers.
+    click.echo(json.dumps(json_safe(finite(data)), indent=2, allow_nan=False))
 
 
 def table(rows: list, columns: list) -> None:
-    """Plain aligned columns; the last column is not padded (it holds free text)."""
+    """Plain aligned columns; the last column is not padded (it holds free text). Every cell as ``terminal``
+    shows it: a name can neither break its row nor act on the terminal."""
     if not rows:
         return
-    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns[:-1]]
+    cells = [[terminal(str(r[c])) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns[:-1])]
     header = [c.upper() for c in columns]
-    for line in [header] + [[str(r[c]) for c in columns] for r in rows]:
+    for line in [header] + cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths)) + ("  " if widths else "") + line[-1])
 
 
@@ -61,10 +74,10 @@ def print_leaderboard(runs, as_json, markdown, plot, given=None) -> None:
     if as_json:
         echo_json(rows)
     elif markdown:
-        click.echo(printable(lb.as_markdown(rows, Path.cwd())))
+        echo(lb.as_markdown(rows, Path.cwd()))
     else:
-        click.echo(printable(lb.as_text(rows, Path.cwd())))
+        echo(lb.as_text(rows, Path.cwd()))
     for note in lb.warnings_for(rows):
-        click.echo(printable(f"Warning: {note}"), err=True)
+        echo(f"Warning: {note}", err=True)
     if plot:
-        click.echo(f"Wrote {lb.plot_curves(rows, plot)}", err=True)
+        echo(f"Wrote {terminal(lb.plot_curves(rows, plot))}", err=True)

@@ -10,9 +10,9 @@ import click
 
 from ..config import SPLITS
 from ..runs.record import read_run
-from ..util.files import printable
+from ..util.names import terminal
 from ..util.progress import terminal_progress
-from .output import echo_json, leaderboard_options, print_leaderboard
+from .output import echo, echo_json, leaderboard_options, print_leaderboard
 
 run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
 
@@ -42,12 +42,12 @@ def evaluate(run_dir, data, split, tta, no_reject, as_json):
     if as_json:
         echo_json(result)
     else:
-        click.echo(f"{split}: accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f} "
-                   f"({result['num_images']} images{', with flip TTA' if tta else ''})")
+        echo(f"{split}: accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f} "
+             f"({result['num_images']} images{', with flip TTA' if tta else ''})")
         for name, s in result["per_class"].items():
-            click.echo(f"  {name}: precision {s['precision']:.4f}, recall {s['recall']:.4f}, f1 {s['f1']:.4f} "
-                       f"({s['support']} images)")
-        click.echo(rejection_line(result["rejection"], result["num_images"]))
+            echo(f"  {terminal(name)}: precision {s['precision']:.4f}, recall {s['recall']:.4f}, f1 {s['f1']:.4f} "
+                 f"({s['support']} images)")
+        echo(terminal(rejection_line(result["rejection"], result["num_images"])))
 
 
 def rejection_line(r: dict, total: int) -> str:
@@ -100,9 +100,9 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, ex
         return
     for r in results:
         ood = "" if r["ood_score"] is None else f"\tood {r['ood_score']:.3f}"
-        click.echo(printable(f"{r['label']}\t{r['probability']:.4f}{ood}\t{r['path']}"))
+        echo(f"{terminal(r['label'])}\t{r['probability']:.4f}{ood}\t{terminal(r['path'])}")
     if out:
-        click.echo(f"Wrote {len(results)} predictions to {out}", err=True)
+        echo(f"Wrote {len(results)} predictions to {terminal(out)}", err=True)
 
 
 @click.command()
@@ -150,7 +150,7 @@ def export(run_dir, fmt, quantize, version, out, overwrite, as_json):
     if as_json:
         echo_json(report)
     else:
-        click.echo(describe(report))
+        echo(terminal(describe(report)))
     if report["parity_ok"] is False:
         raise SystemExit(1)
 

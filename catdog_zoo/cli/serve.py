@@ -7,7 +7,7 @@ import ipaddress
 import click
 
 from ..errors import ZooError
-from ..util.files import printable
+from ..util.names import terminal
 
 @click.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
@@ -66,15 +66,15 @@ def serve(run_dirs, host, port, name, token, no_batching, max_batch, max_wait_ms
     if token is not None and len(token) < 8:
         raise click.BadParameter("a token needs at least 8 characters", param_hint="--token")
     if not _loopback(host):
-        click.echo(printable(f"Warning: serving on {host}: anyone who can reach this machine on port {port} can use "
+        click.echo(terminal(f"Warning: serving on {host}: anyone who can reach this machine on port {port} can use "
                              f"the model{'' if token else ' (--token requires a bearer token)'}"), err=True)
     limits = Limits(max_body_bytes=int(max_body_mb * 2**20), max_images=max_images, max_queue=max_queue,
                     max_batch=max_batch, max_wait_ms=max_wait_ms)
     plan = serve_plan(run_dirs, name=name, reject=not no_reject)
     app = create_app(plan, limits, token=token, batching=not no_batching,
-                     say=lambda text: click.echo(printable(text), err=True))
+                     say=lambda text: click.echo(terminal(text), err=True))
     shown = f"[{host}]" if ":" in host else host
-    click.echo(printable(f"Serving {', '.join(plan)} at http://{shown}:{port}/ (API: /v1/models/NAME:predict, "
+    click.echo(terminal(f"Serving {', '.join(plan)} at http://{shown}:{port}/ (API: /v1/models/NAME:predict, "
                          f"/predict; Ctrl-C stops)"), err=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=5, limit_concurrency=max(64, 4 * max_queue // max(1, max_images)),

@@ -10,7 +10,8 @@ import click
 from ..config import KEYS, check_for_model, load_config_file, resolve_config
 from ..plugins import get_zoo
 from .options import config_options
-from .output import echo_json, leaderboard_options, print_leaderboard
+from ..util.names import terminal
+from .output import echo, echo_json, leaderboard_options, print_leaderboard
 
 
 def _model_from(model, config_file) -> str:
@@ -84,7 +85,7 @@ def _report(result, quiet: bool, as_json: bool) -> None:
     if as_json:
         echo_json(result.metrics)
     elif quiet and result.run_dir is not None:
-        click.echo(f"Run saved to {result.run_dir}")
+        echo(f"Run saved to {terminal(result.run_dir)}")
 
 
 @click.command()
@@ -113,12 +114,12 @@ def zoo(pattern, epochs, data, seed, runs_dir, quiet, as_json, markdown, plot):
     """
     from ..training.zoo_sweep import run_zoo
     result = run_zoo(pattern, runs_dir=runs_dir, epochs=epochs, data=data, seed=seed, quiet=quiet,
-                     say=lambda text: click.echo(text, err=as_json))
+                     say=lambda text: echo(text, err=as_json))
     if result.runs:
-        click.echo("", err=as_json)
+        echo("", err=as_json)
         print_leaderboard(result.runs, as_json, markdown, plot)
     for name, reason in result.failures.items():
-        click.echo(f"Error: {name}: {reason}", err=True)
+        echo(terminal(f"Error: {name}: {reason}"), err=True)  # one line, whatever the plugin's error holds
     if result.failures:
         raise SystemExit(1)
 
@@ -166,7 +167,7 @@ def lr_find(model, data, image_size, batch_size, optimizer, seed, start, end, st
     from ..training.lr_find import lr_find as sweep
     with _progress_to_stderr(as_json):
         found = sweep(model, start=start, end=end, steps=steps, quiet=quiet, **options)
-    title = f"{found['model']}: {found['stage']}, {len(found['rates'])} batches"
+    title = f"{terminal(found['model'])}: {found['stage']}, {len(found['rates'])} batches"
     written = lr_curve(found["rates"], found["losses"], found["smoothed"], out, title, found["suggested"],
                        found["configured"])
     if as_json:
@@ -174,4 +175,4 @@ def lr_find(model, data, image_size, batch_size, optimizer, seed, start, end, st
         return
     advice = (f"steepest descent at {found['suggested']:.1e}, lowest loss at {found['lowest_loss_rate']:.1e}"
               if found["suggested"] else "no clear descent: try a wider --start/--end or more --steps")
-    click.echo(f"{title}: {advice}; configured {found['configured']:g}. Plot: {written}")
+    echo(f"{title}: {advice}; configured {found['configured']:g}. Plot: {terminal(written)}")

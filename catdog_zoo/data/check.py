@@ -8,7 +8,7 @@ from ..config import KEYS, SPLITS
 from ..errors import ConfigError
 from ..util.progress import SILENT
 from .decode import decode_split
-from .splits import IMAGE_EXTENSIONS, make_splits
+from .splits import IMAGE_EXTENSIONS, make_splits, unlabelable
 
 SIGNATURES = {b"\xff\xd8": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
 EXTENSION_FORMAT = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".gif": "gif", ".bmp": "bmp", ".webp": "webp"}
@@ -25,7 +25,8 @@ def content_format(path: Path):
 def check_folder(root, progress=SILENT) -> dict:
     """``{"root", "class_names", "files", "usable", "problems": [{"path", "severity", "problem"}]}``.
 
-    Severity ``error``: the file or folder is left out of training (``--strict`` refuses it);
+    Severity ``error``: the file or folder is left out of training (``--strict`` refuses it), or a class folder
+    training refuses (its name cannot be a line of ``labels.txt``);
     ``warning``: a file is ignored because of its extension; ``note``: usable, but not what it says.
     """
     root = Path(root)
@@ -38,6 +39,9 @@ def check_folder(root, progress=SILENT) -> dict:
                 "problems": [{"path": str(root), "severity": "error", "problem": str(exc)}]}
     for folder in splits.empty_classes:
         problems.append({"path": folder, "severity": "error", "problem": "class folder without images"})
+    for folder, why in unlabelable(splits):
+        problems.append({"path": folder, "severity": "error", "problem": f"train refuses this class folder: {why} "
+                         "(labels.txt holds one class name per line); rename it"})
     decoded = [decode_split(splits.get(name), KEYS["image_size"].default, progress, f"checking {name}")
                for name in SPLITS]
     images = [p for d in decoded for p in d.split.paths] + [p for d in decoded for p, _ in d.skipped]

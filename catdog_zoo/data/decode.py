@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from ..errors import ZooError
 from ..util.digest import checked_files_digest
+from ..util.names import terminal
 from ..util.progress import SILENT
 from . import cache
 from .splits import Split
@@ -401,7 +402,7 @@ def _decode_all(paths, size, name, advance=lambda n: None, store: bool = True) -
 
 def describe_skipped(skipped, shown: int = 3) -> str:
     """"skipped 4 files ...: a.jpg (empty file), ... and 1 more" for warnings and --strict errors."""
-    named = ", ".join(f"{path} ({reason})" for path, reason in skipped[:shown])
+    named = ", ".join(f"{terminal(path)} ({terminal(reason)})" for path, reason in skipped[:shown])
     more = f" and {len(skipped) - shown} more" if len(skipped) > shown else ""
     return (f"skipped {len(skipped)} file(s) that are not usable images: {named}{more}; "
             "'catdog-zoo data check' lists every problem")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..config import SPLITS
 from ..errors import ZooError
+from ..util.names import terminal
 from ..util.progress import SILENT
 from .decode import decode_split, describe_skipped
 from .sources import resolve_data
@@ -27,12 +28,12 @@ def decode_splits(splits: DataSplits, image_size, strict: bool, warn, progress=S
         problems.append(describe_skipped(skipped))
     if splits.empty_classes:
         problems.append(f"left out {len(splits.empty_classes)} class folder(s) without images: "
-                        f"{', '.join(splits.empty_classes[:3])}")
+                        f"{', '.join(map(terminal, splits.empty_classes[:3]))}")
     if problems and strict:
         raise ZooError("--strict: " + "; ".join(problems))
     for problem in problems:
         warn(f"Warning: {problem}")
     empty = [c for i, c in enumerate(splits.class_names) if i not in set(decoded["train"].split.labels)]
     if empty:
-        raise ZooError(f"class '{empty[0]}' has no usable training images in {splits.root}")
+        raise ZooError(f"class '{terminal(empty[0])}' has no usable training images in {terminal(splits.root)}")
     return decoded

@@ -16,6 +16,7 @@ from typing import Optional
 
 from ..errors import ConfigError, ZooError
 from ..plugins import get_zoo
+from ..util.names import terminal
 
 DEFAULT_SOURCE = "cats_and_dogs_filtered"
 CATS_AND_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
@@ -72,7 +73,7 @@ def safe_extract(archive: Path, target: Path) -> None:
         destination = (root / name).resolve()
         if special or name.startswith(("/", "\\")) or (destination != root and root not in destination.parents):
             what = "is a link or device file" if special else f"would land outside {target}"
-            raise ZooError(f"refusing to extract {archive}: member '{name}' {what}")
+            raise ZooError(f"refusing to extract {terminal(archive)}: member '{terminal(name)}' {what}")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
@@ -99,7 +100,8 @@ def resolve_data(data: Optional[str]) -> Path:
     folder = Path(name).expanduser()
     if not folder.exists():
         known = ", ".join(sorted(sources)) or "none"
-        raise ConfigError(f"data folder not found: {folder} (and no data source of that name; known: {known})")
+        raise ConfigError(f"data folder not found: {terminal(folder)} (and no data source of that name; "
+                          f"known: {known})")
     if not folder.is_dir():
-        raise ConfigError(f"--data must be a folder of class folders, got a file: {folder}")
+        raise ConfigError(f"--data must be a folder of class folders, got a file: {terminal(folder)}")
     return folder

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config import SPLITS
 from ..errors import ConfigError
+from ..util.names import label_problem, terminal
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
 
@@ -77,9 +78,10 @@ def scan_class_folders(folder: Path) -> tuple:
         else:
             empty.append(str(sub))
     if not classes:
-        raise ConfigError(f"no class folders with images in {folder} (expected one sub-folder of images per class)")
+        raise ConfigError(f"no class folders with images in {terminal(folder)} (expected one sub-folder of images "
+                          "per class)")
     if len(classes) < 2:
-        raise ConfigError(f"only one class with images in {folder} ({next(iter(classes))}); "
+        raise ConfigError(f"only one class with images in {terminal(folder)} ({terminal(next(iter(classes)))}); "
                           "need at least two classes")
     return classes, empty
 
@@ -114,13 +116,14 @@ def make_splits(root, seed: int = 42, val_fraction: float = 0.2, test_fraction: 
         empty += empty_val
         extra = sorted(set(validation) - set(train))
         if extra:
-            raise ConfigError(f"class '{extra[0]}' is in {root / 'validation'} but not in {root / 'train'}")
+            raise ConfigError(f"class '{terminal(extra[0])}' is in {terminal(root / 'validation')} but not in "
+                              f"{terminal(root / 'train')}")
     else:
         if (root / "train").is_dir() and any(p.is_dir() for p in (root / "train").iterdir()):
             # train/ of class folders without validation/ (Kaggle's layout): said, not read as a class "train"
-            raise ConfigError(f"{root} has train/ but no validation/: use --data {root / 'train'} to split its class "
-                              f"folders into train, validation and test, or add {root / 'validation'}/ with the "
-                              "same class folders")
+            raise ConfigError(f"{terminal(root)} has train/ but no validation/: use --data "
+                              f"{terminal(root / 'train')} to split its class folders into train, validation and "
+                              f"test, or add {terminal(root / 'validation')}/ with the same class folders")
         layout = "single folder"
         train, validation = {}, {}
         classes, empty = scan_class_folders(root)
@@ -132,3 +135,23 @@ def make_splits(root, seed: int = 42, val_fraction: float = 0.2, test_fraction: 
     class_names = tuple(train)
     return DataSplits(str(root), layout, class_names, _as_split(train, class_names),
                       _as_split(validation, class_names), _as_split(test, class_names), tuple(empty))
+
+
+def unlabelable(splits: DataSplits) -> list:
+    """``[(class folder, why)]`` for each class whose name cannot be one line of ``labels.txt`` written faithfully
+    (a line break, carriage return, other control character, bidi control, or bytes that are not UTF-8:
+    :func:`catdog_zoo.util.names.label_problem`). ``data stats`` and ``data check`` show them; training refuses them."""
+    parent = Path(splits.root) / ("train" if splits.layout == "train/validation" else "")
+    return [(str(parent / name), why) for name in splits.class_names
+            if (why := label_problem(name)) is not None]
+
+
+def check_labels(splits: DataSplits) -> None:
+    """Refuse, in one line naming the folder, a class whose name cannot be a line of ``labels.txt``: a run's
+    class names are written one per line beside every export, and read back by whatever serves it."""
+    refused = unlabelable(splits)
+    if refused:
+        folder, why = refused[0]
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise ConfigError(f"class folder {terminal(folder)} cannot be a class: {why}, and labels.txt holds one "
+                          f"class name per line{more}; rename the folder")

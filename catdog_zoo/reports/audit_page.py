@@ -4,8 +4,9 @@
 self-contained HTML document: inline CSS, thumbnails as data URIs, no script and no external
 resource (a Content-Security-Policy says so too), so it opens from disk in any browser, phone-width
 included. Every string of the result (paths, class and split names, notes, method texts) is
-untrusted: escape sequences, control characters and bidi overrides are removed and what is left is
-HTML-escaped, in text and attributes alike.
+untrusted and shown as :mod:`catdog_zoo.util.names` decides for every output: escape sequences, control
+characters, line breaks and bidi controls as visible ``\\xNN`` / ``\\uNNNN`` (as on the terminal), bytes
+that are not UTF-8 as ``\\xNN``, then HTML-escaped, in text and attributes alike.
 """
 
 from __future__ import annotations
@@ -15,19 +16,12 @@ import os
 import re
 from typing import Callable
 
+from ..util import names
+
 AUDIT_PAGE = "audit.html"
 AUDIT_JSON = "audit.json"
 LIMIT = 100  # items shown per section; the rest are counted and left to audit.json
 
-# Terminal escape sequences, whole: CSI (ESC [ or U+009B ... final byte); OSC/DCS/PM/APC strings up to
-# their terminator (BEL, ESC \ or U+009C), e.g. the hyperlink ESC ] 8 ;; url BEL; other ESC sequences.
-_ESCAPES = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
-                      r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
-                      r"|\x1b[ -/]*[0-~]")
-_SPACES = re.compile(r"[\t\n\v\f\r]+")
-# C0 and C1 controls, DEL, bidi embeddings/overrides/isolates and the invisible direction marks.
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
-_SURROGATES = re.compile("[\ud800-\udfff]")  # undecodable file-name bytes (surrogateescape)
 _DATA_URI = re.compile(r"data:image/(?:jpeg|png|gif|webp);base64,[A-Za-z0-9+/]*={0,2}")
 
 MEANING = {
@@ -73,16 +67,14 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 
 
 def clean(value) -> str:
-    """``value`` as text fit to display: terminal escape sequences, control characters and bidi overrides
-    removed, runs of tabs and line breaks made one space, undecodable bytes shown as U+FFFD."""
-    text = "" if value is None else str(value)
-    text = _ESCAPES.sub("", text)
-    return _INVISIBLE.sub("", _SURROGATES.sub("\ufffd", _SPACES.sub(" ", text)))
+    """``value`` as text fit to display: :func:`catdog_zoo.util.names.terminal`, the one way a name is shown
+    (escape sequences, control characters, line breaks, bidi controls and undecodable bytes made visible)."""
+    return names.terminal(value)
 
 
 def _t(value) -> str:
-    """Untrusted ``value`` as HTML text or attribute value."""
-    return html.escape(clean(value), quote=True)
+    """Untrusted ``value`` as HTML text or attribute value (:func:`catdog_zoo.util.names.html`)."""
+    return names.html(value)
 
 
 def _number(value, digits: int = 3) -> str:
@@ -124,10 +116,10 @@ def _label_card(item: dict, data, thumbnail) -> str:
 
 def _spans(splits: list) -> str:
     """"train and validation", "train, validation and test"."""
-    names = list(dict.fromkeys(_t(s) for s in splits if clean(s)))
-    if len(names) < 2:
+    spans = list(dict.fromkeys(_t(s) for s in splits if clean(s)))
+    if len(spans) < 2:
         return "more than one split"
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    return ", ".join(spans[:-1]) + " and " + spans[-1]
 
 
 def _duplicate_card(group: dict, data, thumbnail) -> str:
@@ -180,11 +172,11 @@ def _sentence(text) -> str:
 def _splits_table(split_counts: dict, class_names: list) -> str:
     if not split_counts:
         return ""
-    names = list(dict.fromkeys([*class_names, *(c for counts in split_counts.values() for c in (counts or {}))]))
-    head = "".join(f"<th scope=\"col\">{_t(c)}</th>" for c in names)
+    columns = list(dict.fromkeys([*class_names, *(c for counts in split_counts.values() for c in (counts or {}))]))
+    head = "".join(f"<th scope=\"col\">{_t(c)}</th>" for c in columns)
     rows = "".join(
         f'<tr><th scope="row">{_t(split)}</th>'
-        + "".join(f'<td class="n">{_t(_count((counts or {}).get(c, 0)))}</td>' for c in names) + "</tr>"
+        + "".join(f'<td class="n">{_t(_count((counts or {}).get(c, 0)))}</td>' for c in columns) + "</tr>"
         for split, counts in split_counts.items())
     return f'<h2>Images per split</h2><table><tr><th scope="col">split</th>{head}</tr>{rows}</table>\n'
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import ZooError
 from ..runs.layout import CONFIG_FILE, METRICS_FILE
 from ..runs.record import read_history, read_run
+from ..util.names import markdown, plot, terminal
 from .plots import overlay_curves
 
 COLUMNS = ("rank", "model", "val_accuracy", "test_accuracy", "overfit_gap", "params", "train_seconds", "data", "run")
@@ -35,7 +36,7 @@ def find_runs(run_dirs=(), runs_root=None) -> list:
             if (run / METRICS_FILE).is_file():
                 found.append(run)
             else:
-                print(f"Note: {run} is unfinished; left out", file=sys.stderr)
+                print(f"Note: {terminal(run)} is unfinished; left out", file=sys.stderr)
     unique = list(dict.fromkeys(p.resolve() for p in found))
     if not unique:
         raise ZooError(f"no finished runs found{f' under {runs_root}' if runs_root is not None else ''}")
@@ -56,7 +57,7 @@ def leaderboard(runs, given=None) -> list:
         except ZooError as exc:
             if Path(run).resolve() in named:
                 raise
-            print(f"Note: {run} left out: {exc}", file=sys.stderr)
+            print(terminal(f"Note: {run} left out: {exc}"), file=sys.stderr)
             continue
         gap = record.overfit_gap
         rows.append({"run": str(run), "model": record.model, "val_accuracy": record.val_accuracy,
@@ -79,7 +80,7 @@ def warnings_for(rows) -> list:
         notes.append(f"these runs were scored on {len(prints)} different sets of images (see the data column); "
                      "their accuracies are not comparable")
     for r in rows:
-        name = Path(r["run"]).name
+        name = terminal(Path(r["run"]).name)
         if r["at_baseline"]:
             notes.append(f"{name}: validation accuracy {r['val_accuracy']:.2%} is at or below the majority-class "
                          f"baseline {r['majority_baseline']:.2%}: the model learned nothing")
@@ -91,7 +92,9 @@ def warnings_for(rows) -> list:
     return notes
 
 
-def _shown(row: dict, relative_to=None) -> dict:
+def _shown(row: dict, relative_to=None, name=terminal) -> dict:
+    """A row's cells as text; ``name`` shows what came from disk (the model, the run folder, the data
+    fingerprint): ``terminal`` for the text table, ``markdown`` for the Markdown one."""
     def pct(v):
         return "-" if v is None else f"{v:.2%}"
     run = Path(row["run"])
@@ -103,13 +106,14 @@ def _shown(row: dict, relative_to=None) -> dict:
     sizes = row.get("split_sizes") or {}
     data = (f"{(row.get('data_fingerprint') or '?')[:8]} {sizes.get('validation', '?')}/{sizes.get('test', '?')}"
             if sizes or row.get("data_fingerprint") else "-")
-    return {"rank": str(row["rank"]), "model": row["model"] + (" (at baseline)" if row.get("at_baseline") else ""),
+    return {"rank": str(row["rank"]),
+            "model": name(row["model"]) + (" (at baseline)" if row.get("at_baseline") else ""),
             "val_accuracy": pct(row["val_accuracy"]),
             "test_accuracy": pct(row["test_accuracy"]),
             "overfit_gap": "-" if row["overfit_gap"] is None else f"{row['overfit_gap'] * 100:+.1f} pts",
             "params": "-" if row["params"] is None else f"{row['params']:,}",
             "train_seconds": "-" if row["train_seconds"] is None else f"{row['train_seconds']:.1f}",
-            "data": data, "run": str(run)}
+            "data": name(data), "run": name(run)}
 
 
 HEADERS = {"rank": "#", "model": "model", "val_accuracy": "val acc", "test_accuracy": "test acc",
@@ -120,7 +124,7 @@ HEADERS = {"rank": "#", "model": "model", "val_accuracy": "val acc", "test_accur
 def as_markdown(rows, relative_to=None) -> str:
     lines = ["| " + " | ".join(HEADERS[c] for c in COLUMNS) + " |",
              "|" + "|".join("---:" if c not in ("model", "run", "data") else "---" for c in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(_shown(r, relative_to)[c] for c in COLUMNS) + " |" for r in rows]
+    lines += ["| " + " | ".join(_shown(r, relative_to, markdown)[c] for c in COLUMNS) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -139,6 +143,6 @@ def plot_curves(rows, out) -> Path:
     """Validation accuracy per epoch of every run on one chart."""
     def label(r):
         name = Path(r["run"]).name
-        return f"{r['rank']}. {r['model']}" + ("" if name == r["model"] else f" ({name})")
+        return plot(f"{r['rank']}. {r['model']}" + ("" if name == r["model"] else f" ({name})"))
     curves = {label(r): read_history(r["run"]).get("val_accuracy", []) for r in rows}
     return overlay_curves(curves, out)

@@ -12,6 +12,7 @@ from ..data.decode import ImageError, decode_file
 from ..data.splits import DataSplits
 from ..errors import ZooError
 from ..models.augment import augmentation_layers
+from ..util.names import plot, terminal
 from .plots import image_grid
 
 
@@ -39,7 +40,7 @@ def sample_grid(splits: DataSplits, out, per_class: int = 3, seed: int = 42, spl
         rng.shuffle(paths)
         row = [image for _, image in _first_usable(paths, per_class, size)]
         images += row + [None] * (per_class - len(row))
-        titles += [name] * len(row) + [""] * (per_class - len(row))
+        titles += [plot(name)] * len(row) + [""] * (per_class - len(row))
     return image_grid(images, titles, out, columns=per_class, cell=3.0)
 
 
@@ -53,12 +54,12 @@ def augment_preview(spec, splits: DataSplits, out, copies: int = 6, seed: int = 
     model = spec.build(len(splits.class_names), size, weights=None)
     layers = augmentation_layers(model)
     if not layers:
-        raise ZooError(f"model '{spec.name}' has no augmentation layers (Random*): nothing to preview")
+        raise ZooError(f"model '{terminal(spec.name)}' has no augmentation layers (Random*): nothing to preview")
     paths = list(splits.get("train").paths)
     random.Random(seed).shuffle(paths)
     found = _first_usable(paths, 1, size)
     if not found:
-        raise ZooError(f"no usable training image in {splits.root}")
+        raise ZooError(f"no usable training image in {terminal(splits.root)}")
     path, image = found[0]
     keras.utils.set_random_seed(seed)
     copies_made = []
@@ -70,4 +71,4 @@ def augment_preview(spec, splits: DataSplits, out, copies: int = 6, seed: int = 
     names = " + ".join(type(layer).__name__ for layer in layers)
     return image_grid([image] + copies_made, ["original"] + [f"augmented {i + 1}" for i in range(copies)], out,
                       columns=min(4, copies + 1), cell=2.6,
-                      suptitle=f"{spec.name}: {names}\n{Path(path).name}")
+                      suptitle=f"{plot(spec.name)}: {names}\n{plot(Path(path).name)}")

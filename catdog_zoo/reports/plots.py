@@ -3,6 +3,11 @@
 Matplotlib runs on its file-only Agg backend, so no display is ever needed. Each function takes
 plain data (lists, arrays, names), never a run directory: :mod:`.run_report`, the leaderboard and the CLI
 decide what to draw and where.
+
+Every text that can hold a name (titles, tick labels, legend entries) is drawn as :mod:`catdog_zoo.util.names`
+decides: callers pass names through ``plot`` (``terminal``) where they compose a title, the text is drawn with
+``parse_math=False`` (a ``$`` in a class name is a dollar sign: mathtext would fail on ``$\\cmd$`` while the
+figure is saved), and ``lines`` guards the rest (a byte that is not UTF-8 has no glyph).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..util.files import atomic_write, output_path
+from ..util.names import lines, plot
 
 
 def _pyplot():
@@ -25,6 +31,21 @@ def _pyplot():
 def _integer_ticks():
     from matplotlib.ticker import MaxNLocator
     return MaxNLocator(integer=True)  # epochs are whole numbers
+
+
+def _entry(text) -> str:
+    """A legend entry made of a name: matplotlib leaves out an entry whose label starts with ``_`` (a class
+    folder called ``_other`` would vanish from the legend), so such a label starts with a space instead."""
+    text = plot(text)
+    return " " + text if text.startswith("_") else text
+
+
+def _plain_legend(ax, **kwargs):
+    """``ax.legend`` whose entries (run, class and file names among them) are never read as mathtext."""
+    legend = ax.legend(**kwargs)
+    for text in legend.get_texts():
+        text.set_parse_math(False)
+    return legend
 
 
 def save(fig, out, dpi: int = 90) -> Path:
@@ -48,9 +69,9 @@ def image_grid(images, titles, out, columns: int, cell: float = 2.4, suptitle: s
     for ax, image, title in zip(axes.flat, images, titles):
         if image is not None:
             ax.imshow(np.asarray(image, np.uint8))
-        ax.set_title(title, fontsize=9)
+        ax.set_title(lines(title), fontsize=9, parse_math=False)
     if suptitle:
-        fig.suptitle(suptitle)
+        fig.suptitle(lines(suptitle), parse_math=False)
     return save(fig, out)
 
 
@@ -90,11 +111,18 @@ def learning_curves(history: dict, out, title: str = "", baseline=None) -> Path:
         ax.set_ylabel(metric)
         ax.set_title(metric)
         ax.grid(alpha=0.3)
-        ax.legend()
+        _plain_legend(ax)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(lines(title), parse_math=False)
     fig.tight_layout()
     return save(fig, out)
+
+
+def _tick(name, width: int = 20) -> str:
+    """A class name as a tick label: as ``plot`` shows it, its middle cut to keep ``width`` characters (the
+    report's tables have it whole) so that a long one cannot squeeze the matrix to nothing."""
+    name = plot(name)
+    return name if len(name) <= width else name[:width // 2 - 1] + "..." + name[-(width // 2 - 2):]
 
 
 def confusion_matrix(matrix, class_names, out, title: str = "") -> Path:
@@ -103,10 +131,12 @@ def confusion_matrix(matrix, class_names, out, title: str = "") -> Path:
     matrix = np.asarray(matrix)
     n = len(class_names)
     side = max(4.0, 0.6 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(side, side))
+    fig, ax = plt.subplots(figsize=(side, side), layout="constrained")  # room for long class names
     ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(n), class_names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
-    ax.set_yticks(range(n), class_names)
+    names = [_tick(name) for name in class_names]
+    tilt = n > 4 or max(map(len, names), default=0) > 8
+    ax.set_xticks(range(n), names, rotation=45 if tilt else 0, ha="right" if tilt else "center", parse_math=False)
+    ax.set_yticks(range(n), names, parse_math=False)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     threshold = matrix.max() / 2 if matrix.size else 0
@@ -114,8 +144,7 @@ def confusion_matrix(matrix, class_names, out, title: str = "") -> Path:
         for j in range(n):
             ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
                     color="white" if matrix[i, j] > threshold else "black")
-    ax.set_title(title or "confusion matrix")
-    fig.tight_layout()
+    ax.set_title(lines(title or "confusion matrix"), parse_math=False)
     return save(fig, out)
 
 
@@ -125,14 +154,14 @@ def overlay_curves(curves: dict, out, metric: str = "val_accuracy") -> Path:
     fig, ax = plt.subplots(figsize=(9, 5))
     for label, values in curves.items():
         values = [np.nan if v is None else v for v in values]
-        ax.plot(range(1, len(values) + 1), values, "-o", markersize=3, label=label)
+        ax.plot(range(1, len(values) + 1), values, "-o", markersize=3, label=_entry(label))
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_ylabel(metric.replace("_", " "))
     ax.set_title(f"{metric.replace('_', ' ')} per epoch")
     ax.grid(alpha=0.3)
     if curves:
-        ax.legend(fontsize=8)
+        _plain_legend(ax, fontsize=8)
     fig.tight_layout()
     return save(fig, out)
 
@@ -151,16 +180,11 @@ def lr_curve(rates, losses, smoothed, out, title: str, suggested=None, configure
     finite = [v for v in smoothed if np.isfinite(v)]
     if finite and max(finite) > 0:  # the divergence at the end would flatten the useful part of the curve
         ax.set_ylim(min(finite) * 0.9, min(max(finite), 4 * min(finite)) * 1.05)
-    ax.set(xlabel="learning rate", ylabel="training loss", title=title)
+    ax.set(xlabel="learning rate", ylabel="training loss")
+    ax.set_title(lines(title), parse_math=False)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    _plain_legend(ax, fontsize=8)
     return save(fig, out)
-
-
-def _plain(text) -> str:
-    """User text (class and folder names) shown as typed: a ``$`` would otherwise start mathtext, and an
-    unbalanced or odd one raises while the figure is saved."""
-    return str(text).replace("$", r"\$")
 
 
 def _bins_ece(bins) -> float | None:
@@ -185,9 +209,10 @@ def reliability_diagram(bins_before, bins_after, out, title: str = "") -> Path:
         width = [b["upper"] - b["lower"] for b in bins]
         counts.bar([b["lower"] for b in bins], [b["count"] for b in bins], width=width, align="edge",
                    color=line.get_color(), alpha=0.35, edgecolor=line.get_color())
-    ax.set(xlim=(0, 1), ylim=(0, 1.02), ylabel="accuracy", title=_plain(title or "reliability"))
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), ylabel="accuracy")
+    ax.set_title(lines(title or "reliability"), parse_math=False)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    _plain_legend(ax, fontsize=8, loc="upper left")
     counts.set(xlabel="confidence (top-label probability)", ylabel="predictions")
     counts.grid(alpha=0.3)
     return save(fig, out)
@@ -234,7 +259,7 @@ def pr_roc_curves(curves: dict, out, thresholds=None) -> Path:
     points = _operating_points(curves, thresholds)
     for i, (name, c) in enumerate(curves.items()):
         colour = f"C{i % 10}"  # one colour per class in both panels
-        label = _plain(name)
+        label = _entry(name)
         if c["pr"]["recall"]:
             pr_ax.plot(c["pr"]["recall"], c["pr"]["precision"], color=colour,
                        label=f"{label} (AP {c['average_precision']:.3f})")
@@ -251,5 +276,5 @@ def pr_roc_curves(curves: dict, out, thresholds=None) -> Path:
                title=f"ROC (dot: {rule})")
     for ax in (pr_ax, roc_ax):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left" if ax is pr_ax else "lower right")
+        _plain_legend(ax, fontsize=8, loc="lower left" if ax is pr_ax else "lower right")
     return save(fig, out)

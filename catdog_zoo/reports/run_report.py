@@ -10,7 +10,6 @@ browser.
 from __future__ import annotations
 
 import base64
-import html
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from ..runs.layout import CALIBRATION_FILE, CONFUSION_FILE, CURVES_FILE, ERRORS_FILE, PR_ROC_FILE, REPORT_FILE
 from ..runs.record import RunRecord
 from ..runs.scores import per_class
+from ..util import names
 from ..util.files import write_text
 from . import plots
 
@@ -54,14 +54,14 @@ def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, ev
     figures are drawn from ``record.calibration`` when the record has it.
     """
     run_dir = Path(run_dir)
-    names = list(record.class_names)
+    classes = list(record.class_names)
     labels, probs = np.asarray(evaluated["labels"]), np.asarray(evaluated["probs"])
     predicted = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
-    matrix = confusion(labels, predicted, len(names))
+    matrix = confusion(labels, predicted, len(classes))
     split = evaluated["split"]
-    title = f"{record.model} ({run_dir.name})"
+    title = f"{names.plot(record.model)} ({names.plot(run_dir.name)})"
     plots.learning_curves(history, run_dir / CURVES_FILE, title=title, baseline=record.majority_baseline)
-    plots.confusion_matrix(matrix, names, run_dir / CONFUSION_FILE,
+    plots.confusion_matrix(matrix, classes, run_dir / CONFUSION_FILE,
                            title=f"{split} split: {int(np.trace(matrix))} of {int(matrix.sum())} right")
     worst = confident_errors(labels, probs)
     heatmaps = ""
@@ -69,8 +69,10 @@ def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, ev
         pictures, heatmaps = explained([evaluated["images"][i] for i in worst], predicted[worst],
                                        evaluated.get("model"))
         plots.image_grid(pictures,
-                         [f"{_short(Path(evaluated['paths'][i]).name)}\ntrue {names[labels[i]]}, "
-                          f"predicted {names[predicted[i]]}\np={probs[i, predicted[i]]:.2f}, "
+                         [f"{_short(names.plot(Path(evaluated['paths'][i]).name))}\n"
+                          f"true {_short(names.plot(classes[labels[i]]), 14)}, "
+                          f"predicted {_short(names.plot(classes[predicted[i]]), 14)}\n"
+                          f"p={probs[i, predicted[i]]:.2f}, "
                           f"loss {item_loss(probs, labels, i):.2f}" for i in worst],
                          run_dir / ERRORS_FILE, columns=min(4, len(worst)),
                          suptitle=f"top losses: the {len(worst)} worst of {int(matrix.sum() - np.trace(matrix))} "
@@ -80,10 +82,10 @@ def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, ev
         plots.image_grid([None], [f"no misclassified {split} images"], run_dir / ERRORS_FILE, columns=1, cell=3.0)
     if record.calibration:
         calibration_figures(run_dir, record.calibration)
-    record.per_class = per_class(labels, predicted, names)
-    summary = {"split": split, "class_names": names, "matrix": matrix.tolist(),
-               "worst_errors": [{"path": str(evaluated["paths"][i]), "true": names[labels[i]],
-                                 "predicted": names[predicted[i]],
+    record.per_class = per_class(labels, predicted, classes)
+    summary = {"split": split, "class_names": classes, "matrix": matrix.tolist(),
+               "worst_errors": [{"path": str(evaluated["paths"][i]), "true": classes[labels[i]],
+                                 "predicted": classes[predicted[i]],
                                  "probability": round(float(probs[i, predicted[i]]), 4),
                                  "loss": round(item_loss(probs, labels, i), 4)} for i in worst]}
     record.confusion_matrix = summary
@@ -105,7 +107,8 @@ def explained(images: list, classes, model) -> tuple[list, str]:
         pictures = [gradcam.overlay(image, grid) for image, grid in zip(images, grids)]
     except Exception as exc:  # noqa: BLE001 - the pictures without heatmaps still tell the story
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        print(f"Warning: no heatmaps on {ERRORS_FILE}, plain images instead: {reason}", file=sys.stderr, flush=True)
+        print(names.terminal(f"Warning: no heatmaps on {ERRORS_FILE}, plain images instead: {reason}"), file=sys.stderr,
+              flush=True)
         return images, f"plain images: no Grad-CAM heatmaps for this model ({reason})"
     return pictures, (f"Grad-CAM heatmaps of the predicted class, from the {height}x{width} feature map "
                       f"output by layer '{layer}' (red: the evidence for that class)")
@@ -126,7 +129,7 @@ def _data_uri(path: Path) -> str:
 
 
 def _table(rows) -> str:
-    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th>{names.html(str(k))}</th><td>{names.html(_fmt(v))}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
 
 
@@ -186,7 +189,7 @@ def _rejection_text(facts: dict) -> str:
 
 def _per_class_table(scores: dict) -> str:
     head = "<tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>images</th></tr>"
-    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{s['precision']:.1%}</td><td>{s['recall']:.1%}</td>"
+    rows = "".join(f"<tr><td>{names.html(name)}</td><td>{s['precision']:.1%}</td><td>{s['recall']:.1%}</td>"
                    f"<td>{s['f1']:.1%}</td><td>{s['support']}</td></tr>" for name, s in scores.items())
     return f"<table>{head}{rows}</table>"
 
@@ -197,7 +200,7 @@ def _number(value, spec: str = ".3f") -> str:
 
 def _calibration_text(cal: dict) -> str:
     """ECE before and after temperature scaling, and the temperature, in words (HTML)."""
-    split = html.escape(cal["split"])
+    split = names.html(cal["split"])
     t = cal["temperature"]
     if cal.get("ece_before") is None:
         return f"<p>No {split} images to measure calibration on (T={t:.3g}, fitted on validation).</p>"
@@ -219,7 +222,7 @@ def _curves_table(curves: dict) -> str:
     at = "at 0.5" if len(curves) == 2 else "at argmax"
     head = (f"<tr><th>class</th><th>ROC AUC</th><th>AP</th><th>precision {at}</th>"
             f"<th>recall {at}</th></tr>")
-    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{_number(c.get('roc_auc'))}</td>"
+    rows = "".join(f"<tr><td>{names.html(name)}</td><td>{_number(c.get('roc_auc'))}</td>"
                    f"<td>{_number(c.get('average_precision'))}</td>"
                    f"<td>{_number((c.get('operating_point') or {}).get('precision'), '.1%')}</td>"
                    f"<td>{_number((c.get('operating_point') or {}).get('recall'), '.1%')}</td></tr>"
@@ -231,7 +234,7 @@ def _threshold_text(class_names: list) -> str:
     if len(class_names) != 2:
         return ("<p>The dots mark the model's own decision, the most likely class. "
                 "<code>predict --threshold</code> applies to two-class models only.</p>")
-    first, second = (html.escape(name) for name in class_names)
+    first, second = (names.html(name) for name in class_names)
     return (f"<p>For two classes, <code>catdog-zoo predict RUN_DIR IMAGES --threshold t</code> predicts "
             f"{second} when its probability is &gt;= t (without it, the more likely class: t = 0.5, the dots); "
             f"moving t moves the marked point along the curves: a lower t finds more {second} (higher recall) "
@@ -244,7 +247,7 @@ def _calibration_section(run_dir: Path, record: RunRecord) -> str:
     if not cal or not all(path.is_file() for path in figures):
         return "<h2>Calibration</h2><p>Calibration was not measured for this run.</p>"
     reliability, pr_roc = (f'<img alt="{path.name}" src="{_data_uri(path)}">' for path in figures)
-    return (f"<h2>Calibration ({html.escape(cal['split'])})</h2>{_calibration_text(cal)}"
+    return (f"<h2>Calibration ({names.html(cal['split'])})</h2>{_calibration_text(cal)}"
             f'<div class="cols"><div>{reliability}</div>'
             f"<div><h3>Precision-recall and ROC</h3>{_curves_table(cal.get('curves') or {})}"
             f"{_threshold_text(list((cal.get('curves') or {}).keys()) or record.class_names)}</div></div>"
@@ -261,7 +264,7 @@ def render_html(run_dir: Path, config: dict, record: RunRecord, heatmaps: str = 
              ("overfitting gap", "-" if gap is None else f"{gap * 100:+.1f} pts"),
              ("training time", f"{record.train_seconds or 0:.0f} s"),
              ("parameters", f"{record.num_params or 0:,}")]
-    cards_html = "".join(f'<div class="card">{html.escape(k)}<b>{html.escape(v)}</b></div>' for k, v in cards)
+    cards_html = "".join(f'<div class="card">{names.html(k)}<b>{names.html(v)}</b></div>' for k, v in cards)
     figures = {name: run_dir / name for name in (CURVES_FILE, CONFUSION_FILE, ERRORS_FILE)}
     img = {name: f'<img alt="{name}" src="{_data_uri(path)}">' for name, path in figures.items()}
     headline = [(k, getattr(record, k)) for k in ("model", "distribution", "plugin_version", "val_accuracy",
@@ -276,19 +279,19 @@ def render_html(run_dir: Path, config: dict, record: RunRecord, heatmaps: str = 
             ("image size", record.image_size), ("unknown answers", _rejection_text(record.rejection))]
     versions = list(record.versions.items())
     split = (record.confusion_matrix or {}).get("split", "test")
-    model, run = html.escape(record.model), html.escape(run_dir.name)
-    errors_note = f"<p>{html.escape(heatmaps)}.</p>" if heatmaps else ""
+    model, run = names.html(record.model), names.html(run_dir.name)
+    errors_note = f"<p>{names.html(heatmaps)}.</p>" if heatmaps else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{model}: {run}</title>
 <style>{STYLE}</style></head><body>
 <h1>{model}</h1>
-<p class="sub">run {run}, seed {record.seed}, finished {html.escape(record.finished_at)}</p>
+<p class="sub">run {run}, seed {record.seed}, finished {names.html(record.finished_at)}</p>
 <div class="cards">{cards_html}</div>
 <h2>Learning curves</h2>{img[CURVES_FILE]}
-<div class="cols"><div><h2>Confusion matrix ({html.escape(split)})</h2>{img[CONFUSION_FILE]}</div>
-<div><h2>Per class ({html.escape(split)})</h2>{_per_class_table(record.per_class)}
+<div class="cols"><div><h2>Confusion matrix ({names.html(split)})</h2>{img[CONFUSION_FILE]}</div>
+<div><h2>Per class ({names.html(split)})</h2>{_per_class_table(record.per_class)}
 <h2>Data</h2>{_table(data)}<h2>Stages</h2>{_table(stages)}</div></div>
-<h2>Most confident errors ({html.escape(split)})</h2>{errors_note}{img[ERRORS_FILE]}
+<h2>Most confident errors ({names.html(split)})</h2>{errors_note}{img[ERRORS_FILE]}
 {_calibration_section(run_dir, record)}
 <div class="cols"><div><h2>Metrics</h2>{_table(headline)}</div>
 <div><h2>Configuration</h2>{_table(config.items())}<h2>Versions</h2>{_table(versions)}</div></div>

@@ -15,6 +15,7 @@ from ..errors import ZooError
 from ..models.heads import is_binary, loss_for, probabilities
 from ..models.saving import load_model
 from ..util.digest import files_digest
+from ..util.names import terminal
 from ..util.progress import SILENT
 from .inference import open_run_model
 from .layout import CONFIG_FILE, MODEL_FILE
@@ -55,15 +56,15 @@ def evaluate(run_dir, *, data: str | None = None, split: str = "validation", bat
         raise ZooError(f"the data of {run_dir} is not what it was trained and scored on (its {CONFIG_FILE} was "
                        f"edited, or files under {splits.root} changed); pass --data to score a folder on purpose")
     if list(splits.class_names) != list(record.class_names):
-        raise ZooError(f"classes in {splits.root} ({', '.join(splits.class_names)}) differ from the run's "
-                       f"({', '.join(record.class_names)})")
+        raise ZooError(f"classes in {terminal(splits.root)} ({', '.join(map(terminal, splits.class_names))}) differ "
+                       f"from the run's ({', '.join(map(terminal, record.class_names))})")
     model = load_run_model(run_dir)
     scorer, novelty, why = open_run_model(run_dir, config, record, model, reject)
     decoded = decode_run_split(config, split, splits, progress)[1]
     if decoded.skipped:
         print(f"Warning: {describe_skipped(decoded.skipped)}", file=sys.stderr)
     if not len(decoded.split):
-        raise ZooError(f"the {split} split of {splits.root} has no usable images")
+        raise ZooError(f"the {split} split of {terminal(splits.root)} has no usable images")
     size = batch_size or config.batch_size
     labels = np.asarray(decoded.split.labels)
     ood = []

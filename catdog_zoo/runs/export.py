@@ -29,6 +29,7 @@ from ..errors import ZooError
 from ..models.augment import without_augmentation
 from ..models.heads import probabilities
 from ..util.files import dir_size, output_path, write_json, write_text
+from ..util.names import labels_file
 from ..util.progress import SILENT
 from ..models.frozen import split_frozen
 from ..plugins import get_zoo
@@ -61,6 +62,7 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
     if version is not None and (fmt != "saved_model" or version < 1):
         raise ZooError("--version applies to --format saved_model only, and is a whole number from 1")
     config, record = read_run(run_dir)
+    labels = labels_file(record.class_names, run_dir)  # labels.txt: one class name per line, or refused
     out = Path(out) if out else default_out(run_dir, fmt, config.model, quantize)
     if fmt == "saved_model":
         out = out / str(version or _next_version(out))
@@ -68,7 +70,6 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
     model = without_augmentation(load_run_model(run_dir))
     output_path(out, folder_ok=True)
     _remove_stale_staging(out.parent)
-    labels = "".join(f"{name}\n" for name in record.class_names)  # labels.txt: one class name per line
     steps = 1 if fmt == "saved_model" else 2
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as tmp, \
             progress(f"exporting {fmt}" + (f" ({quantize})" if quantize != "none" else ""), steps, "steps") as bar:

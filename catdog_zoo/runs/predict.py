@@ -15,6 +15,7 @@ from ..data.decode import ImageError, decode_file, describe_skipped
 from ..data.splits import IMAGE_EXTENSIONS, find_images
 from ..errors import ZooError
 from ..util.files import csv_cell, output_path, write_text
+from ..util.names import terminal
 from ..util.progress import SILENT
 from .evaluate import load_run_model
 from .explain import Explainer
@@ -73,7 +74,8 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
     explainer = Explainer(model, explain, files) if explain is not None else None
     scorer, novelty, why = open_run_model(run_dir, config, record, model, reject)
     if why:
-        (say or (lambda text: print(text, file=sys.stderr)))(f"Note: no 'unknown' answers from {run_dir}: {why}")
+        note = terminal(f"Note: no 'unknown' answers from {run_dir}: {why}")
+        (say or (lambda text: print(text, file=sys.stderr)))(note)
     size = tuple(config.image_size)
     class_names = record.class_names
     if threshold is not None:

@@ -175,7 +175,7 @@ CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline
 
 async def _uploads(request: Request, limits: Limits) -> tuple:
     """``([bytes], [name])``: multipart ``file`` fields (repeatable), or the raw body as one image."""
-    from ..util.files import printable
+    from ..util.names import terminal
 
     body = await read_body(request, limits)
     kind = request.headers.get("content-type", "")
@@ -203,7 +203,7 @@ async def _uploads(request: Request, limits: Limits) -> tuple:
     count_ok(len(files), limits)
     data = [await f.read() for f in files]
     # An upload's file name is the client's text: shown, never used as a path
-    return data, [printable(f.filename or f"upload {i}") for i, f in enumerate(files)]
+    return data, [terminal(f.filename or f"upload {i}") for i, f in enumerate(files)]
 
 
 async def _explain(server, run, items, found, out) -> None:

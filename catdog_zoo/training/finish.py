@@ -24,6 +24,7 @@ from ..runs.calibration import calibration_summary, curves
 from ..runs.layout import HISTORY_FILE, MODEL_FILE
 from ..runs.record import RunRecord, RunResult, data_fingerprint, write_history, write_record
 from ..runs.rejection import unavailable
+from ..util.names import terminal
 from ..util.version import __version__
 from . import checkpoints
 from .distribute import scaled_learning_rate
@@ -63,7 +64,7 @@ def finish(runner, scorer) -> RunResult:
     cluster.barrier()
     test_txt = "n/a" if record.test_accuracy is None else f"{record.test_accuracy:.4f}"
     runner.say(f"Done in {train_seconds:.1f}s: val_accuracy {record.val_accuracy:.4f}, "
-               f"test_accuracy {test_txt}; run saved to {runner.run_dir}")
+               f"test_accuracy {test_txt}; run saved to {terminal(runner.run_dir)}")
     return RunResult(runner.run_dir, record)
 
 
@@ -105,8 +106,7 @@ def _rejection(runner, scorer) -> dict:
     try:
         return fit_rejection(runner, scorer)
     except Exception as exc:  # noqa: BLE001 - the model and metrics matter more
-        print(f"Warning: could not set up rejection of unknown images: {type(exc).__name__}: {exc}", file=sys.stderr,
-              flush=True)
+        warn(f"Warning: could not set up rejection of unknown images: {type(exc).__name__}: {exc}")
         return unavailable(f"setting it up failed at the end of training ({type(exc).__name__})")
 
 
@@ -121,7 +121,7 @@ def _calibration(runner, logits, split: str):
         return {**{key: summary[key] for key in keys}, "split": split,
                 "curves": curves(probabilities(held), labels, list(runner.splits.class_names))}
     except Exception as exc:  # noqa: BLE001 - the model and metrics matter more than this measurement
-        print(f"Warning: could not measure calibration: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        warn(f"Warning: could not measure calibration: {type(exc).__name__}: {exc}")
         return None
 
 
@@ -133,8 +133,13 @@ def _report(runner, record: RunRecord, logits, split: str):
             "split": split, "images": decoded.images, "labels": decoded.split.labels,
             "probs": probabilities(logits(split)), "paths": decoded.split.paths, "model": runner.net})
     except Exception as exc:  # noqa: BLE001 - the model and metrics matter more than the pictures
-        print(f"Warning: could not write the run report: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        warn(f"Warning: could not write the run report: {type(exc).__name__}: {exc}")
         return None
+
+
+def warn(text: str) -> None:
+    """One line on stderr, whatever the exception's text holds (names of files, classes, layers)."""
+    print(terminal(text), file=sys.stderr, flush=True)
 
 
 def single_copy(runner):

@@ -11,6 +11,7 @@ import shlex
 import numpy as np
 
 from ..models.duplicates import near_duplicate_pairs
+from ..util.names import terminal
 from ..util.rows import take
 
 
@@ -37,6 +38,6 @@ def leakage_hint(decoded: dict, features: dict, data_root) -> str | None:
     copies = sorted({j for _, j, _ in pairs})
     i, j, _ = max(pairs, key=lambda p: p[2])
     name, k = names[which[j]], index[j]
-    example = f"{decoded['train'].split.paths[i]} ~ {decoded[name].split.paths[k]}"
+    example = f"{terminal(decoded['train'].split.paths[i])} ~ {terminal(decoded[name].split.paths[k])}"
     return (f"Hint: {len(copies)} validation/test images look like near-copies of training images (e.g. {example}); "
-            f"their scores are inflated: 'catdog-zoo audit --data {shlex.quote(str(data_root))}' lists them")
+            f"their scores are inflated: 'catdog-zoo audit --data {terminal(shlex.quote(str(data_root)))}' lists them")

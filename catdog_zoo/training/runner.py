@@ -18,6 +18,7 @@ from ..data.batches import batches
 from ..data.entries import BlockCheck
 from ..models.heads import compile_model
 from ..models.seeding import epoch_seed, reseed
+from ..util.names import lines, terminal
 from ..util.progress import progress_factory
 from . import checkpoints
 from .distribute import Cluster, scaled_learning_rate
@@ -46,9 +47,10 @@ class Setup:
 
 
 def say_to(quiet: bool):
+    """What a run tells its user, on stdout (names in it through ``terminal``; ``lines`` guards the rest)."""
     def say(text):
         if not quiet:
-            print(text, flush=True)
+            print(lines(text), flush=True)
     return say
 
 
@@ -79,9 +81,9 @@ class Runner:
                 self.early.load(state["early_stopping"], checkpoints.best_weights(checkpoint))
         self.started = time.perf_counter() - (state["seconds"] if state else 0.0)
         resume_stage, done = (state["stage"], state["epoch"]) if state else (self.stages[0].name, 0)
-        sizes = {name: len(self.decoded[name].split) for name in ("train", "validation", "test")}
-        self.say(f"Training {self.spec.name} on {self.splits.root}: {sizes['train']} train, {sizes['validation']} "
-                 f"validation, {sizes['test']} test images, classes {', '.join(self.splits.class_names)}")
+        sizes = ", ".join(f"{len(self.decoded[name].split)} {name}" for name in ("train", "validation", "test"))
+        self.say(terminal(f"Training {self.spec.name} on {self.splits.root}: {sizes} images, "
+                          f"classes {', '.join(self.splits.class_names)}"))  # one line, whatever the names hold
         scorer, first, reached = None, 0, False
         for stage in self.stages:
             last = first + stage.epochs
@@ -175,4 +177,5 @@ class Runner:
 
 
 def warn(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    """A warning: one line on stderr, whatever the names in it hold."""
+    print(terminal(text), file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ import keras
 
 from ..config import KEYS, TrainConfig, check_for_model, resolve_config
 from ..data.prepare import decode_splits, load_splits
+from ..data.splits import check_labels
 from ..errors import ConfigError, Interrupted, ZooError
 from ..models.frozen import fine_tune_index
 from ..plugins import get_zoo
@@ -24,6 +25,7 @@ from ..runs.layout import CONFIG_FILE, METRICS_FILE, check_run_dir, create_run_d
 from ..runs.record import RunResult, read_run_config
 from ..util.files import write_yaml
 from ..util.locks import folder_lock
+from ..util.names import terminal
 from ..util.progress import progress_factory
 from . import checkpoints
 from .distribute import make_cluster
@@ -45,6 +47,8 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
     cfg = resolve_config(spec, config_file, **options)
     check_for_model(spec, cfg)
     cluster = make_cluster(cfg.strategy, cfg.devices)  # first: multi_worker must precede other TF work
+    splits = load_splits(cfg)
+    check_labels(splits)  # a class name labels.txt cannot hold is refused before any run folder exists
     with contextlib.ExitStack() as held:
         def take_run_dir():
             check_run_dir(cfg.run_dir, overwrite)  # before the lock: a refusal leaves no folder behind
@@ -53,7 +57,7 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
         _as_chief(cluster, take_run_dir if cfg.run_dir else None)
         weights = cfg.weights if cfg.weights is not None else "default"
         net, splits, decoded, fine_tune_from, decode_seconds, stages = _build(spec, cfg, cluster, quiet, weights,
-                                                                              early=True)
+                                                                              early=True, splits=splits)
         if cluster.is_chief:
             run_dir = create_run_dir(spec.name, cfg.run_dir, runs_root, overwrite)
             if not cfg.run_dir:  # a new folder of its own name: locked as soon as it exists
@@ -112,7 +116,7 @@ def _resume_locked(spec, cfg, cluster, run_dir: Path, quiet: bool) -> RunResult:
     if not latest and any_checkpoint and spec.pretrained and weights is None:  # all damaged: start over
         net, splits, decoded, fine_tune_from, decode_seconds, _ = _build(
             spec, cfg, cluster, quiet, cfg.weights if cfg.weights is not None else "default")
-    say_to(quiet)(f"Resuming {run_dir} " + (f"after epoch {state['epoch']} ({state['stage']} stage)" if state
+    say_to(quiet)(f"Resuming {terminal(run_dir)} " + (f"after epoch {state['epoch']} ({state['stage']} stage)" if state
                                              else "from the start (no checkpoint yet)"))
     if not cluster.is_chief:  # reads the chief's checkpoint (shared storage), writes elsewhere
         run_dir = _scratch_run_dir(cluster)
@@ -130,11 +134,13 @@ def _run(runner: Runner, state, checkpoint, run_dir) -> RunResult:
         raise Interrupted(run_dir) from None
 
 
-def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights, early: bool = False) -> tuple:
+def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights, early: bool = False, splits=None) -> tuple:
     """``(model, splits, decoded, fine_tune_from, decode_seconds, stages)``: the images decoded in a thread
     while the model is built from the seed and, with ``early`` (a new run), the first stage does what it can
     before the images are there (:meth:`~catdog_zoo.training.stages.Stage.prepare_early`)."""
-    splits = load_splits(cfg)
+    if splits is None:
+        splits = load_splits(cfg)
+        check_labels(splits)
     keras.utils.set_random_seed(cfg.seed)
     decoding = _Background(lambda progress: decode_splits(splits, cfg.image_size, cfg.strict, warn, progress,
                                                           cfg.decoded_cache), progress_factory(quiet))

@@ -23,6 +23,7 @@ from ..data.cache import cache_root
 from ..models.features import FeatureStore, prepared_engine
 from ..models.frozen import FrozenChain, split_backbone, split_frozen, unfreeze_top
 from ..models.heads import probabilities
+from ..util.names import terminal
 from ..util.rows import in_memory_if_small
 from .leakage import leakage_hint
 
@@ -109,12 +110,12 @@ class HeadOnFeatures(HeadOnImages):
         runner.compile(runner.net, runner.cfg.learning_rate)
         chain = self.chain or split_frozen(runner.net, self.backbone)
         if chain is None:
-            runner.say(f"Note: {runner.spec.name}'s layers around '{self.backbone}' are not a simple "
-                       "chain; training end to end without the feature cache")
+            runner.say(f"Note: {terminal(runner.spec.name)}'s layers around '{terminal(self.backbone)}' are not a "
+                       "simple chain; training end to end without the feature cache")
             self.used = False
             self._on_images(runner, first, last, checkpoint)
             return None
-        runner.say(f"Features of the frozen '{self.backbone}' (cache: {cache_root()})")
+        runner.say(f"Features of the frozen '{terminal(self.backbone)}' (cache: {terminal(cache_root())})")
         # Handed over, not kept: the engine's working memory (hundreds of MB at batch 64) must go once the
         # features are extracted, before the head trains.
         engine, self.engine = self.engine, None
@@ -193,7 +194,7 @@ class FineTune(Stage):
 
     def run(self, runner, first: int, last: int, checkpoint):
         cfg = runner.cfg
-        runner.say(f"Fine-tuning {self.backbone} from layer {self.from_layer} for "
+        runner.say(f"Fine-tuning {terminal(self.backbone)} from layer {self.from_layer} for "
                    f"{self.epochs} epochs at learning rate {cfg.fine_tune_learning_rate:g}")
         self.prepare(runner.net)
         runner.compile(runner.net, cfg.fine_tune_learning_rate)
@@ -223,8 +224,8 @@ class FineTuneOnActivations(FineTune):
             return super().run(runner, first, last, checkpoint)
         self.cut = parts.cut
         cfg = runner.cfg
-        runner.say(f"Fine-tuning {self.backbone} from layer {self.from_layer} for {self.epochs} epochs at learning "
-                   f"rate {cfg.fine_tune_learning_rate:g}, on cached activations of its layer {parts.cut}")
+        runner.say(f"Fine-tuning {terminal(self.backbone)} from layer {self.from_layer} for {self.epochs} epochs at "
+                   f"learning rate {cfg.fine_tune_learning_rate:g}, on cached activations of its layer {parts.cut}")
         lower = FrozenChain(front=chain.front, frozen=[parts.lower], head=[])
         activations, report = cached_inputs(runner, lower, f"activations-{parts.cut}")
         self.activation_report = report.as_dict()

@@ -16,6 +16,7 @@ from ..plugins import get_zoo
 from ..runs.layout import CONFIG_FILE, METRICS_FILE
 from ..runs.record import read_run_config
 from ..util.locks import folder_lock
+from ..util.names import terminal
 from .session import resume, train
 
 # The settings a sweep chooses; a kept or resumed run must have been made with the same ones.
@@ -75,19 +76,19 @@ def _sweep(specs, runs_dir, wanted: dict, quiet: bool, say) -> SweepResult:
                 action = "kept"
             elif started:
                 action = "resumed"
-                say(f"[{number}/{len(specs)}] {spec.name}: resuming {run_dir}")
+                say(f"[{number}/{len(specs)}] {terminal(spec.name)}: resuming {terminal(run_dir)}")
                 resume(run_dir, quiet=quiet)
             else:
                 action = "trained"
-                say(f"[{number}/{len(specs)}] {spec.name}: training into {run_dir}")
+                say(f"[{number}/{len(specs)}] {terminal(spec.name)}: training into {terminal(run_dir)}")
                 train(spec.qualified_name, run_dir=str(run_dir), quiet=quiet,
                       **{k: v for k, v in wanted.items() if v is not None})
         except Exception as exc:  # noqa: BLE001 - one plugin's bug must not stop the sweep
             result.failures[spec.name] = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
-            say(f"[{number}/{len(specs)}] {spec.name}: failed: {result.failures[spec.name]}")
+            say(terminal(f"[{number}/{len(specs)}] {spec.name}: failed: {result.failures[spec.name]}"))
             continue
         if action == "kept":
-            say(f"[{number}/{len(specs)}] {spec.name}: already finished in {run_dir}; kept")
+            say(f"[{number}/{len(specs)}] {terminal(spec.name)}: already finished in {terminal(run_dir)}; kept")
         result.actions[spec.name] = action
         result.runs.append(run_dir)
     return result

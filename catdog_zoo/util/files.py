@@ -10,13 +10,13 @@ import errno
 import json
 import math
 import os
-import re
 import tempfile
 from pathlib import Path
 
 import yaml
 
 from ..errors import ZooError
+from .names import json_safe, terminal
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _UMASK = os.umask(0o022)
@@ -86,7 +86,7 @@ def write_text(path, text: str) -> None:
 
 
 def write_json(path, data) -> None:
-    write_text(path, json.dumps(finite(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
+    write_text(path, json.dumps(json_safe(finite(data)), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def finite(data):
@@ -101,26 +101,21 @@ def finite(data):
     return data
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def printable(text: str) -> str:
-    """``text`` safe to print or write as UTF-8. A file name that is not valid UTF-8 reaches Python with
-    surrogate escapes, which would stop any write; control characters (an ESC in a shared file's class
-    name can clear a terminal or retitle it) would act on the terminal. Both are shown as ``\\xNN``."""
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Kept for callers of the old name: :func:`catdog_zoo.util.names.terminal`, the one way a name is shown."""
+    return terminal(text)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(value):
-    """A CSV cell a spreadsheet will not run: text starting like a formula (``=``, ``+``, ``-``, ``@``, tab,
-    carriage return) gets a leading apostrophe, as OWASP advises; numbers are left as they are."""
+    """A CSV cell a spreadsheet will not run: the text as :func:`~catdog_zoo.util.names.terminal` shows it, and
+    text starting like a formula (``=``, ``+``, ``-``, ``@``) gets a leading apostrophe, as OWASP advises;
+    numbers are left as they are."""
     if not isinstance(value, str):
         return value
-    value = printable(value)
+    value = terminal(value)  # shown as on the terminal: no control character, no byte that is not UTF-8
     if not value.startswith(_FORMULA_START):
         return value
     try:
