@@ -110,12 +110,15 @@ def test_an_interrupted_write_leaves_nothing_and_its_leftovers_go(own_cache):
             out.append(np.ones((2, 2), np.float32))
             raise RuntimeError("killed")
     assert list(own_cache.iterdir()) == []
-    orphan = own_cache / ".features-abc-123.tmp"  # what a SIGKILLed writer leaves
+    orphan = own_cache / ".features-abc-123.zoo-tmp-k1ll3d00.tmp"  # what a SIGKILLed writer leaves
     orphan.write_bytes(b"partial")
+    notes = own_cache / ".notes.tmp"  # a user's file that only looks temporary: not the zoo's to delete
+    notes.write_text("mine")
     old = time.time() - 3600
     os.utime(orphan, (old, old))
+    os.utime(notes, (old, old))
     cache.store("next", np.ones((1, 1), np.float32))
-    assert not orphan.exists() and entry(own_cache, "next").is_file()
+    assert not orphan.exists() and entry(own_cache, "next").is_file() and notes.read_text() == "mine"
 
 
 def test_an_unwritable_cache_still_gives_the_rows(tmp_path, monkeypatch):

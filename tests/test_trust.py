@@ -176,10 +176,11 @@ def test_overwrite_keeps_what_the_user_put_in_a_run_folder(tiny_data, tmp_path):
     (run / "export").mkdir()
     (run / "export" / "mine.tflite").write_bytes(b"the user's own export")
     (run / "export" / "model.tflite").write_bytes(b"an old export of the zoo")
+    (run / "export" / "model.tflite.export.json").write_text("{}")  # the zoo's record of its export
     (run / "checkpoints").mkdir(exist_ok=True)
     (run / "checkpoints" / "notes.txt").write_text("mine")
     # What killed processes leave: an export's staging folder, a report's temporary file.
-    leftovers = [run / "export" / ".export-k1ll3d00", run / ".metrics-abc123de.json"]
+    leftovers = [run / "export" / ".export.zoo-tmp-k1ll3d00", run / ".metrics.zoo-tmp-abc123de.json"]
     leftovers[0].mkdir()
     leftovers[1].write_text("{")
     old = time.time() - 3600
@@ -287,7 +288,7 @@ def test_export_overwrite_replaces_only_an_export_it_wrote(tiny_run, tmp_path):
     assert refused.exit_code == 1 and "is not an export catdog-zoo wrote" in refused.output
     assert (photos / "2024" / "me.jpg").read_bytes() == b"a user's photo"
     into_run = cli_run("export", tiny_run, "--format", "tflite", "--out", tiny_run, "--overwrite")
-    assert into_run.exit_code == 1 and "which the export reads" in into_run.output
+    assert into_run.exit_code == 1 and f"is the run directory {tiny_run.resolve()}" in into_run.output
     assert (tiny_run / "model.keras").is_file()
     out = tmp_path / "m.tflite"
     assert cli_run("export", tiny_run, "--format", "tflite", "--out", out).exit_code == 0

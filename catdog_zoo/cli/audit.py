@@ -9,6 +9,7 @@ import click
 
 from ..config import KEYS
 from ..errors import ZooError
+from ..runs.confine import check_output
 from ..util.names import terminal
 from ..util.progress import progress_factory, terminal_progress
 from .output import echo, echo_json
@@ -28,7 +29,8 @@ OWN_FILES = {"audit.json", "audit.html"}
 @click.option("--weights", type=click.Path(dir_okay=False), help=KEYS["weights"].help)
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-def audit(data_arg, out, seed, model, weights, as_json, quiet):
+@click.option("--overwrite", is_flag=True, help="Replace the audit.json and audit.html of an earlier audit in --out.")
+def audit(data_arg, out, seed, model, weights, as_json, quiet, overwrite):
     """Find what is wrong with a dataset before training on it or trusting its scores.
 
     Lists, most suspicious first: likely label errors (a photo whose out-of-fold prediction
@@ -49,7 +51,7 @@ def audit(data_arg, out, seed, model, weights, as_json, quiet):
 
     root = resolve_data(data_arg)
     target = Path(out) if out else Path("audits") / f"{_safe(root.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    _check_out(target, root)
+    _check_out(target, root, overwrite)
     say = (lambda text: None) if quiet else (lambda text: echo(text, err=True))
     result = run_audit(str(root), model=model, seed=seed, weights=weights,
                        progress=progress_factory(True) if quiet else terminal_progress(), say=say)
@@ -65,19 +67,20 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:60] or "data"
 
 
-def _check_out(target: Path, root: Path) -> None:
+def _check_out(target: Path, root: Path, overwrite: bool = False) -> None:
     resolved = target.resolve()
     if resolved == root.resolve() or root.resolve() in resolved.parents:
         raise ZooError(f"--out {terminal(target)} is inside the dataset {terminal(root)}; the audit never writes "
                        "there: choose another")
-    if target.exists() and not target.is_dir():
-        raise ZooError(f"--out {terminal(target)} exists and is not a folder")
+    check_output(target, folder=True, reads=[root])  # never a run folder, nor inside one
     if target.is_dir():
         others = sorted(p.name for p in target.iterdir() if p.name not in OWN_FILES)
         if others:
             raise ZooError(f"--out {terminal(target)} holds files the audit did not write ({terminal(others[0])}, "
                            "...): "
                            "choose an empty or new folder")
+        for name in sorted(OWN_FILES):
+            check_output(target / name, overwrite=overwrite, reads=[root])  # an earlier audit's: --overwrite
     try:  # made before any work: a folder that cannot be written fails now, not after the features
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

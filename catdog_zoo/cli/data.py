@@ -8,10 +8,13 @@ from ..config import KEYS, SPLITS
 from ..data.sources import resolve_data
 from ..data.splits import make_splits, unlabelable
 from ..plugins import get_zoo
+from ..runs.confine import check_output
 from ..util.names import terminal
 from .output import echo, echo_json, table
 
 data_option = click.option("--data", "data_arg", metavar="DIR|NAME", help=KEYS["data"].help)
+overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing --out file (never one "
+                                "in the data or in a run folder).")
 split_seed_option = click.option("--seed", type=click.IntRange(0, KEYS["seed"].maximum),
                                  default=KEYS["seed"].default, show_default=True,
                                  help="Seed of the validation/test split (as train's --seed).")
@@ -95,7 +98,8 @@ def check(data_arg, as_json):
 @split_seed_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
 @click.option("--per-class", default=3, show_default=True, type=click.IntRange(1, 20), help="Images per class.")
-def show(data_arg, seed, out, per_class):
+@overwrite_option
+def show(data_arg, seed, out, per_class, overwrite):
     """Save a grid of random training images, one row per class.
 
     \b
@@ -105,6 +109,7 @@ def show(data_arg, seed, out, per_class):
     """
     from ..reports.pictures import sample_grid
     splits = _splits(data_arg, seed)
+    check_output(out, overwrite=overwrite, reads=[splits.root])
     path = sample_grid(splits, out, per_class=per_class, seed=seed)
     echo(f"Wrote {terminal(path)} ({len(splits.class_names)} rows x {per_class} images)")
 
@@ -116,7 +121,8 @@ def show(data_arg, seed, out, per_class):
 @click.option("--copies", default=6, show_default=True, type=click.IntRange(1, 24), help="Augmented copies.")
 @click.option("--seed", type=click.IntRange(0, KEYS["seed"].maximum), default=KEYS["seed"].default,
               show_default=True, help="Seed of the split, of the image picked and of the random augmentation.")
-def augment_preview(model, data_arg, out, copies, seed):
+@overwrite_option
+def augment_preview(model, data_arg, out, copies, seed, overwrite):
     """Save one training image and augmented copies of it, made by MODEL's own augmentation layers.
 
     Shows what the model sees while training (e.g. the flips and rotations of 'augmentation'
@@ -129,5 +135,7 @@ def augment_preview(model, data_arg, out, copies, seed):
     """
     from ..reports.pictures import augment_preview as preview
     spec = get_zoo().model(model)
-    path = preview(spec, _splits(data_arg, seed), out, copies=copies, seed=seed)
+    splits = _splits(data_arg, seed)
+    check_output(out, overwrite=overwrite, reads=[splits.root])
+    path = preview(spec, splits, out, copies=copies, seed=seed)
     echo(f"Wrote {terminal(path)} (1 original + {copies} augmented copies)")

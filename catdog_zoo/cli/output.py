@@ -54,6 +54,7 @@ _LEADERBOARD_OPTIONS = [
     click.option("--markdown", is_flag=True, help="Print a Markdown table."),
     click.option("--plot", type=click.Path(dir_okay=False), help="Also save validation accuracy per epoch of "
                  "every run, overlaid, to this PNG."),
+    click.option("--overwrite", is_flag=True, help="Replace an existing --plot file (never one in a run folder)."),
 ]
 
 
@@ -63,10 +64,14 @@ def leaderboard_options(fn):
     return fn
 
 
-def print_leaderboard(runs, as_json, markdown, plot, given=None) -> None:
+def print_leaderboard(runs, as_json, markdown, plot, given=None, overwrite: bool = False) -> None:
     """``given``: the runs the user named (an unreadable one is an error); others found by a search are
     left out with a note when they cannot be read."""
     from ..reports import leaderboard as lb
+    from ..runs.confine import check_output
+
+    if plot:
+        check_output(plot, flag="--plot", overwrite=overwrite, reads=runs)
 
     rows = lb.leaderboard(runs, given)
     if not rows:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from ..config import SPLITS
+from ..runs.confine import check_output
 from ..runs.record import read_run
 from ..util.names import terminal
 from ..util.progress import terminal_progress
@@ -75,7 +76,9 @@ def rejection_line(r: dict, total: int) -> str:
 @click.option("--explain", type=click.Path(file_okay=False), metavar="DIR", help="Write each image under its "
               "Grad-CAM heatmap (where the model found its evidence for the predicted class) into DIR, and add the "
               "raw grid to --json as 'heatmap'.")
-def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, explain):
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file, and pictures of the same names in "
+              "--explain (never an input or a run's file).")
+def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, explain, overwrite):
     """Label IMAGES (files, or folders searched recursively) with a finished run's model.
 
     Prints the predicted label, the probability of that label, and the file. The label is 'unknown' when
@@ -89,10 +92,12 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, ex
       catdog-zoo predict runs/mobilenet_v2-20261124-101500 photo.jpg --explain why/ --json
     """
     read_run(run_dir)
+    if out:  # refused before any work: never an input, never inside a run, an existing file only with --overwrite
+        check_output(out, overwrite=overwrite, reads=[run_dir, *images])
     from ..runs.predict import predict as run_predict
     from ..runs.predict import write_predictions_csv
     results = run_predict(run_dir, images, strict=strict, threshold=threshold, tta=tta, reject=not no_reject,
-                          explain=explain, progress=terminal_progress())
+                          explain=explain, overwrite=overwrite, progress=terminal_progress())
     if out:
         write_predictions_csv(results, out)
     if as_json:
@@ -160,7 +165,7 @@ def export(run_dir, fmt, quantize, version, out, overwrite, as_json):
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Also every finished run under this folder "
               "(searched recursively). Default when no RUN_DIR is given: runs/.")
 @leaderboard_options
-def compare(run_dirs, runs_dir, as_json, markdown, plot):
+def compare(run_dirs, runs_dir, as_json, markdown, plot, overwrite):
     """Leaderboard of finished runs, best validation accuracy first.
 
     Columns: validation and test accuracy, the overfitting gap (final training accuracy minus
@@ -175,4 +180,6 @@ def compare(run_dirs, runs_dir, as_json, markdown, plot):
     from ..reports.leaderboard import find_runs
     if not run_dirs and runs_dir is None:
         runs_dir = "runs"
-    print_leaderboard(find_runs(run_dirs, runs_dir), as_json, markdown, plot, given=run_dirs)
+    if plot:  # before reading any run
+        check_output(plot, flag="--plot", overwrite=overwrite, reads=run_dirs)
+    print_leaderboard(find_runs(run_dirs, runs_dir), as_json, markdown, plot, given=run_dirs, overwrite=overwrite)

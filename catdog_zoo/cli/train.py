@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from pathlib import Path
 
 import click
 
 from ..config import KEYS, check_for_model, load_config_file, resolve_config
 from ..plugins import get_zoo
+from ..runs.confine import check_output
 from .options import config_options
 from ..util.names import terminal
 from .output import echo, echo_json, leaderboard_options, print_leaderboard
@@ -98,7 +100,7 @@ def _report(result, quiet: bool, as_json: bool) -> None:
               help="One run directory per model goes here.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-epoch progress; only a line per model.")
 @leaderboard_options
-def zoo(pattern, epochs, data, seed, runs_dir, quiet, as_json, markdown, plot):
+def zoo(pattern, epochs, data, seed, runs_dir, quiet, as_json, markdown, plot, overwrite):
     """Train every installed model (or those matching PATTERN), then print the leaderboard.
 
     The whole reference workflow in one command. Each model trains into RUNS_DIR/MODEL;
@@ -112,12 +114,14 @@ def zoo(pattern, epochs, data, seed, runs_dir, quiet, as_json, markdown, plot):
       catdog-zoo zoo --epochs 2 --runs-dir runs/quick
       catdog-zoo zoo 'dropout*' --markdown
     """
+    if plot:  # refused now, not after the sweep
+        check_output(plot, flag="--plot", overwrite=overwrite, reads=[data if data and Path(data).is_dir() else None])
     from ..training.zoo_sweep import run_zoo
     result = run_zoo(pattern, runs_dir=runs_dir, epochs=epochs, data=data, seed=seed, quiet=quiet,
                      say=lambda text: echo(text, err=as_json))
     if result.runs:
         echo("", err=as_json)
-        print_leaderboard(result.runs, as_json, markdown, plot)
+        print_leaderboard(result.runs, as_json, markdown, plot, overwrite=overwrite)
     for name, reason in result.failures.items():
         echo(terminal(f"Error: {name}: {reason}"), err=True)  # one line, whatever the plugin's error holds
     if result.failures:
@@ -141,9 +145,10 @@ def zoo(pattern, epochs, data, seed, runs_dir, quiet, as_json, markdown, plot):
               help="Batches in the sweep (it stops early once the loss diverges).")
 @click.option("--out", type=click.Path(dir_okay=False), default="lr-find.png", show_default=True,
               help="Where to draw the loss against the learning rate.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file (never one in the data or a run).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print every rate and loss, and the suggestion, as JSON.")
-def lr_find(model, data, image_size, batch_size, optimizer, seed, start, end, steps, out, quiet, as_json):
+def lr_find(model, data, image_size, batch_size, optimizer, seed, start, end, steps, out, overwrite, quiet, as_json):
     """Find a learning rate: train briefly while the rate grows, and plot the loss against it.
 
     The learning-rate range test, as fastai's lr_find: what train's first stage trains (the head on
@@ -163,6 +168,7 @@ def lr_find(model, data, image_size, batch_size, optimizer, seed, start, end, st
     options = {"data": data, "image_size": image_size, "batch_size": batch_size, "optimizer": optimizer,
                "seed": seed}
     check_for_model(spec, resolve_config(spec, None, **options))  # bad values stop before TensorFlow loads
+    check_output(out, overwrite=overwrite, reads=[data if data and Path(data).is_dir() else None])
     from ..reports.plots import lr_curve
     from ..training.lr_find import lr_find as sweep
     with _progress_to_stderr(as_json):

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..util.owned import is_ours
 from .entries import FORMAT_VERSION, SUFFIX, BadEntry, EntryWriter, open_entry
 
 CACHE_ENV = "CATDOG_ZOO_CACHE"
@@ -184,11 +185,12 @@ def remove(name: str) -> None:
 
 def remove_leftovers(root: Path, min_age: float = 60.0) -> None:
     """Delete the temporary files of writers that died: a live writer holds a lock on its own (and one
-    younger than ``min_age`` seconds may not have taken it yet)."""
+    younger than ``min_age`` seconds may not have taken it yet). Only the zoo's own temporaries
+    (:func:`catdog_zoo.util.owned.is_ours`): a user's ``.notes.tmp`` in the folder stays."""
     now = time.time()
     for tmp in root.glob(".*.tmp"):
         try:
-            if now - tmp.lstat().st_mtime < min_age:
+            if not is_ours(tmp, "temporary") or now - tmp.lstat().st_mtime < min_age:
                 continue
             fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ZooError
+from ..util.owned import temp_prefix
 from ..util.rows import FileRows
 from .cache_secret import secret
 
@@ -162,7 +163,7 @@ class EntryWriter:
         self.dtype = np.dtype(dtype) if dtype is not None else None
         self.rows, self.digests = 0, []
         self._block, self._block_filled, self.block_rows = hashlib.sha256(), 0, None
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=self.folder)
+        fd, self.tmp = tempfile.mkstemp(prefix=temp_prefix(name), suffix=".tmp", dir=self.folder)
         self.file = os.fdopen(fd, "wb", buffering=0)  # unbuffered: what append returned from is on disk
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # "being written": cache.remove_leftovers keeps it

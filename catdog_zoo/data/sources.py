@@ -7,7 +7,7 @@ A data source (:class:`catdog_zoo.DataSource`) resolves to a folder of class fol
 
 from __future__ import annotations
 
-import shutil
+import os
 import tarfile
 import tempfile
 import zipfile
@@ -17,6 +17,7 @@ from typing import Optional
 from ..errors import ConfigError, ZooError
 from ..plugins import get_zoo
 from ..util.names import terminal
+from ..util.owned import remove_ours, temp_prefix
 
 DEFAULT_SOURCE = "cats_and_dogs_filtered"
 CATS_AND_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
@@ -65,7 +66,9 @@ def safe_extract(archive: Path, target: Path) -> None:
     """Extract ``archive`` into ``target``, refusing it whole if any member would land outside.
 
     Absolute names, ``..`` escapes, links and device files are refused. Extraction goes to a staging
-    folder renamed to ``target`` at the end, so an interrupted extraction leaves nothing half-written.
+    folder renamed to ``target`` at the end, so an interrupted extraction leaves nothing half-written. A
+    ``target`` that exists already (a partial extraction of Keras', a user's files) is never deleted: what
+    the archive holds is moved into it, beside what is there, and a name already taken there is kept.
     """
     members, kind = _members(archive)
     root = target.resolve()
@@ -75,7 +78,7 @@ def safe_extract(archive: Path, target: Path) -> None:
             what = "is a link or device file" if special else f"would land outside {target}"
             raise ZooError(f"refusing to extract {terminal(archive)}: member '{terminal(name)}' {what}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=temp_prefix(target.name), dir=target.parent))
     try:
         if kind == "zip":
             with zipfile.ZipFile(archive) as zf:
@@ -83,12 +86,14 @@ def safe_extract(archive: Path, target: Path) -> None:
         else:
             with tarfile.open(archive) as tf:
                 tf.extractall(staging, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        if target.exists() or target.is_symlink():
+            for entry in staging.iterdir():  # beside what is there: nothing of it is ours to delete
+                if not os.path.lexists(target / entry.name):
+                    entry.rename(target / entry.name)
+        else:
+            staging.rename(target)
+    finally:
+        remove_ours(staging, "temporary")  # what is left of the staging folder (this process made it)
 
 
 def resolve_data(data: Optional[str]) -> Path:

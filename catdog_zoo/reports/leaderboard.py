@@ -6,12 +6,14 @@ directory compares, wherever it lives and whichever plugin trained it.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 from ..errors import ZooError
 from ..runs.layout import CONFIG_FILE, METRICS_FILE
 from ..runs.record import read_history, read_run
+from ..util.locks import folder_lock
 from ..util.names import markdown, plot, terminal
 from .plots import overlay_curves
 
@@ -47,13 +49,15 @@ def leaderboard(runs, given=None) -> list:
     """One dict per run (see :data:`COLUMNS`), sorted by validation then test accuracy, best first.
 
     A run that cannot be read is an error when it was named (``given``; default: every run), and passed
-    over with a note when it was found by searching a folder: one broken run must not hide the others.
+    over with a note when it was found by searching a folder: one broken run must not hide the others. So is
+    one that a writer holds (``train --overwrite``, ``export``): each run is read under its shared lock.
     """
     rows = []
     named = {Path(p).resolve() for p in (runs if given is None else given)}
     for run in runs:
         try:
-            record = read_run(run)[1]
+            with folder_lock(run, shared=True) if Path(run).is_dir() else contextlib.nullcontext():
+                record = read_run(run)[1]
         except ZooError as exc:
             if Path(run).resolve() in named:
                 raise

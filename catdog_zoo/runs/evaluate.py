@@ -15,6 +15,7 @@ from ..errors import ZooError
 from ..models.heads import is_binary, loss_for, probabilities
 from ..models.saving import load_model
 from ..util.digest import files_digest
+from ..util.locks import folder_lock
 from ..util.names import terminal
 from ..util.progress import SILENT
 from .inference import open_run_model
@@ -46,7 +47,15 @@ def evaluate(run_dir, *, data: str | None = None, split: str = "validation", bat
     precision, recall, F1 and support; ``accuracy`` counts every image, as without rejection, and
     ``rejection`` says how many images the run's operating point would answer "unknown" and the accuracy
     on the others (``{"available": False, "why"}`` when it cannot, or ``reject`` is False).
+
+    Holds the run's lock shared (:func:`catdog_zoo.util.locks.folder_lock`): beside other readers, never
+    beside ``train`` or ``export`` of the run.
     """
+    with folder_lock(run_dir, shared=True):
+        return _evaluate(run_dir, data, split, batch_size, tta, reject, progress)
+
+
+def _evaluate(run_dir, data, split: str, batch_size, tta: bool, reject: bool, progress) -> dict:
     config, record = read_run(run_dir)
     if data is not None:
         config = replace(config, data=data)

@@ -3,19 +3,22 @@
 Each image gets a picture in DIR (the photo under its heatmap for the class predicted) and its raw grid in the
 prediction (``heatmap``: rows of numbers in [0, 1], top row first, at the model's last feature map's
 resolution: 7x7 for MobileNetV2 at 224 px). Picture names are made by the zoo (``0007-photo_name.png``: the
-image's number, then the letters, digits, dots and dashes of its name), never taken whole from the input,
-and no existing file is replaced.
+image's number, then the letters, digits, dots and dashes of its name), never taken whole from the input.
+DIR is checked like every output (:func:`.confine.check_output`): never a run folder or inside one, never
+among the images predicted (the pictures would be predicted next time); an existing picture of the same name
+is replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ZooError
 from ..models.gradcam import heatmaps, overlay
-from .layout import is_run_dir
+from .confine import check_output
 
 
 def picture_name(number: int, path) -> str:
@@ -24,19 +27,20 @@ def picture_name(number: int, path) -> str:
 
 
 class Explainer:
-    """Heatmaps of a run's model, written into ``folder`` as pictures named by :func:`picture_name`."""
+    """Heatmaps of a run's model (``model``, set before ``explain`` is called), written into ``folder`` as pictures
+    named by :func:`picture_name`; ``reads``: the run and the images (never written into)."""
 
-    def __init__(self, model, folder, files):
+    def __init__(self, folder, files, reads=(), overwrite: bool = False, model=None):
         self.model, self.folder = model, Path(folder)
-        if is_run_dir(self.folder):
-            raise ZooError(f"--explain {folder} is a run directory: choose a folder of its own for the pictures")
-        if self.folder.exists() and not self.folder.is_dir():
-            raise ZooError(f"--explain {folder} exists and is not a folder")
+        check_output(self.folder, flag="--explain", reads=reads, folder=True)
         self.names = {str(f): picture_name(k, f) for k, f in enumerate(files, start=1)}
-        taken = [n for n in self.names.values() if (self.folder / n).exists() or (self.folder / n).is_symlink()]
-        if taken:
-            raise ZooError(f"--explain {folder} already holds {taken[0]}: choose an empty or new folder "
-                           "(nothing there is replaced)")
+        for name in self.names.values():
+            if not os.path.lexists(self.folder / name):
+                continue  # a new file in a folder already checked
+            if not overwrite:
+                raise ZooError(f"--explain {folder} already holds {name}: pass --overwrite to replace the pictures "
+                               "of the same names, or choose an empty or new folder")
+            check_output(self.folder / name, flag="--explain", overwrite=True, reads=reads)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -12,10 +12,18 @@ After writing, the export is run on the run's test split beside the Keras model:
 class probabilities and both accuracies are reported (and stored in ``OUT.export.json``), so a conversion
 problem shows up as a number, not in production. A float export must agree within 1e-3; a quantized one is
 judged by its accuracy.
+
+An export takes the run's lock (:func:`catdog_zoo.util.locks.folder_lock`) for its whole length: it never runs
+beside ``train --overwrite`` (which would leave the old model's export in the new run) or another export of
+the run. ``OUT.export.json`` is written first, marked incomplete, then replaced by the report: it is the
+zoo's record that ``OUT`` is its own (:mod:`catdog_zoo.util.owned`), so an export that failed half-way is
+replaced by the next one, and ``--overwrite`` replaces nothing else (:func:`.confine.check_output`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import tempfile
 import time
@@ -29,12 +37,15 @@ from ..errors import ZooError
 from ..models.augment import without_augmentation
 from ..models.heads import probabilities
 from ..util.files import dir_size, output_path, write_json, write_text
+from ..util.locks import folder_lock
 from ..util.names import labels_file
+from ..util.owned import export_record, is_ours, remove_ours, temp_prefix
 from ..util.progress import SILENT
 from ..models.frozen import split_frozen
 from ..plugins import get_zoo
 from .evaluate import decode_run_split, load_run_model
 from .inference import run_temperature
+from .confine import check_output, confined, safe_name
 from .layout import EXPORT_DIR, is_leftover
 from .record import read_run
 from .rejection import load as load_novelty
@@ -45,9 +56,10 @@ PARITY_TOLERANCE = 1e-3  # max |p_export - p_keras| of a float export
 
 
 def default_out(run_dir, fmt: str, model_name: str, quantize: str = "none") -> Path:
-    """Where an export goes without ``--out``: TF Serving's model base path, or the TFLite file."""
+    """Where an export goes without ``--out``: TF Serving's model base path, or the TFLite file. The model's
+    name comes from the run's ``config.yaml``: made a plain folder name, never a path (``../../x``)."""
     if fmt == "saved_model":
-        return Path(run_dir) / EXPORT_DIR / "serving" / model_name
+        return Path(run_dir) / EXPORT_DIR / "serving" / safe_name(model_name)
     return Path(run_dir) / EXPORT_DIR / ("model.tflite" if quantize == "none" else f"model-{quantize}.tflite")
 
 
@@ -61,17 +73,40 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
         raise ZooError(f"--quantize {quantize} applies to --format tflite only (one of {', '.join(QUANTIZATIONS)})")
     if version is not None and (fmt != "saved_model" or version < 1):
         raise ZooError("--version applies to --format saved_model only, and is a whole number from 1")
-    config, record = read_run(run_dir)
-    labels = labels_file(record.class_names, run_dir)  # labels.txt: one class name per line, or refused
-    out = Path(out) if out else default_out(run_dir, fmt, config.model, quantize)
+    with folder_lock(run_dir):  # the whole export: no train --overwrite or other export of the run beside it
+        config, record = read_run(run_dir)  # again, under the lock: the run may have changed since the caller's
+        out = _destination(Path(run_dir), Path(out) if out else default_out(run_dir, fmt, config.model, quantize),
+                           fmt, version)
+        _check_destination(out, Path(run_dir), config, overwrite)
+        model = without_augmentation(load_run_model(run_dir))
+        output_path(out, folder_ok=True)
+        _remove_stale_staging(out.parent)
+        try:
+            return _export(run_dir, config, record, model, fmt, out, quantize, check_split, progress)
+        except BaseException:
+            if _incomplete(out):  # this export got as far as moving its files into place: take them back
+                remove_ours(out, "export")
+            raise
+
+
+def _destination(run_dir: Path, out: Path, fmt: str, version) -> Path:
+    """``out`` (with its version folder for a SavedModel), kept inside the run when it is inside the run."""
+    if _lexically_inside(out, run_dir):
+        confined(run_dir, out)  # export/ or serving/ linked elsewhere is refused, not written through
     if fmt == "saved_model":
         out = out / str(version or _next_version(out))
-    _check_destination(out, Path(run_dir), config, overwrite)
-    model = without_augmentation(load_run_model(run_dir))
-    output_path(out, folder_ok=True)
-    _remove_stale_staging(out.parent)
+    return out
+
+
+def _lexically_inside(path: Path, folder: Path) -> bool:
+    path, folder = Path(os.path.abspath(path)), Path(os.path.abspath(folder))
+    return path == folder or folder in path.parents
+
+
+def _export(run_dir, config, record, model, fmt, out: Path, quantize, check_split, progress) -> dict:
+    labels = labels_file(record.class_names, run_dir)  # labels.txt: one class name per line, or refused
     steps = 1 if fmt == "saved_model" else 2
-    with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as tmp, \
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("export"), dir=out.parent) as tmp, \
             progress(f"exporting {fmt}" + (f" ({quantize})" if quantize != "none" else ""), steps, "steps") as bar:
         saved = Path(tmp) / "saved_model"
         write_saved_model(model, saved, record.class_names, config.image_size, run_temperature(record),
@@ -90,6 +125,8 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
                 raise ZooError(f"TFLite cannot convert the model of {run_dir}: {str(exc).splitlines()[0][:300]}; "
                                "--format saved_model exports any model") from None
             bar.advance(1)
+        # The record first, marked incomplete: from here on, what is at ``out`` is provably the zoo's.
+        write_json(export_record(out), {"run": str(run_dir), "format": fmt, "path": str(out), "complete": False})
         _replace(staged, out)
     if fmt == "tflite":
         write_text(out.parent / f"{out.name}.labels.txt", labels)
@@ -102,7 +139,7 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
               "output": "probabilities, class_index, class_name" + (", ood_score, rejected" if record.rejection.get(
                   "available") else "") + " (signature serving_default); logits (serve)"
               if fmt == "saved_model" else "logits", "class_names": record.class_names, **checked}
-    write_json(out.parent / f"{out.name}.export.json", report)
+    write_json(export_record(out), report)  # replaces the incomplete record: the export is whole and checked
     return report
 
 
@@ -130,46 +167,61 @@ def _next_version(base: Path) -> int:
 
 
 def _check_destination(out: Path, run_dir: Path, config, overwrite: bool) -> None:
-    """Refuse an ``--out`` whose replacement could lose anything: one that holds the run or its data, and
-    (even with ``--overwrite``) anything there that is not an export catdog-zoo wrote, as told by the
-    ``NAME.export.json`` it writes beside every export."""
-    target = out.resolve()
-    protected = [run_dir.resolve()] + ([Path(config.data).resolve()] if config.data else [])
-    for kept in protected:
-        if target == kept or target in kept.parents:
-            raise ZooError(f"--out {out} would replace {kept}, which the export reads; choose another --out")
-    if not (out.exists() or out.is_symlink()):
-        return
-    if not overwrite:
-        raise ZooError(f"{out} exists; pass --overwrite to replace it or choose another --out")
-    ours = (out.parent / f"{out.name}.export.json").is_file() and not out.is_symlink() and (
-        out.is_file() or (out / "saved_model.pb").is_file())
-    if not ours:
-        raise ZooError(f"{out} is not an export catdog-zoo wrote (no {out.name}.export.json beside it); "
-                       "--overwrite replaces only those: choose another --out")
+    """Refuse an ``--out`` whose writing could lose anything (:func:`.confine.check_output`): the run, its data,
+    inside either (but the run's own ``export/``), and (even with ``--overwrite``) anything there that is not an
+    export catdog-zoo wrote, as told by the ``NAME.export.json`` it writes beside every export. An export left
+    incomplete by a failed one is the zoo's own and is replaced without ``--overwrite``."""
+    data = Path(config.data) if config.data and Path(config.data).is_dir() else None
+    home = run_dir / EXPORT_DIR if _lexically_inside(out, run_dir / EXPORT_DIR) else None
+    if _incomplete(out):
+        overwrite = True
+    check_output(out, overwrite=overwrite, reads=[run_dir, data], own_run=run_dir if home else None, home=home,
+                 ours=_is_export,
+                 ours_what=f"an export catdog-zoo wrote (no {out.name}.export.json beside it)")
+    for companion in (out.with_name(out.name + ".labels.txt"), export_record(out)):
+        if os.path.lexists(companion) and not is_ours(out, "export"):  # a user's file of that name: never replaced
+            raise ZooError(f"{companion} exists and is not part of an export catdog-zoo wrote; choose another --out")
+
+
+def _is_export(path: Path) -> bool:
+    return is_ours(path, "export") and (path.is_file() or (path / "saved_model.pb").is_file() or _incomplete(path))
+
+
+def _incomplete(out: Path) -> bool:
+    """An export a failed or killed export left (or only its record): the record, written first, still says
+    incomplete."""
+    record = export_record(out)
+    if not is_ours(out, "export"):
+        return False
+    try:
+        return json.loads(record.read_text(encoding="utf-8")).get("complete") is False
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 STALE_AFTER = 15 * 60  # seconds: an export's staging folder this old belongs to a process that was killed
 
 
 def _remove_stale_staging(folder: Path) -> None:
-    """Staging folders of exports that were killed (``.export-XXXXXXXX``, tens of MB each). Exports take no
-    lock, so only old ones go: a live export's folder changes every few seconds."""
-    for path in folder.glob(".export-*"):
+    """Staging folders of exports that were killed (``.export.zoo-tmp-XXXXXXXX``, tens of MB each). An ``--out``
+    outside the run is not under the run's lock, so only old ones go: a live export's folder changes every few
+    seconds."""
+    for path in folder.glob(".export*"):
         try:
             if is_leftover(path) and time.time() - path.stat().st_mtime > STALE_AFTER:
-                shutil.rmtree(path, ignore_errors=True)
+                remove_ours(path, "temporary")
         except OSError:
             pass
 
 
 def _replace(staged: Path, out: Path) -> None:
-    """Move ``staged`` to ``out``; an old export is removed only once the new one is complete."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        out.rename(old)
+    """Move ``staged`` to ``out``; an old export is moved aside (into a staging folder of its own, whatever a
+    killed export left) and removed only once the new one is in place."""
+    if os.path.lexists(out):
+        aside = Path(tempfile.mkdtemp(prefix=temp_prefix("export"), dir=out.parent))
+        out.rename(aside / "old")
         staged.rename(out)
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
+        shutil.rmtree(aside, ignore_errors=True)
     else:
         staged.rename(out)
 

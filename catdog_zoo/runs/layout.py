@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..util.locks import LOCK_FILE
+from ..util.owned import is_ours, remove_ours, temp_prefix
 
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.keras"
@@ -39,22 +39,16 @@ EXPORT_DIR = "export"  # catdog-zoo export's default destination
 
 RUN_FILES = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, NOVELTY_FILE, CHECKPOINTS_DIR, TENSORBOARD_DIR, EXPORT_DIR,
              *REPORT_FILES, LOCK_FILE)
-# What catdog-zoo writes inside its folders; --overwrite removes these and nothing else a user put there.
-OWN_INSIDE = {CHECKPOINTS_DIR: ("epoch-*", ".epoch-*"), TENSORBOARD_DIR: ("head", "fine_tune", "train", "validation"),
-              EXPORT_DIR: ("serving", "saved_model", "model.tflite", "model-*.tflite", "*.export.json", "*.labels.txt",
-                           ".export-*", ".*.old")}
-# tempfile's names: PREFIX + 8 of [a-z0-9_] + SUFFIX. Ours: atomic writes of run files (".metrics-XXXXXXXX.json"),
-# checkpoint staging (".epoch-XXXXXXXX"), export staging (".export-XXXXXXXX"), the write probe.
-_TEMP = re.compile(r"^\.(?:write-test-|epoch-|export-|(?:%s)-)[a-z0-9_]{8}(?:%s)?$" % (
-    "|".join(re.escape(Path(f).stem) for f in RUN_FILES if "." in f),
-    "|".join(re.escape(Path(f).suffix) for f in RUN_FILES if "." in f)))
+# What catdog-zoo writes inside its folders (catdog_zoo.util.owned); --overwrite removes these and nothing else.
+OWN_INSIDE = {CHECKPOINTS_DIR: ("checkpoint", "temporary"), TENSORBOARD_DIR: ("tensorboard",),
+              EXPORT_DIR: ("export", "temporary")}
 
 
 def is_leftover(path: Path) -> bool:
     """A temporary file or folder a catdog-zoo process left in a run folder when it was killed (atomic
-    writes, checkpoint or export staging, the write probe): never a user's file, and removed by the next
-    process that holds the folder's lock."""
-    return bool(_TEMP.match(path.name))
+    writes, checkpoint or export staging, the write probe; named by :func:`catdog_zoo.util.owned.temp_prefix`):
+    never a user's file, and removed by the next process that holds the folder's lock."""
+    return is_ours(path, "temporary")
 
 
 def remove_run_leftovers(folder: Path) -> None:
@@ -115,7 +109,7 @@ def create_run_dir(model_name: str, run_dir=None, runs_root="runs", overwrite: b
     try:
         path.mkdir(parents=True, exist_ok=True)
         # A real write, not os.access: root passes access checks on read-only mounts too.
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        fd, probe = tempfile.mkstemp(prefix=temp_prefix("write-test"), dir=path)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -138,17 +132,26 @@ def _new_run_dir(root: Path, name: str) -> Path:
 
 
 def _remove_own_files(path: Path) -> None:
-    """What a previous run wrote in ``path`` (``--overwrite``); inside its folders only its own files, and a
-    folder only once it is empty: a user's ``export/mine.tflite`` stays."""
+    """What a previous run wrote in ``path`` (``--overwrite``); inside its folders only what
+    :func:`catdog_zoo.util.owned.is_ours` proves the zoo wrote, and a folder only once it is empty: a user's
+    ``export/mine.tflite`` and ``checkpoints/epoch-0002-my-backup/`` stay."""
     for name in RUN_FILES:
         target = path / name
         if name == LOCK_FILE or not (target.exists() or target.is_symlink()):
             continue
         if target.is_dir() and not target.is_symlink():
-            for pattern in OWN_INSIDE.get(name, ("*", ".*")):
-                for inner in target.glob(pattern):
-                    _remove(inner)
-            with contextlib.suppress(OSError):
-                target.rmdir()  # only when nothing of the user's is left in it
+            _remove_ours_inside(target, OWN_INSIDE.get(name, ()))
         else:
-            _remove(target)
+            _remove(target)  # a top-level run file (a link is removed as a link)
+
+
+def _remove_ours_inside(folder: Path, kinds) -> None:
+    """Everything of ``kinds`` in ``folder`` and below (a SavedModel in ``serving/MODEL/VERSION``), then each
+    folder left empty."""
+    for inner in sorted(folder.iterdir()):
+        if any(remove_ours(inner, kind) for kind in kinds):
+            continue
+        if inner.is_dir() and not inner.is_symlink() and "export" in kinds:
+            _remove_ours_inside(inner, kinds)
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only when nothing of the user's is left in it

@@ -15,6 +15,7 @@ from ..data.decode import ImageError, decode_file, describe_skipped
 from ..data.splits import IMAGE_EXTENSIONS, find_images
 from ..errors import ZooError
 from ..util.files import csv_cell, output_path, write_text
+from ..util.locks import folder_lock
 from ..util.names import terminal
 from ..util.progress import SILENT
 from .evaluate import load_run_model
@@ -54,7 +55,8 @@ def choose(probs, class_names, threshold=None) -> int:
 
 
 def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, threshold: float | None = None,
-            tta: bool = False, reject: bool = True, explain=None, progress=SILENT, say=None) -> list:
+            tta: bool = False, reject: bool = True, explain=None, overwrite: bool = False, progress=SILENT,
+            say=None) -> list:
     """``[{"path", "label", "probability", "probabilities", "rejected", "ood_score"}]`` per image: the predicted
     class, its probability, every class's probability (temperature-scaled, :mod:`.calibration`), and whether
     the image is unlike the run's training photos (:mod:`.rejection`): then its ``label`` is ``unknown``
@@ -66,12 +68,24 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
     ``tta``: average each image's probabilities with its mirror image's (test-time augmentation).
     ``explain``: a folder for each image's Grad-CAM picture (:mod:`.explain`); each prediction then also has
     ``heatmap`` (the raw grid, rows top first) and ``explanation`` (the picture's path).
-    Files that are not usable images are skipped with a warning (an error with ``strict``).
+    Files that are not usable images are skipped with a warning (an error with ``strict``). ``overwrite``: the
+    ``explain`` folder's pictures may replace files of the same names.
+
+    Holds the run's lock shared (:func:`catdog_zoo.util.locks.folder_lock`): beside other readers, never
+    beside ``train`` or ``export`` of the run.
     """
-    config, record = read_run(run_dir)
     files = collect_images(paths)
+    explainer = Explainer(explain, files, reads=[run_dir, *paths], overwrite=overwrite) if explain is not None \
+        else None  # refused before any work
+    with folder_lock(run_dir, shared=True):
+        return _predict(run_dir, files, batch_size, strict, threshold, tta, reject, explainer, progress, say)
+
+
+def _predict(run_dir, files, batch_size, strict, threshold, tta, reject, explainer, progress, say) -> list:
+    config, record = read_run(run_dir)
     model = load_run_model(run_dir)
-    explainer = Explainer(model, explain, files) if explain is not None else None
+    if explainer is not None:
+        explainer.model = model
     scorer, novelty, why = open_run_model(run_dir, config, record, model, reject)
     if why:
         note = terminal(f"Note: no 'unknown' answers from {run_dir}: {why}")

@@ -6,7 +6,9 @@ the full model's, or the cached-feature head's) and ``state.json`` (stage, epoch
 far, seconds spent). Resuming rebuilds the architecture from its spec and assigns the weights: cheaper
 per epoch than a full ``.keras`` save, which only the finished run gets. Each is written into a temporary
 folder renamed into place, so a checkpoint is complete or absent whatever moment a process dies; older
-checkpoints are removed only after a newer one exists.
+checkpoints are removed only after a newer one exists. Only folders named exactly ``epoch-NNNN`` are
+checkpoints (:mod:`catdog_zoo.util.owned`): a user's ``epoch-0002-my-backup/`` beside them is neither
+resumed from nor deleted, and a ``checkpoints`` folder that leads out of the run (a symbolic link) is refused.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ZooError
+from ..runs.confine import confined
 from ..runs.layout import CHECKPOINTS_DIR as FOLDER
 from ..util.files import no_space
+from ..util.owned import checkpoint_name, is_ours, remove_ours, temp_prefix
 from ..util.reading import read_small_text
 
 BEST_FILE = "best-weights.npz"
@@ -31,9 +35,9 @@ MAX_STATE_BYTES = 64 << 20
 
 def save(run_dir, epoch: int, model, optimizer, state: dict, best_weights=None) -> Path:
     """Checkpoint after ``epoch`` (1-based); ``best_weights``: early stopping's best epoch, to restore at the end."""
-    root = Path(run_dir) / FOLDER
+    root = confined(run_dir, Path(run_dir) / FOLDER)
     root.mkdir(exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".epoch-", dir=root))
+    staging = Path(tempfile.mkdtemp(prefix=temp_prefix("epoch"), dir=root))
     try:
         np.savez(staging / "weights.npz", *[np.asarray(w.numpy()) for w in model.weights])
         np.savez(staging / "optimizer.npz", *[np.asarray(v.numpy()) for v in optimizer.variables])
@@ -43,9 +47,11 @@ def save(run_dir, epoch: int, model, optimizer, state: dict, best_weights=None) 
         for f in staging.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        target = root / f"epoch-{epoch:04d}"
-        if target.exists():
-            shutil.rmtree(target)
+        target = root / checkpoint_name(epoch)
+        if target.exists() or target.is_symlink():
+            if not remove_ours(target, "checkpoint"):
+                raise ZooError(f"{target} is in the way of the epoch {epoch} checkpoint and is not one catdog-zoo "
+                               "wrote; move it and resume")
         staging.rename(target)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -58,16 +64,29 @@ def save(run_dir, epoch: int, model, optimizer, state: dict, best_weights=None) 
     # Keep this epoch and the one before (the fallback if this one is found damaged); remove older epochs and
     # a killed process's staging.
     # (Numbered above this one: checkpoints a resume passed over as damaged; they must not outlive good ones.)
-    keep = [p for p in sorted(root.glob("epoch-[0-9]*")) if p.name <= target.name][-KEEP:]
-    for old in [*root.glob("epoch-*"), *root.glob(".epoch-*")]:
+    keep = [p for p in _checkpoints(run_dir) if int(p.name[6:]) <= epoch][-KEEP:]
+    for old in _checkpoints(run_dir) + _staging(root):
         if old not in keep:
-            shutil.rmtree(old, ignore_errors=True)
+            remove_ours(old, "checkpoint" if old.name.startswith("epoch") else "temporary")
     return target
+
+
+def _checkpoints(run_dir) -> list:
+    """The run's checkpoint folders, oldest first: ``epoch-NNNN`` folders only."""
+    root = Path(run_dir) / FOLDER
+    if not root.is_dir() or root.is_symlink():
+        return []
+    return sorted((p for p in root.iterdir() if is_ours(p, "checkpoint")), key=lambda p: int(p.name[6:]))
+
+
+def _staging(root: Path) -> list:
+    """Checkpoint staging folders a killed process left (``.epoch.zoo-tmp-XXXXXXXX``)."""
+    return [p for p in root.glob(".epoch*") if is_ours(p, "temporary")] if root.is_dir() else []
 
 
 def latest(run_dir):
     """The newest complete checkpoint folder, or None."""
-    found = sorted((Path(run_dir) / FOLDER).glob("epoch-[0-9]*"))
+    found = _checkpoints(run_dir)
     return found[-1] if found else None
 
 
@@ -75,7 +94,7 @@ def restore_latest_usable(run_dir, model, warn) -> tuple:
     """Give ``model`` the weights of the newest checkpoint that reads back whole and fits it; its
     ``(folder, state)``, or ``(None, None)``: a damaged one (truncated weights, a deleted or edited file) is
     passed over after one ``warn`` line naming it and what is used instead."""
-    found = sorted((Path(run_dir) / FOLDER).glob("epoch-[0-9]*"), reverse=True)
+    found = _checkpoints(run_dir)[::-1]
     for i, folder in enumerate(found):
         try:
             state = load_state(folder)
@@ -174,8 +193,10 @@ def remove(run_dir) -> None:
     """The run's checkpoints (it finished); anything else a user put in the folder stays, and so does the
     folder then."""
     root = Path(run_dir) / FOLDER
-    for folder in [*root.glob("epoch-*"), *root.glob(".epoch-*")]:
-        shutil.rmtree(folder, ignore_errors=True)
+    if root.is_symlink():
+        return
+    for folder in _checkpoints(run_dir) + _staging(root):
+        remove_ours(folder, "checkpoint" if folder.name.startswith("epoch") else "temporary")
     try:
         root.rmdir()
     except OSError:

@@ -21,6 +21,7 @@ from ..data.splits import check_labels
 from ..errors import ConfigError, Interrupted, ZooError
 from ..models.frozen import fine_tune_index
 from ..plugins import get_zoo
+from ..runs.confine import check_output, check_run_confined, is_run_config
 from ..runs.layout import CONFIG_FILE, METRICS_FILE, check_run_dir, create_run_dir, remove_run_leftovers
 from ..runs.record import RunResult, read_run_config
 from ..util.files import write_yaml
@@ -45,7 +46,12 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
             raise ConfigError(f"unknown config key '{name}' (known: {', '.join(list(KEYS)[1:])})")
     spec = get_zoo().model(model)
     cfg = resolve_config(spec, config_file, **options)
+    if config_file and options.get("run_dir") is None and is_run_config(config_file):
+        cfg.run_dir = None  # a run's own config.yaml (or a copy's): the repeat gets a new folder, never that run's
     check_for_model(spec, cfg)
+    data = Path(cfg.data).expanduser() if cfg.data and Path(cfg.data).expanduser().is_dir() else None
+    check_output(cfg.run_dir or runs_root, flag="--run-dir" if cfg.run_dir else "runs folder", folder=True,
+                 reads=[data], own_run=cfg.run_dir)  # never inside the data, nor inside another run
     cluster = make_cluster(cfg.strategy, cfg.devices)  # first: multi_worker must precede other TF work
     splits = load_splits(cfg)
     check_labels(splits)  # a class name labels.txt cannot hold is refused before any run folder exists
@@ -90,6 +96,7 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
             if (run_dir / METRICS_FILE).is_file():  # finished by another process since the check above
                 raise ZooError(f"{run_dir} is a finished run; nothing to resume")
             remove_run_leftovers(run_dir)
+            check_run_confined(run_dir)  # its checkpoints/ must not lead elsewhere: they are written and deleted
         _as_chief(cluster, take_run_dir)
         return _resume_locked(spec, cfg, cluster, run_dir, quiet)
 

@@ -17,6 +17,7 @@ import yaml
 
 from ..errors import ZooError
 from .names import json_safe, terminal
+from .owned import temp_prefix
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _UMASK = os.umask(0o022)
@@ -45,7 +46,7 @@ def atomic_write(path: Path, write) -> None:
     """
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.stem), suffix=path.suffix, dir=path.parent)
     except OSError as exc:  # a missing or read-only folder: nothing written yet
         raise ZooError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
