@@ -191,10 +191,8 @@ def test_audit_replaces_its_own_files_only_with_overwrite(frozen_plugin_for_conf
 @pytest.fixture
 def frozen_plugin_for_confine(site):
     """The audit tests' own plugin: a tiny random frozen backbone, so an audit runs in seconds."""
-    from conftest import install_dist
-    from test_audit import FROZEN_PLUGIN
-    install_dist(site, "frozen-confine-test", "0.1", {"frozen": "frozen_confine_mod"},
-                 {"frozen_confine_mod": FROZEN_PLUGIN})
+    from frozen_plugin import install_frozen
+    install_frozen(site, "frozen_plain")
 
 
 # --- 4. The zoo deletes only what it can prove it wrote -------------------------------------------------------
