@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 
 import click
@@ -52,14 +53,13 @@ def serve(run_dirs, host, port, name, token, no_batching, max_batch, max_wait_ms
     """
     try:
         import starlette  # noqa: F401
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError as exc:
         raise ZooError(f"serve needs the 'serve' extra ({exc.name} is missing): pip install 'catdog-zoo[serve]'") \
             from None
     from ..runs.record import read_run
-    from ..serve.app import create_app
     from ..serve.limits import Limits
-    from ..serve.served import serve_plan
+    from ..util.locks import folder_lock
 
     for run_dir in run_dirs:
         read_run(run_dir)  # a wrong folder is refused before TensorFlow loads
@@ -70,6 +70,18 @@ def serve(run_dirs, host, port, name, token, no_batching, max_batch, max_wait_ms
                              f"the model{'' if token else ' (--token requires a bearer token)'}"), err=True)
     limits = Limits(max_body_bytes=int(max_body_mb * 2**20), max_images=max_images, max_queue=max_queue,
                     max_batch=max_batch, max_wait_ms=max_wait_ms)
+    with contextlib.ExitStack() as held:
+        for run_dir in run_dirs:  # read while served: no train --overwrite or export replaces it meanwhile
+            held.enter_context(folder_lock(run_dir, shared=True))
+        _serve(run_dirs, host, port, name, token, no_batching, no_reject, limits)
+
+
+def _serve(run_dirs, host, port, name, token, no_batching, no_reject, limits) -> None:
+    import uvicorn
+
+    from ..serve.app import create_app
+    from ..serve.served import serve_plan
+
     plan = serve_plan(run_dirs, name=name, reject=not no_reject)
     app = create_app(plan, limits, token=token, batching=not no_batching,
                      say=lambda text: click.echo(terminal(text), err=True))
@@ -77,7 +89,8 @@ def serve(run_dirs, host, port, name, token, no_batching, max_batch, max_wait_ms
     click.echo(terminal(f"Serving {', '.join(plan)} at http://{shown}:{port}/ (API: /v1/models/NAME:predict, "
                          f"/predict; Ctrl-C stops)"), err=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=5, limit_concurrency=max(64, 4 * max_queue // max(1, max_images)),
+                            timeout_graceful_shutdown=5,
+                            limit_concurrency=max(64, 4 * limits.max_queue // max(1, limits.max_images)),
                             timeout_keep_alive=5, workers=None, lifespan="on")
     server = _StopCleanly(config)
     server.run()
