@@ -201,6 +201,10 @@ def test_sigterm_finishes_requests_in_flight_and_exits_0(tiny_run, tiny_data):
                     break
             except OSError:
                 time.sleep(0.2)
+        # The served run is read under its lock: a writer of it is refused meanwhile, naming the server
+        export = subprocess.run([sys.executable, "-m", "catdog_zoo", "export", str(tiny_run), "--format", "tflite"],
+                                capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert export.returncode != 0 and "in use" in export.stderr and "serve" in export.stderr, export.stderr
         body = photos(tiny_data / "validation", 1)[0].read_bytes()
         # A request in flight: its headers and half its body sent before SIGTERM, the rest after
         conn = socket.create_connection(("127.0.0.1", port), timeout=10)
