@@ -75,15 +75,10 @@ class Server:
         count_ok(len(items), self.limits)
         names = names or [f"instance {i}" for i in range(len(items))]
         encoded = [(names[i], data) for i, (kind, data) in enumerate(items) if kind == "bytes"]
-        decoded = await decode_all(encoded, run.image_size, self.decode_pool) if encoded else []
-        images, k = [], 0
-        for kind, data in items:
-            if kind == "bytes":
-                images.append(decoded[k])
-                k += 1
-            else:
-                images.append(data)
-        return await self.batchers[run.name, run.version].submit(np.stack(images))
+        with self.batchers[run.name, run.version].announce() as batcher:
+            decoded = iter(await decode_all(encoded, run.image_size, self.decode_pool) if encoded else [])
+            images = [next(decoded) if kind == "bytes" else data for kind, data in items]
+            return await batcher.submit(np.stack(images))
 
 
 def create_app(plan: dict, limits: Limits = Limits(), token: str | None = None, batching: bool = True,

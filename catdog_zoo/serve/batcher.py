@@ -2,8 +2,10 @@
 
 One worker thread owns the model (engines are not shared between threads). It takes the first waiting
 request, then keeps taking more until the batch holds ``max_batch`` images or ``max_wait_ms`` has passed
-since the first, scores them in one call and hands each request its rows. A queue of at most ``max_queue``
-waiting images bounds memory: past it a request is refused at once (503) rather than left to time out.
+since the first, scores them in one call and hands each request its rows. It waits only while other requests
+are on their way (``coming``: received, still being decoded): a lone request is scored at once, so batching
+costs nothing at one client. A queue of at most ``max_queue`` waiting images bounds memory: past it a request
+is refused at once (503) rather than left to time out.
 """
 
 from __future__ import annotations
@@ -28,10 +30,25 @@ class Batcher:
         self.max_queue = max_queue
         self._queue: queue.Queue = queue.Queue()
         self._waiting = 0  # images queued, not yet taken by the worker
+        self._coming = 0  # requests announced (being decoded), not yet submitted
         self._lock = threading.Lock()
         self.batches = self.images = 0  # counters, for /health and the benchmark
         self._worker = threading.Thread(target=self._run, name="catdog-zoo-batcher", daemon=True)
         self._worker.start()
+
+    def announce(self) -> "Batcher":
+        """``with batcher.announce(): ... await batcher.submit(images)``: a request on its way, so that a batch
+        waits for it."""
+        with self._lock:
+            self._coming += 1
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._coming -= 1
 
     async def submit(self, images: np.ndarray) -> list:
         with self._lock:
@@ -58,6 +75,10 @@ class Batcher:
             taken, count = [first], len(first[0])
             deadline = time.monotonic() + self.max_wait
             while count < self.max_batch:
+                with self._lock:  # others on their way, not yet queued: worth the wait
+                    expected = self._coming > len(taken) or not self._queue.empty()
+                if not expected:
+                    break
                 try:
                     item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
