@@ -92,7 +92,7 @@ def plugins(as_json):
     for info in infos:
         origin = f"{info['distribution']} {info['version']}".strip() or info["module"]
         click.echo(f"{info['name']} ({origin}) [{info['status']}]")
-        for key in ("hooks", "models", "datasets"):
+        for key in ("hooks", "models", "datasets", "commands"):
             if info[key]:
                 click.echo(f"  {key}: {', '.join(info[key])}")
         if info["skipped"]:

@@ -12,6 +12,7 @@ from ..config import SPLITS
 from ..runs.record import read_run
 from ..util.files import printable
 from ..util.progress import terminal_progress
+from ..util.system import check_can_write
 from .output import echo_json, leaderboard_options, print_leaderboard
 
 run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
@@ -89,6 +90,9 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, ex
       catdog-zoo predict runs/mobilenet_v2-20261124-101500 photo.jpg --explain why/ --json
     """
     read_run(run_dir)
+    for path in (out, explain):
+        if path:
+            check_can_write(path)  # before the images are labelled, not after
     from ..runs.predict import predict as run_predict
     from ..runs.predict import write_predictions_csv
     results = run_predict(run_dir, images, strict=strict, threshold=threshold, tta=tta, reject=not no_reject,

@@ -97,20 +97,26 @@ def learning_curves(history: dict, out, title: str = "", baseline=None) -> Path:
     return save(fig, out)
 
 
+LABELLED_CLASSES = 40  # classes a confusion matrix names and counts cell by cell; a legend lists at most half
+
+
 def confusion_matrix(matrix, class_names, out, title: str = "") -> Path:
     """Counts with true classes as rows and predicted classes as columns, each cell labelled."""
     plt = _pyplot()
     matrix = np.asarray(matrix)
     n = len(class_names)
-    side = max(4.0, 0.6 * n + 2.5)
+    # Bounded: a cell per class pair grows as n squared (1,500 classes once asked for 26 GB of pixels); past
+    # LABELLED_CLASSES the figure stops growing and shows colours only.
+    side = min(max(4.0, 0.6 * n + 2.5), 0.6 * LABELLED_CLASSES + 2.5)
     fig, ax = plt.subplots(figsize=(side, side))
     ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(n), class_names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
-    ax.set_yticks(range(n), class_names)
+    if n <= LABELLED_CLASSES:
+        ax.set_xticks(range(n), class_names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
+        ax.set_yticks(range(n), class_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     threshold = matrix.max() / 2 if matrix.size else 0
-    for i in range(n):
+    for i in range(n if n <= LABELLED_CLASSES else 0):
         for j in range(n):
             ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
                     color="white" if matrix[i, j] > threshold else "black")
@@ -251,5 +257,6 @@ def pr_roc_curves(curves: dict, out, thresholds=None) -> Path:
                title=f"ROC (dot: {rule})")
     for ax in (pr_ax, roc_ax):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left" if ax is pr_ax else "lower right")
+        if len(curves) <= LABELLED_CLASSES // 2:  # a legend of hundreds of classes would only hide the curves
+            ax.legend(fontsize=8, loc="lower left" if ax is pr_ax else "lower right")
     return save(fig, out)

@@ -11,6 +11,7 @@ import numpy as np
 from ..config import SPLITS
 from ..data.decode import decode_split, describe_skipped
 from ..data.prepare import load_splits
+from ..data.splits import describe_left_out
 from ..errors import ZooError
 from ..models.heads import is_binary, loss_for, probabilities
 from ..models.saving import load_model
@@ -62,6 +63,8 @@ def evaluate(run_dir, *, data: str | None = None, split: str = "validation", bat
     decoded = decode_run_split(config, split, splits, progress)[1]
     if decoded.skipped:
         print(f"Warning: {describe_skipped(decoded.skipped)}", file=sys.stderr)
+    if splits.left_out:
+        print(f"Warning: {describe_left_out(splits.left_out)}", file=sys.stderr)
     if not len(decoded.split):
         raise ZooError(f"the {split} split of {splits.root} has no usable images")
     size = batch_size or config.batch_size
