@@ -34,7 +34,10 @@ def register_models(register):
     :param register: ``register(spec)`` where ``spec`` is a
         :class:`catdog_zoo.ModelSpec`. The core fills in the
         plugin name, distribution and version; a name already taken by another
-        plugin is reported as a conflict naming both distributions.
+        plugin is reported as a conflict naming both distributions. The name of a
+        built-in model (one of the distributions catdog-zoo ships with) stays the
+        built-in's: the plugin's spec is not registered and the plugin is reported
+        as failed for that name.
     :returns: nothing (return values are ignored).
     """
 
@@ -60,6 +63,8 @@ def register_commands(cli):
     Called once when the CLI starts, after the built-in commands exist.
 
     :param cli: the root :class:`click.Group`; add commands with
-        ``@cli.command()`` or ``cli.add_command(...)``.
+        ``@cli.command()`` or ``cli.add_command(...)``. A command may be added, never
+        replaced or removed: one whose name is taken (a built-in command, or another
+        plugin's) is put back and the plugin reported as failed for it.
     :returns: nothing (return values are ignored).
     """

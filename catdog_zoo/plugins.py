@@ -6,14 +6,24 @@ built-in plugin goes through the same machinery, as ``llm``'s default plugins do
 Unlike ``pluggy.PluginManager.load_setuptools_entrypoints``, each entry point is imported and
 each hook implementation is called on its own, inside ``try``: a failure is recorded on that
 plugin's :class:`PluginInfo` (shown by ``catdog-zoo plugins``) and everything else keeps working.
+That includes what is not an ``Exception``: a plugin calling ``sys.exit()`` or raising
+``KeyboardInterrupt`` at import is a failed plugin, not the end of the program (a real Ctrl-C still
+stops it, naming the plugin it interrupted); what a plugin prints while it loads goes to stderr, so
+``--json`` output stays JSON. The names the tool ships with are not a plugin's to take: a built-in
+model or data source name, or a built-in command, stays the built-in's, and the plugin that tried is
+reported as failed for that name, naming both distributions.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.metadata
 import importlib.util
 import os
+import signal
+import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -28,6 +38,10 @@ ENTRY_POINT_GROUP = "catdog_zoo"
 # Comma-separated plugin (entry point) or distribution names to skip, like pytest's -p no:NAME.
 DISABLE_ENV = "CATDOG_ZOO_DISABLE"
 BUILTIN_PLUGINS = ("catdog_zoo.default_plugins.cats_and_dogs",)
+# The distributions the tool ships with (the core and plugins/): their model names win a conflict.
+BUILTIN_DISTRIBUTIONS = frozenset({"catdog-zoo", "catdog-zoo-baseline", "catdog-zoo-dropout",
+                                   "catdog-zoo-augmentation", "catdog-zoo-mobilenet-v2", "catdog-zoo-preprocess"})
+SLOW_SECONDS = 20.0  # a plugin still loading after this long is named on stderr (it may hang)
 
 
 @dataclass
@@ -41,6 +55,7 @@ class PluginInfo:
     hooks: list = field(default_factory=list)
     models: list = field(default_factory=list)
     datasets: list = field(default_factory=list)
+    commands: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     disabled: bool = False
     skipped: str = ""  # why the plugin was not loaded (an incompatible API version)
@@ -52,6 +67,14 @@ class PluginInfo:
         if self.skipped:
             return "skipped"
         return "error" if self.errors else "ok"
+
+    @property
+    def builtin(self) -> bool:
+        return self.distribution in BUILTIN_DISTRIBUTIONS
+
+    @property
+    def origin(self) -> str:
+        return self.distribution or self.module
 
     def to_dict(self) -> dict:
         return {**asdict(self), "status": self.status}
@@ -76,17 +99,10 @@ class Zoo:
             dist = getattr(ep, "dist", None)
             info = PluginInfo(name=ep.name, module=ep.value,
                               distribution=dist.name if dist else "", version=dist.version if dist else "")
-            if ep.name in disabled or info.distribution in disabled:
-                info.disabled = True
+            if _loadable(info, ep, disabled):
+                self._register(info, ep.load)
+            else:
                 self.plugins.setdefault(ep.name, info)
-                continue
-            declared = declared_api_version(ep.value.split(":")[0].strip())
-            if declared is not None and declared != hookspecs.PLUGIN_API_VERSION:
-                info.skipped = (f"written for plugin API {declared}, this catdog-zoo provides "
-                                f"{hookspecs.PLUGIN_API_VERSION}; upgrade one of them")
-                self.plugins.setdefault(ep.name, info)
-                continue
-            self._register(info, ep.load)
         self._call_each("register_models", lambda info: {"register": self._model_registrar(info)})
         self._call_each("register_datasets", lambda info: {"register": self._dataset_registrar(info)})
 
@@ -103,8 +119,18 @@ class Zoo:
             raise
 
     def register_commands(self, cli) -> None:
-        """Let every plugin add its subcommands to the root click group."""
-        self._call_each("register_commands", lambda info: {"cli": cli})
+        """Let every plugin add its subcommands to the root click group. A plugin may add commands, never
+        replace or remove one: a name taken (a built-in command, or another plugin's) keeps its command, and
+        the plugin is reported as failed for it, naming both."""
+        owners = {name: "catdog-zoo" for name in cli.commands}
+
+        def watched(info, call):
+            before = dict(cli.commands)
+            try:
+                call()
+            finally:
+                _keep_commands(cli, before, owners, info)
+        self._call_each("register_commands", lambda info: {"cli": cli}, around=watched)
 
     # -- loading ---------------------------------------------------------------------------
     def _register(self, info: PluginInfo, load) -> None:
@@ -115,31 +141,45 @@ class Zoo:
             self.plugins[f"{info.name} ({info.distribution or info.module})"] = info
             return
         self.plugins[info.name] = info
-        try:
-            module = load()
-            self.pm.register(module, name=info.name)
-        except Exception as exc:  # a plugin's import can fail in any way; report, never crash
-            info.errors.append(f"failed to load: {type(exc).__name__}: {exc}")
+        module, failed = _isolated(info, "importing it", lambda: self._loaded(load, info))
+        if failed:  # a plugin's import can fail in any way, sys.exit() included; report, never crash
+            info.errors.append(f"failed to load: {failed}")
             return
         for impl_name in _marked(module, "impl"):
             if impl_name not in HOOK_NAMES:
                 info.errors.append(f"unknown hook '{impl_name}' (see catdog_zoo/hookspecs.py)")
         info.hooks = sorted(c.name for c in self.pm.get_hookcallers(module) or [])
 
-    def _call_each(self, hook_name: str, kwargs_for) -> None:
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+    def _loaded(self, load, info: PluginInfo):
+        module = load()
+        self.pm.register(module, name=info.name)
+        return module
+
+    def _call_each(self, hook_name: str, kwargs_for, around=None) -> None:
+        """Every plugin's ``hook_name``, the built-in ones first (their names win), each isolated."""
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        for impl in sorted(impls, key=lambda i: not self.plugins[i.plugin_name].builtin):
             info = self.plugins[impl.plugin_name]
             available = kwargs_for(info)
-            try:
+
+            def call(impl=impl, available=available):
                 impl.function(**{arg: available[arg] for arg in impl.argnames})
-            except Exception as exc:
-                info.errors.append(f"{hook_name} failed: {type(exc).__name__}: {exc}")
+            _, failed = _isolated(info, f"in {hook_name}",
+                                  (lambda: around(info, call)) if around is not None else call)
+            if failed:
+                info.errors.append(f"{hook_name} failed: {failed}")
 
     def _model_registrar(self, info: PluginInfo):
         def register(spec: ModelSpec) -> None:
             if not isinstance(spec, ModelSpec):
                 raise TypeError(f"register() takes a catdog_zoo.ModelSpec, got {type(spec).__name__}")
             spec = with_origin(spec, info.name, info.distribution, info.version)
+            builtin = [s for s in self.models.named(spec.name) if s.distribution in BUILTIN_DISTRIBUTIONS]
+            if builtin and not info.builtin:  # a built-in model's name stays the built-in's
+                info.errors.append(f"model name '{spec.name}' belongs to the built-in model of "
+                                   f"{builtin[0].distribution}; {info.origin}'s '{spec.name}' was not registered "
+                                   "(rename it)")
+                return
             conflict = self.models.add(spec)
             if conflict:
                 info.errors.append(conflict)
@@ -173,6 +213,119 @@ def reset_zoo() -> None:
     """Forget the loaded plugins (after installing or removing one in-process, and in tests)."""
     global _zoo
     _zoo = None
+
+
+def _loadable(info: PluginInfo, ep, disabled: set) -> bool:
+    """Whether to import the entry point ``ep``: not disabled, and written for this plugin API (said on ``info``)."""
+    if ep.name in disabled or info.distribution in disabled:
+        info.disabled = True
+        return False
+    declared, failed = _isolated(info, "reading its API version",
+                                 lambda: declared_api_version(ep.value.split(":")[0].strip()))
+    if failed:  # finding the module ran a parent package's __init__, which failed
+        info.errors.append(f"failed to load: {failed}")
+        return False
+    if declared is not None and declared != hookspecs.PLUGIN_API_VERSION:
+        info.skipped = (f"written for plugin API {declared}, this catdog-zoo provides "
+                        f"{hookspecs.PLUGIN_API_VERSION}; upgrade one of them")
+        return False
+    return True
+
+
+def _keep_commands(cli, before: dict, owners: dict, info: PluginInfo) -> None:
+    """After ``info``'s plugin added its commands: any it replaced or removed is put back and said on ``info``."""
+    for name, command in list(cli.commands.items()):
+        if name not in before:
+            owners[name] = info.origin
+            info.commands.append(name)
+        elif command is not before[name]:
+            cli.commands[name] = before[name]
+            info.errors.append(f"command '{name}' belongs to {owners.get(name, 'catdog-zoo')}; {info.origin}'s "
+                               f"'{name}' was not added (rename it)")
+    for name in set(before) - set(cli.commands):
+        cli.commands[name] = before[name]
+        info.errors.append(f"removed the command '{name}' of {owners.get(name, 'catdog-zoo')}; it was put back")
+
+
+def _isolated(info: PluginInfo, doing: str, call) -> tuple:
+    """``(call(), "")``, or ``(None, why)`` when the plugin's code raised anything at all (``sys.exit()`` and a
+    ``KeyboardInterrupt`` no one pressed included). Meanwhile the plugin's prints go to stderr, a real Ctrl-C
+    stops the program naming the plugin, and a plugin that takes long is named once on stderr."""
+    who = f"plugin {info.name} ({info.origin})"
+    with _stdout_to_stderr(), _ctrl_c_watch() as pressed, _slow_note(who, doing):
+        try:
+            return call(), ""
+        except KeyboardInterrupt as exc:
+            if pressed:
+                raise KeyboardInterrupt(f"while {doing}: {who}; {DISABLE_ENV}={info.name} skips it") from None
+            return None, f"raised KeyboardInterrupt{f'({exc})' if str(exc) else ''} while {doing}, with no Ctrl-C " \
+                         "pressed"
+        except SystemExit as exc:
+            return None, f"called sys.exit({'' if exc.code is None else repr(exc.code)[:60]}) while {doing}; a " \
+                         "plugin may not end the program"
+        except BaseException as exc:  # noqa: BLE001 - whatever a plugin raises, the tool goes on
+            return None, f"{type(exc).__name__}: {str(exc)[:500]}"
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """stdout (Python's and file descriptor 1) sent to stderr: a plugin's chatter never mixes into ``--json``."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    saved = None
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no descriptor 1 or 2 to speak of: Python's own stdout is still redirected
+        if saved is not None:
+            os.close(saved)
+            saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def _ctrl_c_watch():
+    """A list that holds True once a real SIGINT arrived (main thread only; elsewhere it stays empty)."""
+    pressed: list = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            pressed.append(True)
+            raise KeyboardInterrupt
+        if callable(previous) or previous in (signal.SIG_DFL, signal.default_int_handler):
+            signal.signal(signal.SIGINT, handler)
+        else:  # ignored (SIG_IGN), or set from C: left as it is
+            previous = None
+    try:
+        yield pressed
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _slow_note(who: str, doing: str):
+    def note():
+        what = f"running {doing[3:]}" if doing.startswith("in ") else "loading"
+        print(f"Note: {who} has been {what} for {SLOW_SECONDS:.0f} s; Ctrl-C stops it, {DISABLE_ENV}=NAME skips "
+              "a plugin", file=sys.stderr, flush=True)
+    timer = threading.Timer(SLOW_SECONDS, note)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _disabled_names() -> set:

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from .config import KEYS
 from .errors import ConfigError, UnknownModelError, ZooError
+from .util.system import keras_cache_problem
 
 # Marker meaning "whatever the spec's pretrained source is" (e.g. ImageNet via keras.applications).
 DEFAULT_WEIGHTS = "default"
@@ -83,8 +84,17 @@ class ModelSpec:
         return f"model '{self.name}' has no pretrained weights; --weights does not apply to it"
 
     def build(self, num_classes: int = 2, image_size=None, weights=DEFAULT_WEIGHTS):
-        """Build the Keras model; ``weights`` only applies to pretrained specs."""
-        size = tuple(image_size or self.defaults.image_size)
+        """Build the Keras model; ``weights`` only applies to pretrained specs. A builder that returns anything
+        but a ``keras.Model`` is one error naming the model and its plugin."""
+        model = self._built(num_classes, tuple(image_size or self.defaults.image_size), weights)
+        import keras
+
+        if not isinstance(model, keras.Model):
+            raise ZooError(f"model '{self.name}' of {self.distribution or self.plugin or 'its plugin'}: its builder "
+                           f"returned {type(model).__name__}, not a keras.Model (a bug in that plugin)")
+        return model
+
+    def _built(self, num_classes: int, size: tuple, weights):
         if self.pretrained is None:
             if weights not in (DEFAULT_WEIGHTS, None):
                 raise ConfigError(self.no_weights_message())
@@ -93,6 +103,10 @@ class ModelSpec:
         try:
             return self.builder(num_classes, size, weights=source)
         except Exception as exc:
+            cache = keras_cache_problem(exc)  # the disk, not the network: said as such
+            if cache:
+                raise ZooError(f"model '{self.name}' could not save its {source} weights: {cache}; or pass "
+                               "--weights PATH to a local weights file") from None
             # keras.utils.get_file reports any network failure as "URL fetch failure on ...".
             if "URL fetch failure" not in str(exc):
                 raise
@@ -118,6 +132,10 @@ class Registry:
         if len(same) > 1:
             return f"model name '{spec.name}' is registered by {_owners(same)}; use {_choices(same)}"
         return None
+
+    def named(self, name: str) -> list:
+        """Every spec registered under the bare ``name``."""
+        return list(self._by_name.get(name, []))
 
     def get(self, name: str) -> ModelSpec:
         if name in self._specs:

@@ -3,7 +3,7 @@
 import pytest
 
 from catdog_zoo import ModelSpec
-from catdog_zoo.errors import ConfigError, UnknownModelError
+from catdog_zoo.errors import ConfigError, UnknownModelError, ZooError
 from catdog_zoo.registry import Registry, with_origin
 
 
@@ -11,8 +11,11 @@ def spec(name, dist="dist-a", pretrained=None):
     calls = []
 
     def builder(num_classes, image_size, **kwargs):
+        import keras
         calls.append((num_classes, image_size, kwargs))
-        return calls
+        model = keras.Sequential()  # build() accepts only a keras.Model; this one carries the calls
+        model.calls = calls
+        return model
     return with_origin(ModelSpec(name=name, summary="s", builder=builder, pretrained=pretrained), name, dist, "1")
 
 
@@ -48,10 +51,16 @@ def test_same_name_from_two_distributions_is_ambiguous_but_qualified_names_work(
 
 def test_weights_are_passed_only_to_pretrained_specs():
     plain = spec("plain")
-    assert plain.build(3, (64, 64)) == [(3, (64, 64), {})]
+    assert plain.build(3, (64, 64)).calls == [(3, (64, 64), {})]
     with pytest.raises(ConfigError, match="no pretrained weights"):
         plain.build(2, None, weights="/some/file.h5")
     pre = spec("pre", pretrained="imagenet")
-    assert pre.build(2)[-1] == (2, (160, 160), {"weights": "imagenet"})
-    assert pre.build(2, weights=None)[-1][2] == {"weights": None}
-    assert pre.build(2, weights="/w.h5")[-1][2] == {"weights": "/w.h5"}
+    assert pre.build(2).calls[-1] == (2, (160, 160), {"weights": "imagenet"})
+    assert pre.build(2, weights=None).calls[-1][2] == {"weights": None}
+    assert pre.build(2, weights="/w.h5").calls[-1][2] == {"weights": "/w.h5"}
+
+
+def test_a_builder_that_returns_no_model_is_named():
+    odd = with_origin(ModelSpec(name="odd", summary="s", builder=lambda n, s: "not a model"), "odd", "rogue", "1")
+    with pytest.raises(ZooError, match="model 'odd' of rogue: its builder returned str, not a keras.Model"):
+        odd.build(2)

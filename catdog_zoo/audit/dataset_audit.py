@@ -17,7 +17,7 @@ import numpy as np
 from ..config import KEYS, SPLITS
 from ..data.decode import decode_split, describe_skipped
 from ..data.sources import resolve_data
-from ..data.splits import make_splits
+from ..data.splits import describe_left_out, make_splits
 from ..errors import ConfigError
 from ..models.duplicates import groups, near_duplicate_pairs
 from ..models.features import FeatureStore
@@ -60,6 +60,8 @@ def audit(data=None, *, model: str = MODEL, seed: int | None = None, val_fractio
     skipped = [item for name in names for item in decoded[name].skipped]
     if skipped:
         say(f"Warning: {describe_skipped(skipped)}")
+    if splits.left_out:
+        say(f"Warning: {describe_left_out(splits.left_out)}")
     net = spec.build(len(splits.class_names), size, **({"weights": weights} if weights else {}))
     chain = split_frozen(net, spec.frozen_backbone)
     store = FeatureStore(chain, spec.qualified_name, size, seed, progress, engine=engine, say=say)

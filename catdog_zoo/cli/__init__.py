@@ -18,6 +18,7 @@ import click  # noqa: E402
 from ..errors import ZooError  # noqa: E402
 from ..plugins import get_zoo  # noqa: E402
 from ..util.names import terminal  # noqa: E402
+from ..util.system import address_space_note, described, problem  # noqa: E402
 from . import audit, catalog, data, install, runs, serve, train  # noqa: E402
 from .quiet import filter_tensorflow_noise  # noqa: E402
 
@@ -35,6 +36,14 @@ class ZooGroup(click.Group):
             where = exc.ctx.command_path if exc.ctx else ctx.command_path
             click.echo(terminal(f"Error: {exc.format_message()} (see '{where} --help')"), err=True)
             ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, BrokenPipeError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the system's limits are said in one line; the rest is re-raised
+            if problem(exc, context=False) is None:  # not the system's limits: a bug, which keeps its traceback
+                raise
+            doing = f"catdog-zoo {ctx.invoked_subcommand} stopped: " if ctx.invoked_subcommand else ""
+            click.echo(printable(f"Error: {doing}{described(exc, context=False)}"), err=True)
+            ctx.exit(1)
         except KeyboardInterrupt as exc:  # 130, the shell's convention for SIGINT, and how to go on
             run_dir = getattr(exc, "run_dir", None)
             hint = (f"; the run keeps its last finished epoch: continue with 'catdog-zoo train --resume "
@@ -71,9 +80,24 @@ for command in (catalog.models, catalog.plugins, catalog.info, data.data, audit.
     cli.add_command(command)
 
 
+# Commands that must work whatever the installed plugins do at import (even os._exit or a hang): they never load them.
+WITHOUT_PLUGINS = ("--version", "install", "uninstall")
+
+
 def main():
+    import sys
+
     filter_tensorflow_noise()
-    get_zoo().register_commands(cli)
+    first = next((a for a in sys.argv[1:] if a == "--version" or not a.startswith("-")), None)
+    if first not in WITHOUT_PLUGINS:
+        note = address_space_note()  # TensorFlow's C++ aborts under a small ulimit -v: said while Python can
+        if note:
+            click.echo(note, err=True)
+        try:
+            get_zoo().register_commands(cli)
+        except KeyboardInterrupt as exc:  # Ctrl-C while a plugin loaded: name it (it may be what hangs)
+            click.echo(f"\nInterrupted{f' {exc}' if str(exc) else ''}", err=True)
+            leave(130)
     try:
         cli()
     except SystemExit as exc:

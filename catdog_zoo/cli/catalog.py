@@ -93,7 +93,7 @@ def plugins(as_json):
     for info in infos:
         origin = f"{info['distribution']} {info['version']}".strip() or info["module"]
         echo(f"{terminal(info['name'])} ({terminal(origin)}) [{terminal(info['status'])}]")
-        for key in ("hooks", "models", "datasets"):
+        for key in ("hooks", "models", "datasets", "commands"):
             if info[key]:
                 echo(f"  {key}: {', '.join(map(terminal, info[key]))}")
         if info["skipped"]:

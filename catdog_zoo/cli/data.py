@@ -6,7 +6,7 @@ import click
 
 from ..config import KEYS, SPLITS
 from ..data.sources import resolve_data
-from ..data.splits import make_splits, unlabelable
+from ..data.splits import describe_left_out, make_splits, unlabelable
 from ..plugins import get_zoo
 from ..runs.confine import check_output
 from ..util.names import terminal
@@ -21,8 +21,11 @@ split_seed_option = click.option("--seed", type=click.IntRange(0, KEYS["seed"].m
 
 
 def _splits(data_arg, seed):
-    return make_splits(resolve_data(data_arg), seed=seed, val_fraction=KEYS["val_fraction"].default,
-                       test_fraction=KEYS["test_fraction"].default)
+    splits = make_splits(resolve_data(data_arg), seed=seed, val_fraction=KEYS["val_fraction"].default,
+                         test_fraction=KEYS["test_fraction"].default)
+    if splits.left_out:
+        click.echo(printable(f"Warning: {describe_left_out(splits.left_out)}"), err=True)
+    return splits
 
 
 @click.group()

@@ -7,7 +7,9 @@ own, and a plain ``pip install`` puts a plugin where catdog-zoo never looks.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
+import re
 import subprocess
 import sys
 
@@ -24,8 +26,11 @@ def _pip(*args) -> int:
 def _plugin_names() -> dict:
     """The plugins a fresh catdog-zoo process loads, each with its load error ("" when it loaded) (a new
     process: pip's new files and ``.pth`` paths are read at start-up only)."""
-    listed = subprocess.run([sys.executable, "-m", "catdog_zoo", "plugins", "--json"], capture_output=True,
-                            text=True)
+    try:
+        listed = subprocess.run([sys.executable, "-m", "catdog_zoo", "plugins", "--json"], capture_output=True,
+                                text=True, timeout=600)
+    except subprocess.TimeoutExpired:  # a plugin that hangs while loading: 'plugins' would say which
+        return {}
     try:
         return {f"{p['name']} ({p['distribution'] or p['module']})": "; ".join(p.get("errors") or [])
                 for p in json.loads(listed.stdout)}
@@ -63,16 +68,69 @@ def install(packages, upgrade, editable):
             click.echo(terminal(f"Warning: {name} is installed but failed to load: {after[name]}"), err=True)
 
 
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_name(requirement: str):
+    """The distribution a requirement line names, or None for an optional one (``; extra == ...``)."""
+    name, _, marker = requirement.partition(";")
+    if "extra" in marker:
+        return None
+    if marker.strip():
+        try:
+            from packaging.markers import Marker
+            if not Marker(marker.strip()).evaluate({"extra": ""}):
+                return None
+        except Exception:  # noqa: BLE001 - no packaging, or a marker it cannot read: count it as needed
+            pass
+    found = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", name)
+    return _canonical(found.group(1)) if found else None
+
+
+def needed_by_the_zoo() -> dict:
+    """``{distribution: why}``: catdog-zoo itself, pip (``install`` runs it), and every installed distribution
+    catdog-zoo needs, directly or through another (optional extras left out)."""
+    why = {"catdog-zoo": "it is catdog-zoo itself", "pip": "catdog-zoo installs and removes plugins with it"}
+    pending = [("catdog-zoo", "catdog-zoo")]
+    while pending:
+        name, path = pending.pop()
+        try:
+            requires = importlib.metadata.distribution(name).requires or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for requirement in requires:
+            needed = _requirement_name(requirement)
+            if needed and needed not in why:
+                why[needed] = f"catdog-zoo needs it ({path} -> {needed})"
+                pending.append((needed, f"{path} -> {needed}"))
+    return why
+
+
 @click.command()
 @click.argument("packages", nargs=-1, required=True)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-def uninstall(packages, yes):
-    """Remove packages from catdog-zoo's own environment.
+@click.option("--force", is_flag=True, help="Also remove catdog-zoo itself or what it needs to run (TensorFlow, "
+              "Keras, ...), which breaks the tool until they are installed again.")
+def uninstall(packages, yes, force):
+    """Remove packages (plugins) from catdog-zoo's own environment.
+
+    catdog-zoo itself, pip, and the packages catdog-zoo needs (TensorFlow, Keras, NumPy ...) are refused:
+    removing one breaks every command, this one included. --force removes them anyway.
 
     \b
     Examples:
       catdog-zoo uninstall catdog-zoo-resnet -y
     """
+    if not force:
+        needed = needed_by_the_zoo()
+        names = [p for p in packages if not p.startswith("-")]
+        refused = [(p, needed[_requirement_name(p) or ""]) for p in names if (_requirement_name(p) or "") in needed]
+        if refused:
+            listed = "; ".join(f"{name}: {why}" for name, why in refused)
+            raise click.ClickException(f"refusing to remove {', '.join(n for n, _ in refused)} ({listed}); removing "
+                                       "it breaks catdog-zoo, this command included. Pass --force to remove it "
+                                       "anyway")
     if _pip("uninstall", *(["-y"] if yes else []), *packages):
         raise click.ClickException(f"pip uninstall {' '.join(packages)} failed (its output is above)")
     reset_zoo()

@@ -13,6 +13,7 @@ from ..runs.confine import check_output
 from ..runs.record import read_run
 from ..util.names import terminal
 from ..util.progress import terminal_progress
+from ..util.system import check_can_write
 from .output import echo, echo_json, leaderboard_options, print_leaderboard
 
 run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
@@ -92,6 +93,9 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, ex
       catdog-zoo predict runs/mobilenet_v2-20261124-101500 photo.jpg --explain why/ --json
     """
     read_run(run_dir)
+    for path in (out, explain):
+        if path:
+            check_can_write(path)  # before the images are labelled, not after
     if out:  # refused before any work: never an input, never inside a run, an existing file only with --overwrite
         check_output(out, overwrite=overwrite, reads=[run_dir, *images])
     from ..runs.predict import predict as run_predict

@@ -11,6 +11,7 @@ import click
 from ..config import KEYS, check_for_model, load_config_file, resolve_config
 from ..plugins import get_zoo
 from ..runs.confine import check_output
+from ..util.system import check_can_write
 from .options import config_options
 from ..util.names import terminal
 from .output import echo, echo_json, leaderboard_options, print_leaderboard
@@ -168,6 +169,7 @@ def lr_find(model, data, image_size, batch_size, optimizer, seed, start, end, st
     options = {"data": data, "image_size": image_size, "batch_size": batch_size, "optimizer": optimizer,
                "seed": seed}
     check_for_model(spec, resolve_config(spec, None, **options))  # bad values stop before TensorFlow loads
+    check_can_write(out)  # before the sweep, not after it
     check_output(out, overwrite=overwrite, reads=[data if data and Path(data).is_dir() else None])
     from ..reports.plots import lr_curve
     from ..training.lr_find import lr_find as sweep

@@ -32,6 +32,14 @@ def secret() -> bytes:
     return _secret_at(str(secret_path()))
 
 
+def key_id() -> str:
+    """A short name of the secret in use (a digest of it, which reveals nothing of it): entries record it, so one
+    signed with another key is said to be that, not damaged."""
+    import hashlib
+
+    return hashlib.sha256(b"catdog-zoo cache key id\0" + secret()).hexdigest()[:12]
+
+
 @functools.lru_cache(maxsize=4)
 def _secret_at(path: str) -> bytes:
     try:

@@ -8,7 +8,7 @@ from ..config import KEYS, SPLITS
 from ..errors import ConfigError
 from ..util.progress import SILENT
 from .decode import decode_split
-from .splits import IMAGE_EXTENSIONS, make_splits, unlabelable
+from .splits import IMAGE_EXTENSIONS, make_splits, missing_from_splits, unlabelable
 
 SIGNATURES = {b"\xff\xd8": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
 EXTENSION_FORMAT = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".gif": "gif", ".bmp": "bmp", ".webp": "webp"}
@@ -20,6 +20,20 @@ def content_format(path: Path):
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
     return next((fmt for sig, fmt in SIGNATURES.items() if head.startswith(sig)), None)
+
+
+def _listing(folder: Path) -> list:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []  # its images were listed a moment ago; what changed since is not this report's to say
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def check_folder(root, progress=SILENT) -> dict:
@@ -42,12 +56,14 @@ def check_folder(root, progress=SILENT) -> dict:
     for folder, why in unlabelable(splits):
         problems.append({"path": folder, "severity": "error", "problem": f"train refuses this class folder: {why} "
                          "(labels.txt holds one class name per line); rename it"})
+    for path, why in splits.left_out:  # training leaves these out too: never "No problems" over them
+        problems.append({"path": path, "severity": "error", "problem": f"left out: {why}"})
     decoded = [decode_split(splits.get(name), KEYS["image_size"].default, progress, f"checking {name}")
                for name in SPLITS]
     images = [p for d in decoded for p in d.split.paths] + [p for d in decoded for p, _ in d.skipped]
     for folder in sorted({Path(p).parent for p in images}):
-        for other in sorted(folder.iterdir()):
-            if other.is_file() and other.suffix.lower() not in IMAGE_EXTENSIONS and not other.name.startswith("."):
+        for other in sorted(_listing(folder)):
+            if _is_file(other) and other.suffix.lower() not in IMAGE_EXTENSIONS and not other.name.startswith("."):
                 problems.append({"path": str(other), "severity": "warning",
                                  "problem": f"ignored: '{other.suffix or other.name}' is not an image extension"})
     found = [{"path": path, "severity": "error", "problem": f"skipped: {reason}"}
@@ -58,6 +74,8 @@ def check_folder(root, progress=SILENT) -> dict:
             found.append({"path": path, "severity": "note",
                           "problem": f"a {actual.upper()} file named {Path(path).suffix}"})
     problems.extend(found)
+    for note in missing_from_splits(splits.class_names, {name: d.split for name, d in zip(SPLITS, decoded)}):
+        problems.append({"path": str(root), "severity": "warning", "problem": note})
     unusable = sum(1 for p in found if p["severity"] == "error")
     return {"root": str(root), "layout": splits.layout, "class_names": list(splits.class_names),
             "files": len(images), "usable": len(images) - unusable,

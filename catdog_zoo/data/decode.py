@@ -22,6 +22,7 @@ from ..errors import ZooError
 from ..util.digest import checked_files_digest
 from ..util.names import terminal
 from ..util.progress import SILENT
+from ..util.system import size_text
 from . import cache
 from .splits import Split
 
@@ -45,9 +46,15 @@ def decode_file(path, image_size) -> np.ndarray:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_FILE_BYTES:  # checked before reading: the file is read into memory whole
-                raise ImageError(f"{size / 2**20:.0f} MiB, larger than the {MAX_FILE_BYTES >> 20} MiB an image "
-                                 f"file may have (${LIMIT_ENV['bytes']} raises it)")
-            data = f.read(MAX_FILE_BYTES + 1)
+                raise ImageError(f"{size_text(size)}, larger than the {size_text(MAX_FILE_BYTES)} an image file may "
+                                 f"have (${LIMIT_ENV['bytes']} raises it)")
+            # What the file holds, not the limit: Python allocates the size asked for before reading.
+            data = f.read(size + 1)
+            if len(data) > size:  # it grew since: read on, up to the limit
+                data += f.read(MAX_FILE_BYTES + 1 - len(data))
+            if len(data) > MAX_FILE_BYTES:
+                raise ImageError(f"larger than the {size_text(MAX_FILE_BYTES)} an image file may have "
+                                 f"(${LIMIT_ENV['bytes']} raises it)")
     except OSError as exc:
         raise ImageError(f"unreadable: {exc.strerror or exc}", transient=exc.errno in cache.TRANSIENT) from None
     return decode_bytes(data, image_size)
@@ -73,16 +80,23 @@ def _limit(kind: str, default: int) -> int:
         return default
     try:
         value = int(text)
-    except ValueError:
+    except ValueError:  # "abc", and a number of more than 4300 digits
         value = 0
     if value < 1:  # said, not ignored: the user meant to change a limit
         print(f"Warning: ${LIMIT_ENV[kind]}={text[:40]!r} is not a positive whole number; using {default}",
               file=sys.stderr)
         return default
+    if value > LIMIT_CEILING[kind]:  # past what the decoders (int64 in the graph) and a read can take
+        print(f"Warning: ${LIMIT_ENV[kind]}={text[:40]} is more than any image can use; using "
+              f"{LIMIT_CEILING[kind]}", file=sys.stderr)
+        return LIMIT_CEILING[kind]
     return value
 
 
 LIMIT_ENV = {"pixels": "CATDOG_ZOO_MAX_PIXELS", "bytes": "CATDOG_ZOO_MAX_IMAGE_BYTES"}
+# The most either may be raised to: libjpeg and PNG sides are at most 2^31 (so 2^62 pixels would still fit in an
+# int64), and an image file of 64 GiB already needs a machine that can hold it.
+LIMIT_CEILING = {"pixels": 1 << 40, "bytes": 64 << 30}
 # Decoding holds the pixels as uint8 and, to resize, as float32: 50 MP is about 750 MB per decoding thread,
 # and above the 12-48 MP of phone and most camera photos (a 61 MP camera's full size needs it raised).
 MAX_PIXELS = _limit("pixels", 50_000_000)

@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import ZooError
 from ..util.owned import temp_prefix
 from ..util.rows import FileRows
-from .cache_secret import secret
+from .cache_secret import key_id, secret, secret_path
 
 FORMAT_VERSION = 3  # 3: one checked file per entry (trailer, block digests, MAC), written and read in batches
 SUFFIX = ".entry"
@@ -74,9 +74,12 @@ def open_entry(path: Path, name: str) -> FileRows:
         if math.prod(shape) * np.dtype(dtype).itemsize != data_bytes:
             raise BadEntry(f"{data_bytes} bytes of data for shape {tuple(shape)} {dtype}")
         if not hmac.compare_digest(_mac(meta), str(meta.get("mac", ""))):
+            if meta.get("key") not in (None, key_id()):
+                raise BadEntry(f"it was signed with another cache key than {secret_path()} holds now (the key file is "
+                               "new, or was replaced or removed since)")
             raise BadEntry("content does not match its checksum")
         rows = FileRows(fd, shape, dtype, meta={k: v for k, v in meta.items()
-                                                if k not in ("mac", "shape", "dtype", "block_rows", "blocks")})
+                                                if k not in ("mac", "key", "shape", "dtype", "block_rows", "blocks")})
     except BaseException:
         os.close(fd)
         raise
@@ -204,7 +207,7 @@ class EntryWriter:
         if self._block_filled:
             self._end_block()
         shape = [self.rows, *(int(s) for s in (self.row_shape or ()))]
-        meta = {**meta, "name": self.name, "format": FORMAT_VERSION, "shape": shape,
+        meta = {**meta, "name": self.name, "format": FORMAT_VERSION, "key": key_id(), "shape": shape,
                 "dtype": (self.dtype or np.dtype(np.float32)).name, "block_rows": self.block_rows or 1,
                 "blocks": self.digests}
         trailer = json.dumps({**meta, "mac": _mac(meta)}).encode()
@@ -212,7 +215,7 @@ class EntryWriter:
         if self.file.write(tail) != len(tail):
             raise OSError(errno.ENOSPC, "short write")
         rows = FileRows.open(self.tmp, shape, meta["dtype"], meta={k: v for k, v in meta.items()
-                                                                    if k not in ("block_rows", "blocks")})
+                                                                    if k not in ("key", "block_rows", "blocks")})
         if store:
             os.chmod(self.tmp, 0o644)
             os.replace(self.tmp, self.folder / f"{self.name}{SUFFIX}")

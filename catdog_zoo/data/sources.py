@@ -18,6 +18,7 @@ from ..errors import ConfigError, ZooError
 from ..plugins import get_zoo
 from ..util.names import terminal
 from ..util.owned import remove_ours, temp_prefix
+from ..util.system import keras_cache_problem, size_text
 
 DEFAULT_SOURCE = "cats_and_dogs_filtered"
 CATS_AND_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
@@ -36,11 +37,14 @@ def fetch_archive(fname: str, origin: str, folder: str, source: str = "", cache_
     """
     import keras
 
-    if cache_dir:  # Keras quietly falls back to /tmp/.keras for a cache_dir that does not exist yet
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
     try:
+        if cache_dir:  # Keras quietly falls back to /tmp/.keras for a cache_dir that does not exist yet
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
         archive = Path(keras.utils.get_file(fname, origin=origin, cache_dir=cache_dir))
     except Exception as exc:  # urllib errors, truncated archive, ...
+        cache = keras_cache_problem(exc)  # the disk, not the network: said as such
+        if cache:
+            raise ConfigError(f"could not fetch data source '{source or fname}': {cache}") from None
         raise ConfigError(f"could not fetch data source '{source or fname}' from {origin}: {exc} "
                           "(connect to the internet, or pass --data DIR)") from None
     target = archive.parent / f"{archive.name.split('.')[0]}_extracted"
@@ -52,14 +56,34 @@ def fetch_archive(fname: str, origin: str, folder: str, source: str = "", cache_
 
 
 def _members(archive: Path):
-    """``(name, is_link_or_special)`` of every member of a zip or tar archive."""
+    """``(name, is_link_or_special, unpacked bytes, packed bytes)`` of every member of a zip or tar archive (a
+    tar's members are packed as a whole: their packed size is their size)."""
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
-            return [(info.filename, False) for info in zf.infolist()], "zip"
+            return [(i.filename, False, i.file_size, i.compress_size) for i in zf.infolist()], "zip"
     if tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tf:
-            return [(m.name, not (m.isfile() or m.isdir())) for m in tf.getmembers()], "tar"
+            return [(m.name, not (m.isfile() or m.isdir()), m.size, m.size) for m in tf.getmembers()], "tar"
     raise ZooError(f"{archive} is not a zip or tar archive")
+
+
+MAX_RATIO = 200  # unpacked/packed of one member: photos hardly compress, a deflate bomb does by thousands
+
+
+def _check_sizes(archive: Path, members, target: Path) -> None:
+    """Refuse, from the archive's directory alone, what would not fit the disk or is a deflate bomb."""
+    for name, _, size, packed in members:
+        if size > 1 << 20 and size // max(packed, 1) > MAX_RATIO:
+            raise ZooError(f"refusing to extract {archive}: its member '{name[:80]}' unpacks to "
+                           f"{size // max(packed, 1)} times its packed size (a zip bomb, not images)")
+    total = sum(size for _, _, size, _ in members)
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if total > free:
+        raise ZooError(f"refusing to extract {archive}: it unpacks to {size_text(total)}, more than the "
+                       f"{size_text(free)} free in {folder}")
 
 
 def safe_extract(archive: Path, target: Path) -> None:
@@ -71,8 +95,9 @@ def safe_extract(archive: Path, target: Path) -> None:
     the archive holds is moved into it, beside what is there, and a name already taken there is kept.
     """
     members, kind = _members(archive)
+    _check_sizes(archive, members, target)
     root = target.resolve()
-    for name, special in members:
+    for name, special, _, _ in members:
         destination = (root / name).resolve()
         if special or name.startswith(("/", "\\")) or (destination != root and root not in destination.parents):
             what = "is a link or device file" if special else f"would land outside {target}"

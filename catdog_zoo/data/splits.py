@@ -7,6 +7,7 @@ once, before any ``tf.data`` pipeline exists.
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from ..config import SPLITS
 from ..errors import ConfigError
 from ..util.names import label_problem, terminal
+from ..util.system import problem
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
 
@@ -41,6 +43,7 @@ class DataSplits:
     validation: Split
     test: Split
     empty_classes: tuple = ()  # class folders without images, left out
+    left_out: tuple = ()  # (path, why): folders and files that could not be read, or links not followed
 
     def get(self, name: str) -> Split:
         if name not in SPLITS:
@@ -56,34 +59,105 @@ class DataSplits:
         return sum(1 for y in target.labels if y == majority) / len(target.labels)
 
 
-def find_images(folder: Path) -> list:
-    """Image files under ``folder``, recursively, sorted; hidden files and folders skipped."""
-    found = []
-    for path in folder.rglob("*"):
-        rel = path.relative_to(folder).parts
-        if any(part.startswith(".") for part in rel):
+def find_images(folder: Path, left_out=None) -> list:
+    """Image files under ``folder``, recursively, sorted; hidden files and folders skipped.
+
+    Links to folders inside it are not followed (a link back up would never end). What cannot be read (a
+    folder that cannot be listed or entered, a name that cannot be looked at) is appended to ``left_out`` as
+    ``(path, why)``, never skipped in silence (without ``left_out``: the first is an error).
+    """
+    found, pending = [], [Path(folder)]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            _left_out(left_out, current, exc)
             continue
-        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
-            found.append(path)
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(path)
+                elif entry.is_symlink() and entry.is_dir():
+                    _left_out(left_out, path, why="is a link to a folder; links inside a folder are not followed")
+                elif path.suffix.lower() in IMAGE_EXTENSIONS and entry.is_file():
+                    found.append(path)
+            except OSError as exc:
+                _left_out(left_out, path, exc)
     return sorted(found)
 
 
-def scan_class_folders(folder: Path) -> tuple:
-    """``({class_name: [image paths]}, [empty class folders])`` for the sub-folders of ``folder``."""
+def _left_out(left_out, path: Path, exc=None, why: str = "") -> None:
+    why = why or f"cannot be read ({problem(exc) or exc.strerror or exc})"
+    if left_out is None:
+        raise ConfigError(f"{path} {why}")
+    left_out.append((str(path), why))
+
+
+def _class_folders(folder: Path, left_out: list) -> list:
+    """The class folders in ``folder``: its sub-folders (links to folders included), hidden ones and links to a
+    folder that holds ``folder`` itself (``/``: the whole disk) left out."""
+    try:
+        names = sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the data folder {folder}: {problem(exc) or exc.strerror or exc}") from None
+    root = Path(folder).resolve()
+    subs = []
+    for sub in names:
+        try:
+            if not sub.is_dir():
+                continue
+            target = sub.resolve()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, before Python 3.13
+            _left_out(left_out, sub, exc if isinstance(exc, OSError) else None,
+                      "" if isinstance(exc, OSError) else "is a link that loops")
+            continue
+        if sub.is_symlink() and (target == root or target in root.parents):
+            _left_out(left_out, sub, why=f"is a link to {target}, a folder holding the data folder itself; not read "
+                      "(it would search the whole of it)")
+            continue
+        subs.append(sub)
+    return subs
+
+
+def scan_class_folders(folder: Path, left_out=None) -> tuple:
+    """``({class_name: [image paths]}, [empty class folders])`` for the sub-folders of ``folder``; what could not
+    be read goes to ``left_out`` (see :func:`find_images`)."""
     classes, empty = {}, []
-    for sub in sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = find_images(sub)
+    left_out = [] if left_out is None else left_out
+    for sub in _class_folders(folder, left_out):
+        files = find_images(sub, left_out)
         if files:
             classes[sub.name] = files
         else:
             empty.append(str(sub))
     if not classes:
+        unread = f"; {terminal(left_out[0][0])} {left_out[0][1]}" if left_out else ""
         raise ConfigError(f"no class folders with images in {terminal(folder)} (expected one sub-folder of images "
-                          "per class)")
+                          "per class)" + unread)
     if len(classes) < 2:
         raise ConfigError(f"only one class with images in {terminal(folder)} ({terminal(next(iter(classes)))}); "
                           "need at least two classes")
     return classes, empty
+
+
+def _is_dir(path: Path) -> bool:
+    """``path.is_dir()``; a folder that cannot be looked into is one error line, not a traceback."""
+    try:
+        return path.is_dir()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {problem(exc) or exc.strerror or exc}") from None
+
+
+def _listing(folder: Path) -> list:
+    try:
+        return list(folder.iterdir())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {folder}: {problem(exc) or exc.strerror or exc}") from None
 
 
 def _fraction_of(files: list, fraction: float, rng: random.Random) -> tuple:
@@ -109,24 +183,25 @@ def make_splits(root, seed: int = 42, val_fraction: float = 0.2, test_fraction: 
     """
     root = Path(root)
     rng = random.Random(seed)
-    if (root / "train").is_dir() and (root / "validation").is_dir():
+    left_out: list = []
+    if _is_dir(root / "train") and _is_dir(root / "validation"):
         layout = "train/validation"
-        train, empty = scan_class_folders(root / "train")
-        validation, empty_val = scan_class_folders(root / "validation")
+        train, empty = scan_class_folders(root / "train", left_out)
+        validation, empty_val = scan_class_folders(root / "validation", left_out)
         empty += empty_val
         extra = sorted(set(validation) - set(train))
         if extra:
             raise ConfigError(f"class '{terminal(extra[0])}' is in {terminal(root / 'validation')} but not in "
                               f"{terminal(root / 'train')}")
     else:
-        if (root / "train").is_dir() and any(p.is_dir() for p in (root / "train").iterdir()):
+        if _is_dir(root / "train") and any(_is_dir(p) for p in _listing(root / "train")):
             # train/ of class folders without validation/ (Kaggle's layout): said, not read as a class "train"
             raise ConfigError(f"{terminal(root)} has train/ but no validation/: use --data "
                               f"{terminal(root / 'train')} to split its class folders into train, validation and "
                               f"test, or add {terminal(root / 'validation')}/ with the same class folders")
         layout = "single folder"
         train, validation = {}, {}
-        classes, empty = scan_class_folders(root)
+        classes, empty = scan_class_folders(root, left_out)
         for name, files in classes.items():
             validation[name], train[name] = _fraction_of(files, val_fraction, rng)
     test = {}
@@ -134,7 +209,37 @@ def make_splits(root, seed: int = 42, val_fraction: float = 0.2, test_fraction: 
         test[name], validation[name] = _fraction_of(validation[name], test_fraction, rng)
     class_names = tuple(train)
     return DataSplits(str(root), layout, class_names, _as_split(train, class_names),
-                      _as_split(validation, class_names), _as_split(test, class_names), tuple(empty))
+                      _as_split(validation, class_names), _as_split(test, class_names), tuple(empty),
+                      tuple(left_out))
+
+
+def describe_left_out(left_out, shown: int = 3) -> str:
+    """"left out 2 folder(s) or file(s) that could not be read: A (cannot be read (permission denied)), ..."."""
+    named = ", ".join(f"{terminal(path)} {why}" for path, why in left_out[:shown])
+    more = f" and {len(left_out) - shown} more" if len(left_out) > shown else ""
+    return f"left out {len(left_out)} folder(s) or file(s): {named}{more}"
+
+
+def missing_from_splits(class_names, splits: dict, empty_test: bool = False) -> list:
+    """One line per split that has images but none of some class: its accuracy says nothing about that class
+    (one image of a class, kept for training, scored validation accuracy 1.0 on the other class alone); with
+    ``empty_test``, also a line when the test split is empty."""
+    notes = []
+    for name in ("validation", "test"):
+        split = splits.get(name)
+        if empty_test and split is not None and not len(split) and name == "test":
+            notes.append("the test split is empty: the run has no held-out score (add images, or a larger "
+                         "--test-fraction)")
+        if split is None or not len(split):
+            continue
+        present = set(split.labels)
+        missing = [c for i, c in enumerate(class_names) if i not in present]
+        if missing:
+            notes.append(f"the {name} split has no image of class {', '.join(repr(terminal(c)) for c in missing[:5])}"
+                         f"{' and more' if len(missing) > 5 else ''}: its accuracy says nothing about "
+                         f"{'that class' if len(missing) == 1 else 'those classes'} (add images, or use a larger "
+                         "--val-fraction / --test-fraction)")
+    return notes
 
 
 def unlabelable(splits: DataSplits) -> list:

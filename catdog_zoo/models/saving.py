@@ -31,9 +31,26 @@ def load_model(path):
         if "safe_mode" in str(exc) or "Lambda" in str(exc):
             raise ZooError(f"refusing to load {path}: it contains code that would run on load "
                            "(Keras safe mode); only load models you trust") from None
-        raise ZooError(f"{path} is not a loadable Keras model: {exc}") from None
+        raise ZooError(_unloadable(path, exc)) from None
     except Exception as exc:  # zip/h5 errors for files that are not models at all
-        raise ZooError(f"{path} is not a loadable Keras model: {type(exc).__name__}: {exc}") from None
+        raise ZooError(_unloadable(path, exc)) from None
+
+
+def _unloadable(path: Path, exc: Exception) -> str:
+    """One line for a model Keras cannot load. A class it cannot find (a plugin's custom layer, where that plugin
+    is not installed) is named with the file; Keras' own text is two paragraphs and the whole model's config."""
+    import re
+
+    text = str(exc)
+    missing = re.search(r"Could not (?:locate|deserialize) (class|function) '([^']+)'", text)
+    if missing:
+        kind, name = missing.groups()
+        registered = re.search(r"'registered_name': '([^']*>" + re.escape(name.split(">")[-1]) + r")'", text)
+        as_named = f" (registered as '{registered.group(1)}')" if registered and registered.group(1) != name else ""
+        return (f"{path} uses the custom {kind} '{name}'{as_named}, which is not defined here: install the plugin "
+                "that defines it (a model loads where the code of its custom layers is installed)")
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{path} is not a loadable Keras model: {type(exc).__name__}: {first[:300]}"
 
 
 MAX_MODEL_BYTES = 8 << 30  # unpacked: the zoo's models are megabytes; a few gigabytes is already a large model

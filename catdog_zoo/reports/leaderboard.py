@@ -148,5 +148,11 @@ def plot_curves(rows, out) -> Path:
     def label(r):
         name = Path(r["run"]).name
         return plot(f"{r['rank']}. {r['model']}" + ("" if name == r["model"] else f" ({name})"))
-    curves = {label(r): read_history(r["run"]).get("val_accuracy", []) for r in rows}
-    return overlay_curves(curves, out)
+    def curve(r):
+        try:
+            values = read_history(r["run"], columns=("val_accuracy",)).get("val_accuracy", [])
+            return [v if isinstance(v, float) else None for v in values]  # a word in a cell is no point
+        except ZooError as exc:  # one run's history must not stop the plot of the others
+            print(f"Note: {terminal(r['run'])} left out of the plot: {exc}", file=sys.stderr)
+            return []
+    return overlay_curves({label(r): curve(r) for r in rows}, out)

@@ -123,6 +123,7 @@ def _tick(name, width: int = 20) -> str:
     report's tables have it whole) so that a long one cannot squeeze the matrix to nothing."""
     name = plot(name)
     return name if len(name) <= width else name[:width // 2 - 1] + "..." + name[-(width // 2 - 2):]
+LABELLED_CLASSES = 40  # classes a confusion matrix names and counts cell by cell; a legend lists at most half
 
 
 def confusion_matrix(matrix, class_names, out, title: str = "") -> Path:
@@ -130,17 +131,21 @@ def confusion_matrix(matrix, class_names, out, title: str = "") -> Path:
     plt = _pyplot()
     matrix = np.asarray(matrix)
     n = len(class_names)
-    side = max(4.0, 0.6 * n + 2.5)
+    # Bounded: a cell per class pair grows as n squared (1,500 classes once asked for 26 GB of pixels); past
+    # LABELLED_CLASSES the figure stops growing and shows colours only.
+    side = min(max(4.0, 0.6 * n + 2.5), 0.6 * LABELLED_CLASSES + 2.5)
     fig, ax = plt.subplots(figsize=(side, side), layout="constrained")  # room for long class names
     ax.imshow(matrix, cmap="Blues")
-    names = [_tick(name) for name in class_names]
-    tilt = n > 4 or max(map(len, names), default=0) > 8
-    ax.set_xticks(range(n), names, rotation=45 if tilt else 0, ha="right" if tilt else "center", parse_math=False)
-    ax.set_yticks(range(n), names, parse_math=False)
+    if n <= LABELLED_CLASSES:
+        names = [_tick(name) for name in class_names]
+        tilt = n > 4 or max(map(len, names), default=0) > 8
+        ax.set_xticks(range(n), names, rotation=45 if tilt else 0, ha="right" if tilt else "center",
+                      parse_math=False)
+        ax.set_yticks(range(n), names, parse_math=False)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     threshold = matrix.max() / 2 if matrix.size else 0
-    for i in range(n):
+    for i in range(n if n <= LABELLED_CLASSES else 0):
         for j in range(n):
             ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
                     color="white" if matrix[i, j] > threshold else "black")
@@ -276,5 +281,6 @@ def pr_roc_curves(curves: dict, out, thresholds=None) -> Path:
                title=f"ROC (dot: {rule})")
     for ax in (pr_ax, roc_ax):
         ax.grid(alpha=0.3)
-        _plain_legend(ax, fontsize=8, loc="lower left" if ax is pr_ax else "lower right")
+        if len(curves) <= LABELLED_CLASSES // 2:  # a legend of hundreds of classes would only hide the curves
+            _plain_legend(ax, fontsize=8, loc="lower left" if ax is pr_ax else "lower right")
     return save(fig, out)

@@ -17,6 +17,7 @@ from .scores import cross_entropy
 # perfectly separable validation split (whose likelihood keeps improving as T -> 0) still gets an answer.
 T_RANGE = (0.05, 20.0)
 CURVE_POINTS = 200  # per PR or ROC curve kept in metrics.json: enough for a smooth figure, a few kB a class
+CURVE_BUDGET = 20_000  # points of one kind of curve over all classes (1,000 classes: 20 points each)
 
 
 # ----- probabilities --------------------------------------------------------------------------------------
@@ -248,4 +249,11 @@ def curves(probs, labels, class_names) -> dict:
         raise ValueError(f"probabilities of shape {probs.shape} for {len(labels)} labels "
                          f"and {len(class_names)} classes")
     predicted = probs.argmax(axis=1) if len(labels) else np.zeros(0, np.int64)
-    return {name: _class_curves(probs[:, i], labels == i, predicted == i) for i, name in enumerate(class_names)}
+    found = {name: _class_curves(probs[:, i], labels == i, predicted == i) for i, name in enumerate(class_names)}
+    limit = max(10, min(CURVE_POINTS, CURVE_BUDGET // max(1, len(class_names))))
+    if limit < CURVE_POINTS:  # many classes: fewer points each, so metrics.json stays small enough to read back
+        for c in found.values():
+            for kind in ("roc", "pr"):
+                keep = _thin(len(c[kind]["thresholds"]), limit)
+                c[kind] = {k: [v[i] for i in keep] for k, v in c[kind].items()}
+    return found

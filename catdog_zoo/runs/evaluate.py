@@ -11,6 +11,7 @@ import numpy as np
 from ..config import SPLITS
 from ..data.decode import decode_split, describe_skipped
 from ..data.prepare import load_splits
+from ..data.splits import describe_left_out
 from ..errors import ZooError
 from ..models.heads import is_binary, loss_for, probabilities
 from ..models.saving import load_model
@@ -72,6 +73,8 @@ def _evaluate(run_dir, data, split: str, batch_size, tta: bool, reject: bool, pr
     decoded = decode_run_split(config, split, splits, progress)[1]
     if decoded.skipped:
         print(f"Warning: {describe_skipped(decoded.skipped)}", file=sys.stderr)
+    if splits.left_out:
+        print(f"Warning: {describe_left_out(splits.left_out)}", file=sys.stderr)
     if not len(decoded.split):
         raise ZooError(f"the {split} split of {terminal(splits.root)} has no usable images")
     size = batch_size or config.batch_size

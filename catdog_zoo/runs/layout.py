@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..util.locks import LOCK_FILE
 from ..util.owned import is_ours, remove_ours, temp_prefix
+from ..util.system import unwritable
 
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.keras"
@@ -105,8 +106,10 @@ def create_run_dir(model_name: str, run_dir=None, runs_root="runs", overwrite: b
         if overwrite and path.is_dir():
             _remove_own_files(path)
     else:
-        path = _new_run_dir(Path(runs_root), model_name.replace(":", "_").replace("/", "_"))
+        path = Path(runs_root)  # named in the error below if no run folder can be made there
     try:
+        if not run_dir:
+            path = _new_run_dir(Path(runs_root), model_name.replace(":", "_").replace("/", "_"))
         path.mkdir(parents=True, exist_ok=True)
         # A real write, not os.access: root passes access checks on read-only mounts too.
         fd, probe = tempfile.mkstemp(prefix=temp_prefix("write-test"), dir=path)
@@ -115,6 +118,14 @@ def create_run_dir(model_name: str, run_dir=None, runs_root="runs", overwrite: b
     except OSError as exc:
         raise ConfigError(f"cannot write to run directory {path}: {exc.strerror or exc}") from None
     return path
+
+
+def check_runs_root(runs_root) -> None:
+    """Refuse, before any work, a folder in which no new run folder can be made (``train`` without ``--run-dir``
+    in a read-only current folder decoded every image first, then failed)."""
+    why = unwritable(runs_root)
+    if why:
+        raise ConfigError(f"cannot make a run folder in {runs_root}: {why}; pass --run-dir DIR to write elsewhere")
 
 
 def _new_run_dir(root: Path, name: str) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.decode import ImageError, decode_file, describe_skipped
-from ..data.splits import IMAGE_EXTENSIONS, find_images
+from ..data.splits import IMAGE_EXTENSIONS, describe_left_out, find_images
 from ..errors import ZooError
 from ..util.files import csv_cell, output_path, write_text
 from ..util.locks import folder_lock
@@ -26,15 +26,16 @@ from .record import read_run
 from .rejection import REJECTED
 
 
-def collect_images(paths) -> list:
-    """Files as given, folders searched recursively for images; a missing path is an error."""
+def collect_images(paths, left_out=None) -> list:
+    """Files as given, folders searched recursively for images; a missing path is an error; what in a folder
+    cannot be read goes to ``left_out`` as ``(path, why)`` (without it: an error)."""
     found = []
     for p in map(Path, paths):
         if is_run_dir(p):
             raise ZooError(f"{p} is a run directory, not images: predict takes one RUN_DIR, then image files "
                            "or folders")
         if p.is_dir():
-            found.extend(find_images(p))
+            found.extend(find_images(p, left_out))
         elif p.is_file():
             found.append(p)
         elif p.exists() or p.is_symlink():
@@ -74,7 +75,12 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
     Holds the run's lock shared (:func:`catdog_zoo.util.locks.folder_lock`): beside other readers, never
     beside ``train`` or ``export`` of the run.
     """
-    files = collect_images(paths)
+    left_out: list = []
+    files = collect_images(paths, left_out)
+    if left_out:
+        if strict:
+            raise ZooError(f"--strict: {describe_left_out(left_out)}")
+        print(f"Warning: {describe_left_out(left_out)}", file=sys.stderr)
     explainer = Explainer(explain, files, reads=[run_dir, *paths], overwrite=overwrite) if explain is not None \
         else None  # refused before any work
     with folder_lock(run_dir, shared=True):

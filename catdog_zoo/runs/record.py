@@ -17,13 +17,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
-from ..config import TrainConfig, config_from_run
+from ..config import KEYS, TrainConfig, config_from_run
 from ..errors import ConfigError, ZooError
 from ..util.files import finite, write_json, write_text
 from ..util.reading import read_small_text, read_yaml
 from .layout import CONFIG_FILE, HISTORY_FILE, METRICS_FILE
 
 MAX_RUN_FILE_BYTES = 16 << 20  # metrics.json and config.yaml are kilobytes; refuse anything absurd
+MAX_HISTORY_ROWS = KEYS["epochs"].maximum + KEYS["fine_tune_epochs"].maximum
 
 
 @dataclass
@@ -211,22 +212,31 @@ def write_history(path, history: dict) -> None:
     write_text(path, buf.getvalue())
 
 
-def read_history(run_dir) -> dict:
-    """``history.csv`` as ``{column: [values]}``; numbers as floats, empty cells as None."""
+def read_history(run_dir, columns=None) -> dict:
+    """``history.csv`` as ``{column: [values]}`` (only ``columns``, when given); numbers as floats, empty cells
+    as None. Bounded before it is parsed: a regular run file (16 MiB at most), one row per epoch a run can have,
+    cells of CSV's usual size; anything else is one error line naming the file."""
     path = Path(run_dir) / HISTORY_FILE
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         return {}
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    text = read_run_file(path)
     history: dict = {}
-    for row in rows:
-        for key, value in row.items():
-            try:
-                value = float(value) if value not in ("", None) else None
-            except ValueError:
-                pass
-            history.setdefault(key, []).append(value)
+    try:
+        for number, row in enumerate(csv.DictReader(io.StringIO(text, newline=""))):
+            if number >= MAX_HISTORY_ROWS:
+                raise ZooError(f"{path} has more than {MAX_HISTORY_ROWS} rows, more epochs than a run can have")
+            for key, value in row.items():
+                if columns is not None and key not in columns:
+                    continue
+                try:
+                    value = float(value) if value not in ("", None) else None
+                except (ValueError, TypeError):
+                    pass
+                history.setdefault(key, []).append(value)
+    except csv.Error as exc:
+        raise ZooError(f"{path} is not a history CSV ({str(exc)[:100]})") from None
     return history
+
 
 
 @dataclass

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import ZooError
 from ..models.similarity import nearest, unit_rows
+from ..util.arrays import ArrayFileError, npy_header, read_npy_data
 from .layout import NOVELTY_FILE
 
 QUANTILE = 0.995  # of the validation photos' scores: the operating point
@@ -111,19 +112,14 @@ def load(run_dir, facts: dict, feature_dim: int) -> Novelty:
         raise ZooError(f"{path} is not a regular file of at most {MAX_FILE_BYTES >> 20} MiB; refusing to read it")
     with open(path, "rb") as f:
         try:
-            version = np.lib.format.read_magic(f)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-            if read_header is None:
-                raise ValueError(f"format version {version}")
-            shape, fortran, dtype = read_header(f)  # checked before any data is read
-        except (ValueError, OSError) as exc:
-            raise ZooError(f"{path} is not a NumPy array file ({exc})") from None
-        if dtype != np.float16 or len(shape) != 2 or shape[0] < 2 or shape[1] != feature_dim:
-            raise ZooError(f"{path} holds {dtype} {shape}, not the float16 features (width {feature_dim}) of this "
-                           "run's model")
-        rows = np.fromfile(f, dtype=np.float16, count=shape[0] * shape[1])
-    if rows.size != shape[0] * shape[1] or not np.isfinite(rows).all():
+            shape, fortran, dtype = npy_header(f)  # checked before any data is read
+            if dtype != np.float16 or len(shape) != 2 or shape[0] < 2 or shape[1] != feature_dim:
+                raise ZooError(f"{path} holds {dtype} {shape}, not the float16 features (width {feature_dim}) of "
+                               "this run's model")
+            rows = read_npy_data(f, shape, fortran, dtype)
+        except (ArrayFileError, OSError) as exc:
+            raise ZooError(f"{path} {exc}") from None
+    if not np.isfinite(rows).all():
         raise ZooError(f"{path} is truncated or holds values that are not numbers")
-    rows = rows.reshape(shape, order="F" if fortran else "C").astype(np.float32)
+    rows = rows.astype(np.float32)
     return Novelty(rows[0], rows[1:], float(threshold))

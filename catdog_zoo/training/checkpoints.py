@@ -14,6 +14,7 @@ resumed from nor deleted, and a ``checkpoints`` folder that leads out of the run
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -24,9 +25,11 @@ import numpy as np
 from ..errors import ZooError
 from ..runs.confine import confined
 from ..runs.layout import CHECKPOINTS_DIR as FOLDER
+from ..util.arrays import ArrayFileError, declared_npz_bytes, load_npz
 from ..util.files import no_space
 from ..util.owned import checkpoint_name, is_ours, remove_ours, temp_prefix
 from ..util.reading import read_small_text
+from ..util.system import problem
 
 BEST_FILE = "best-weights.npz"
 KEEP = 2  # checkpoints kept: the newest, and the one before as its fallback
@@ -57,9 +60,10 @@ def save(run_dir, epoch: int, model, optimizer, state: dict, best_weights=None) 
         shutil.rmtree(staging, ignore_errors=True)
         if no_space(exc):
             kept = latest(run_dir)
-            raise ZooError(f"no space left on the device for the epoch {epoch} checkpoint"
+            raise ZooError(f"cannot write the epoch {epoch} checkpoint: {problem(exc)}"
                            + (f"; {kept.name} is kept" if kept else "") +
-                           f"; free some space and continue with 'catdog-zoo train --resume {run_dir}'") from None
+                           f"; {'raise the limit' if 'may write' in problem(exc) else 'free some space'} and continue "
+                           f"with 'catdog-zoo train --resume {run_dir}'") from None
         raise
     # Keep this epoch and the one before (the fallback if this one is found damaged); remove older epochs and
     # a killed process's staging.
@@ -98,9 +102,9 @@ def restore_latest_usable(run_dir, model, warn) -> tuple:
     for i, folder in enumerate(found):
         try:
             state = load_state(folder)
-            values = _arrays(folder / "weights.npz")
+            values = _arrays(folder / "weights.npz", _bytes_of(model.weights))
             _fits(values, model, folder)
-            _arrays(folder / "optimizer.npz")
+            _arrays(folder / "optimizer.npz", _optimizer_bytes(model.weights))
             best_weights(folder)
             for variable, value in zip(model.weights, values):
                 variable.assign(value)
@@ -116,7 +120,7 @@ def load_state(folder: Path) -> dict:
     try:
         state = json.loads(read_small_text(folder / "state.json", MAX_STATE_BYTES, "checkpoint state",
                                            follow_symlinks=False))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
         raise ZooError(f"checkpoint {folder} is unreadable: state.json is not JSON ({str(exc)[:100]})") from None
     except ZooError as exc:
         raise ZooError(f"checkpoint {folder} is unreadable: {exc}") from None
@@ -145,13 +149,28 @@ def _early_stopping_ok(saved) -> bool:
                              and isinstance(saved["best_logs"], (dict, type(None))))
 
 
-def _arrays(path: Path) -> list:
+def _arrays(path: Path, max_bytes: int) -> list:
+    """The arrays of ``path``, whose zip directory and array headers may declare at most ``max_bytes`` (checked
+    before anything is inflated: a deflate bomb is refused from its directory)."""
     try:
-        with np.load(path, allow_pickle=False) as saved:
-            return [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    except Exception as exc:  # noqa: BLE001 - truncated, missing or not an npz: zipfile, OSError, ValueError...
-        reason = "missing" if isinstance(exc, FileNotFoundError) else f"damaged ({type(exc).__name__})"
-        raise ZooError(f"checkpoint {path.parent} is unreadable: {path.name} is {reason}") from None
+        return load_npz(path, max_bytes=max_bytes)
+    except FileNotFoundError:
+        reason = "is missing"
+    except ArrayFileError as exc:
+        reason = str(exc)
+    except Exception as exc:  # noqa: BLE001 - truncated or not an npz: zipfile, OSError, ValueError...
+        reason = f"is damaged ({type(exc).__name__})"
+    raise ZooError(f"checkpoint {path.parent} is unreadable: {path.name} {reason}")
+
+
+def _bytes_of(variables) -> int:
+    """What ``variables`` take as arrays, with room for the .npy headers."""
+    return sum(math.prod(v.shape) * np.dtype(getattr(v.dtype, "name", v.dtype)).itemsize + 4096 for v in variables)
+
+
+def _optimizer_bytes(variables) -> int:
+    """At most what an optimizer keeps for ``variables`` (Adam: two slots per variable) and its counters."""
+    return 3 * _bytes_of(variables) + (1 << 20)
 
 
 def _fits(values: list, model, folder: Path) -> None:
@@ -170,13 +189,20 @@ def _sane(values: list, dtypes, folder: Path, name: str) -> None:
 
 
 def best_weights(folder: Path):
-    """Early stopping's best weights saved with the checkpoint ``folder``, or None."""
-    return _arrays(folder / BEST_FILE) if (folder / BEST_FILE).is_file() else None
+    """Early stopping's best weights saved with the checkpoint ``folder``, or None (at most the size of the
+    checkpoint's whole-model weights, which were checked against the model)."""
+    if not (folder / BEST_FILE).is_file():
+        return None
+    try:
+        limit = declared_npz_bytes(folder / "weights.npz")
+    except (ArrayFileError, OSError):
+        limit = 0
+    return _arrays(folder / BEST_FILE, limit + (1 << 20))
 
 
 def restore_optimizer(optimizer, trainable_variables, folder: Path) -> None:
     """Give a freshly compiled model's optimizer the saved variables (same model, same stage)."""
-    values = _arrays(folder / "optimizer.npz")
+    values = _arrays(folder / "optimizer.npz", _optimizer_bytes(trainable_variables))
     optimizer.build(trainable_variables)
     if len(values) != len(optimizer.variables) or any(
             v.shape != tuple(w.shape) for v, w in zip(values, optimizer.variables)):

@@ -22,7 +22,8 @@ from ..errors import ConfigError, Interrupted, ZooError
 from ..models.frozen import fine_tune_index
 from ..plugins import get_zoo
 from ..runs.confine import check_output, check_run_confined, is_run_config
-from ..runs.layout import CONFIG_FILE, METRICS_FILE, check_run_dir, create_run_dir, remove_run_leftovers
+from ..runs.layout import (CONFIG_FILE, METRICS_FILE, check_run_dir, check_runs_root, create_run_dir,
+                           remove_run_leftovers)
 from ..runs.record import RunResult, read_run_config
 from ..util.files import write_yaml
 from ..util.locks import folder_lock
@@ -60,7 +61,7 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
             check_run_dir(cfg.run_dir, overwrite)  # before the lock: a refusal leaves no folder behind
             held.enter_context(folder_lock(cfg.run_dir))
             check_run_dir(cfg.run_dir, overwrite)  # again: another process may have finished a run there
-        _as_chief(cluster, take_run_dir if cfg.run_dir else None)
+        _as_chief(cluster, take_run_dir if cfg.run_dir else lambda: check_runs_root(runs_root))
         weights = cfg.weights if cfg.weights is not None else "default"
         net, splits, decoded, fine_tune_from, decode_seconds, stages = _build(spec, cfg, cluster, quiet, weights,
                                                                               early=True, splits=splits)

@@ -11,16 +11,23 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import KEYS, SPLITS, config_from_run, resolve_config
+from ..data.prepare import load_splits
+from ..data.sources import DEFAULT_SOURCE, resolve_data
 from ..errors import ZooError
 from ..plugins import get_zoo
 from ..runs.layout import CONFIG_FILE, METRICS_FILE
-from ..runs.record import read_run_config
+from ..runs.record import data_fingerprint, read_run, read_run_config
+from ..util.digest import files_digest
 from ..util.locks import folder_lock
 from ..util.names import terminal
 from .session import resume, train
 
-# The settings a sweep chooses; a kept or resumed run must have been made with the same ones.
+# The settings a sweep chooses; every other key takes the model's default.
 SWEEP_KEYS = ("epochs", "data", "seed")
+# Keys that say how a run is made, not what it is (where it is written, logs, caches, and the engine, whose
+# float32 features are checked to match TensorFlow's); every other key must match for a run to be kept or resumed.
+HOW_NOT_WHAT = ("run_dir", "strict", "tensorboard", "decoded_cache", "engine")
 
 
 @dataclass
@@ -36,14 +43,57 @@ def model_run_dir(runs_dir, spec, clashes=()) -> Path:
     return Path(runs_dir) / name.replace(":", "_").replace("/", "_")
 
 
-def _mismatch(run_dir: Path, wanted: dict):
-    """The first sweep setting the existing run was made with differently, as text, or None."""
-    config = read_run_config(run_dir / CONFIG_FILE) or {}
-    if not isinstance(config, dict):
-        return f"{CONFIG_FILE} is not a mapping"
-    for key, value in wanted.items():
-        if value is not None and config.get(key) != value:
-            return f"{key}={config.get(key)!r}, not {value!r}"
+def _mismatch(run_dir: Path, spec, wanted: dict, finished: bool):
+    """What the existing run was made with differently from what this sweep would make, as text, or None.
+
+    Every key is compared, given or not: a key the sweep leaves to the model's default must have had that
+    default (a run trained earlier with another learning rate is not this sweep's run). ``data`` is compared
+    as the folder it names (a relative path, a trailing ``/``), and a finished run also by the model's plugin
+    version and by the images themselves (its data fingerprint).
+    """
+    path = run_dir / CONFIG_FILE
+    saved = config_from_run(read_run_config(path), str(path))
+    expected = resolve_config(spec, None, **{k: v for k, v in wanted.items() if v is not None})
+    if saved.model not in (spec.name, spec.qualified_name):
+        return f"the model {saved.model!r}"
+    for key in KEYS:
+        if key in HOW_NOT_WHAT or key == "model":
+            continue
+        was, now = getattr(saved, key), getattr(expected, key)
+        if key == "data":
+            same = _data_place(was) == _data_place(now)
+        else:
+            same = (tuple(was) == tuple(now)) if key == "image_size" else was == now
+        if not same:
+            return f"{key}={_shown(key, was)}, not {_shown(key, now)}"
+    return _record_mismatch(run_dir, spec, saved) if finished else None
+
+
+def _shown(key: str, value) -> str:
+    if key == "data":
+        return repr(value or DEFAULT_SOURCE)
+    return "x".join(map(str, value)) if key == "image_size" else repr(value)
+
+
+def _data_place(data) -> str:
+    """What ``--data`` names, whatever its spelling: a data source's name, or the folder's real path."""
+    data = data or DEFAULT_SOURCE
+    if data in get_zoo().datasets and not Path(data).is_dir():
+        return data
+    return str(Path(data).expanduser().resolve())
+
+
+def _record_mismatch(run_dir: Path, spec, saved):
+    """A finished run made by another version of the model's plugin, or on images that have changed since."""
+    _, record = read_run(run_dir)
+    if (record.distribution, record.plugin_version) != (spec.distribution, spec.version) and record.plugin_version:
+        return (f"{record.distribution or record.plugin} {record.plugin_version}, not {spec.distribution} "
+                f"{spec.version}")
+    if record.data_fingerprint:
+        splits = load_splits(saved)
+        now = data_fingerprint(files_digest(splits.get(name).paths) for name in SPLITS)
+        if now != record.data_fingerprint:
+            return f"other images (the files under {resolve_data(saved.data)} changed since)"
     return None
 
 
@@ -69,7 +119,7 @@ def _sweep(specs, runs_dir, wanted: dict, quiet: bool, say) -> SweepResult:
         started = (run_dir / CONFIG_FILE).is_file()
         finished = (run_dir / METRICS_FILE).is_file()
         try:
-            differs = _mismatch(run_dir, wanted) if started else None
+            differs = _mismatch(run_dir, spec, wanted, finished) if started else None
             if differs:
                 raise ZooError(f"{run_dir} holds a run made with {differs}; choose another --runs-dir")
             if finished:

@@ -18,6 +18,7 @@ import yaml
 from ..errors import ZooError
 from .names import json_safe, terminal
 from .owned import temp_prefix
+from .system import problem
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _UMASK = os.umask(0o022)
@@ -57,14 +58,13 @@ def atomic_write(path: Path, write) -> None:
     except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if no_space(exc):
-            raise ZooError(f"cannot write {path}: no space left on the device (earlier files and "
-                           "checkpoints are kept)") from None
+        if no_space(exc):  # a full disk, a quota, or ulimit -f (EFBIG): said as what it is
+            raise ZooError(f"cannot write {path}: {problem(exc)} (earlier files and checkpoints are kept)") from None
         raise
 
 
 def no_space(exc) -> bool:
-    """Whether ``exc`` (or what caused it) is a full disk or quota."""
+    """Whether ``exc`` (or what caused it) is a full disk, a quota or the file size limit (``problem`` words it)."""
     while exc is not None:
         if isinstance(exc, OSError) and exc.errno in NO_SPACE:
             return True

@@ -90,3 +90,5 @@ def read_yaml(path, limit: int, what: str = "file", follow_symlinks: bool = True
         return parse_yaml(text)
     except yaml.YAMLError as exc:
         raise error(f"malformed YAML in {path}: {yaml_problem(exc)}") from None
+    except RecursionError:  # "[[[[...": PyYAML's composer recurses once per level
+        raise error(f"malformed YAML in {path}: nested deeper than a config can be") from None
