@@ -42,7 +42,7 @@ class ZooGroup(click.Group):
             if problem(exc, context=False) is None:  # not the system's limits: a bug, which keeps its traceback
                 raise
             doing = f"catdog-zoo {ctx.invoked_subcommand} stopped: " if ctx.invoked_subcommand else ""
-            click.echo(printable(f"Error: {doing}{described(exc, context=False)}"), err=True)
+            click.echo(terminal(f"Error: {doing}{described(exc, context=False)}"), err=True)
             ctx.exit(1)
         except KeyboardInterrupt as exc:  # 130, the shell's convention for SIGINT, and how to go on
             run_dir = getattr(exc, "run_dir", None)

@@ -24,7 +24,7 @@ def _splits(data_arg, seed):
     splits = make_splits(resolve_data(data_arg), seed=seed, val_fraction=KEYS["val_fraction"].default,
                          test_fraction=KEYS["test_fraction"].default)
     if splits.left_out:
-        click.echo(printable(f"Warning: {describe_left_out(splits.left_out)}"), err=True)
+        echo(f"Warning: {describe_left_out(splits.left_out)}", err=True)
     return splits
 
 

@@ -8,6 +8,7 @@ A data source (:class:`catdog_zoo.DataSource`) resolves to a folder of class fol
 from __future__ import annotations
 
 import os
+import shutil
 import tarfile
 import tempfile
 import zipfile

@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import ZooError
 from ..models.gradcam import heatmaps, overlay
 from .confine import check_output
