@@ -93,6 +93,17 @@ def site(tmp_path, monkeypatch):
         del sys.modules[name]
 
 
+@pytest.fixture(scope="module")
+def module_site(tmp_path_factory):
+    """As ``site``, shared by a module's tests (a plugin installed once, and a run trained with it once)."""
+    path = tmp_path_factory.mktemp("site")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(path))
+        yield path
+    for name in [m for m, mod in sys.modules.items() if str(getattr(mod, "__file__", "") or "").startswith(str(path))]:
+        del sys.modules[name]
+
+
 # TensorFlow's C++ start-up lines, printed before any Python code can silence them.
 TF_NOISE = re.compile(r"^([IWE]\d{4} |WARNING: All log messages before absl)")
 
@@ -109,3 +120,10 @@ def zoo_subprocess(*args, env=None, check=True) -> subprocess.CompletedProcess:
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def interruptible() -> None:
+    """``preexec_fn`` of a child that a test sends SIGINT: a suite launched in the background (``cmd &`` in a
+    script) ignores SIGINT, and a child would inherit that; the default lets Python raise KeyboardInterrupt."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

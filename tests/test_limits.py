@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import install_dist, our_lines
+from conftest import install_dist, interruptible, our_lines
 from imagefactory import make_image_folder, write_images
 
 import catdog_zoo
@@ -332,7 +332,8 @@ def test_ctrl_c_while_a_plugin_hangs_names_it(tmp_path):
     """})
     proc = subprocess.Popen([sys.executable, "-m", "catdog_zoo", "models", "--no-params"], text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])})
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])},
+                            preexec_fn=interruptible)
     deadline = time.time() + 60
     while not started.exists() and time.time() < deadline:
         time.sleep(0.1)

@@ -29,9 +29,13 @@ def run(*args, ok=True):
     return result
 
 
-@pytest.fixture
-def open_run(site, tmp_path):
-    install_frozen(site, "frozen_open", size=32, filters=16, seed=7)
+@pytest.fixture(scope="module")
+def open_run(module_site, tmp_path_factory):
+    """One run for the module's tests, which read it (a test that damages it works on a copy)."""
+    from catdog_zoo.plugins import reset_zoo
+    install_frozen(module_site, "frozen_open", size=32, filters=16, seed=7)
+    reset_zoo()
+    tmp_path = tmp_path_factory.mktemp("open")
     data = make_image_folder(tmp_path / "data", n_train=30, n_val=20, size=32)
     strangers = tmp_path / "strangers"
     rng = np.random.default_rng(5)
@@ -96,7 +100,10 @@ def test_a_model_without_a_pretrained_backbone_says_why_once(tiny_run, tiny_data
 
 @pytest.mark.parametrize("damage", ["truncated", "wrong width", "pickle", "symlink", "huge header"])
 def test_a_damaged_novelty_file_is_one_clear_error(open_run, damage, tmp_path):
-    run_dir, data, _ = open_run
+    import shutil
+    run_dir = tmp_path / "run"
+    shutil.copytree(open_run[0], run_dir)
+    data = open_run[1]
     path = run_dir / "novelty.npy"
     good = np.load(path)
     if damage == "truncated":

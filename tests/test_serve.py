@@ -28,14 +28,17 @@ from catdog_zoo.serve.limits import LimitError, Limits  # noqa: E402
 from catdog_zoo.serve.served import serve_plan  # noqa: E402
 
 
-@pytest.fixture
-def served(site, tmp_path):
-    install_frozen(site, "frozen_serve", size=32, filters=16, seed=7)
-    data = make_image_folder(tmp_path / "data", n_train=30, n_val=20, size=32)
-    write_images(tmp_path / "strangers", 2, 4, 32, np.random.default_rng(3))
-    run = catdog_zoo.train("frozen_serve", data=str(data), epochs=2, batch_size=8, run_dir=str(tmp_path / "run"),
-                           quiet=True).run_dir
-    return run, data, tmp_path / "strangers"
+@pytest.fixture(scope="module")
+def served(module_site, tmp_path_factory):
+    from catdog_zoo.plugins import reset_zoo
+    install_frozen(module_site, "frozen_serve", size=32, filters=16, seed=7)
+    reset_zoo()
+    where = tmp_path_factory.mktemp("served")
+    data = make_image_folder(where / "data", n_train=30, n_val=20, size=32)
+    write_images(where / "strangers", 2, 4, 32, np.random.default_rng(3))
+    run = catdog_zoo.train("frozen_serve", data=str(data), epochs=2, batch_size=8, learning_rate=0.05,
+                           run_dir=str(where / "run"), quiet=True).run_dir
+    return run, data, where / "strangers"
 
 
 def client(run, **kw):

@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import zoo_subprocess
+from conftest import interruptible, zoo_subprocess
 from imagefactory import make_image_folder
 
 from catdog_zoo.training import checkpoints
@@ -47,7 +47,8 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "catdog_zoo", "train", "baseline", "--data", str(data), "--epochs",
                              "40", "--image-size", "64", "--run-dir", str(run_dir), "-q"], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ},
+                            preexec_fn=interruptible)
     deadline = time.time() + 240
     while time.time() < deadline and not (checkpoints.latest(run_dir) and
                                           checkpoints.latest(run_dir).name >= "epoch-0002"):
