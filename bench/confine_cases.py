@@ -27,10 +27,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import yaml  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from imagefactory import make_image_folder  # noqa: E402
 from PIL import Image  # noqa: E402
+from runfolders import copy_run, edit_config  # noqa: E402
 
 from catdog_zoo.cli import cli  # noqa: E402
 from catdog_zoo.util.locks import folder_lock  # noqa: E402
@@ -51,19 +51,6 @@ def zoo(*args):
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         lines.append(f"(uncaught) {type(result.exception).__name__}: {result.exception}")
     return result.exit_code, (lines[-1][:220] if lines else "")
-
-
-def copy_run(run: Path, to: Path) -> Path:
-    to.mkdir(parents=True)
-    for path in run.iterdir():
-        if path.is_file() and path.name != ".lock":
-            shutil.copy2(path, to / path.name)
-    return to
-
-
-def edit_config(run: Path, **changes) -> None:
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    (run / "config.yaml").write_text(yaml.safe_dump({**config, **changes}, sort_keys=False))
 
 
 def reader_lock(run: Path):

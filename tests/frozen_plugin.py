@@ -38,3 +38,23 @@ def install_frozen(site, name: str, size: int = 48, filters: int = 8, seed=None,
     module = f"{name}_mod"
     install_dist(site, name.replace("_", "-"), "0.1", {name: module},
                  {module: SOURCE.format(name=name, size=size, filters=filters, seed=seed, more=more_convs)})
+
+
+def trained_run(site, where, name: str, strangers: int = 10, epochs: int = 3) -> tuple:
+    """``(run_dir, data, strangers)``: model ``name`` (32 px, fixed "pretrained" backbone) installed in ``site``
+    and trained on two colour classes in ``where``; ``strangers`` holds photos of two colours of neither class."""
+    import numpy as np
+    from imagefactory import make_image_folder, write_images
+
+    import catdog_zoo
+    from catdog_zoo.plugins import reset_zoo
+
+    install_frozen(site, name, size=32, filters=16, seed=7)
+    reset_zoo()
+    data = make_image_folder(where / "data", n_train=30, n_val=20, size=32)
+    rng = np.random.default_rng(5)
+    write_images(where / "strangers" / "green", 2, strangers, 32, rng)
+    write_images(where / "strangers" / "yellow", 3, strangers, 32, rng)
+    run = catdog_zoo.train(name, data=str(data), epochs=epochs, batch_size=8, learning_rate=0.05,
+                           run_dir=str(where / "run"), quiet=True).run_dir
+    return run, data, where / "strangers"

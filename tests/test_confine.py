@@ -10,9 +10,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 from PIL import Image
+from runfolders import copy_run, edit_config
 
 from catdog_zoo.cli import cli
 from catdog_zoo.util.locks import folder_lock
@@ -40,19 +40,6 @@ def snapshot(folder: Path) -> dict:
         found[key] = ("link", os.readlink(path)) if path.is_symlink() else (
             path.read_bytes() if path.is_file() else "folder")
     return found
-
-
-def copy_run(run: Path, to: Path) -> Path:
-    to.mkdir(parents=True)
-    for path in run.iterdir():
-        if path.is_file() and path.name != ".lock":
-            shutil.copy2(path, to / path.name)
-    return to
-
-
-def edit_config(run: Path, **changes) -> None:
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    (run / "config.yaml").write_text(yaml.safe_dump({**config, **changes}, sort_keys=False))
 
 
 # --- 2. A run folder is confined to itself ---------------------------------------------------------------------

@@ -10,8 +10,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from frozen_plugin import install_frozen
-from imagefactory import make_image_folder, write_images
+from frozen_plugin import trained_run
 from PIL import Image
 
 import catdog_zoo
@@ -32,18 +31,7 @@ def run(*args, ok=True):
 @pytest.fixture(scope="module")
 def open_run(module_site, tmp_path_factory):
     """One run for the module's tests, which read it (a test that damages it works on a copy)."""
-    from catdog_zoo.plugins import reset_zoo
-    install_frozen(module_site, "frozen_open", size=32, filters=16, seed=7)
-    reset_zoo()
-    tmp_path = tmp_path_factory.mktemp("open")
-    data = make_image_folder(tmp_path / "data", n_train=30, n_val=20, size=32)
-    strangers = tmp_path / "strangers"
-    rng = np.random.default_rng(5)
-    write_images(strangers / "green", 2, 10, 32, rng)  # colours of neither class
-    write_images(strangers / "yellow", 3, 10, 32, rng)
-    result = catdog_zoo.train("frozen_open", data=str(data), epochs=3, batch_size=8, run_dir=str(tmp_path / "run"),
-                              quiet=True)
-    return result.run_dir, data, strangers
+    return trained_run(module_site, tmp_path_factory.mktemp("open"), "frozen_open")
 
 
 def test_the_operating_point_is_set_from_validation_and_recorded(open_run):

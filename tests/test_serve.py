@@ -13,8 +13,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from frozen_plugin import install_frozen
-from imagefactory import make_image_folder, write_images
+from frozen_plugin import trained_run
 
 import catdog_zoo
 
@@ -30,15 +29,7 @@ from catdog_zoo.serve.served import serve_plan  # noqa: E402
 
 @pytest.fixture(scope="module")
 def served(module_site, tmp_path_factory):
-    from catdog_zoo.plugins import reset_zoo
-    install_frozen(module_site, "frozen_serve", size=32, filters=16, seed=7)
-    reset_zoo()
-    where = tmp_path_factory.mktemp("served")
-    data = make_image_folder(where / "data", n_train=30, n_val=20, size=32)
-    write_images(where / "strangers", 2, 4, 32, np.random.default_rng(3))
-    run = catdog_zoo.train("frozen_serve", data=str(data), epochs=2, batch_size=8, learning_rate=0.05,
-                           run_dir=str(where / "run"), quiet=True).run_dir
-    return run, data, where / "strangers"
+    return trained_run(module_site, tmp_path_factory.mktemp("served"), "frozen_serve", strangers=2, epochs=2)
 
 
 def client(run, **kw):
