@@ -94,6 +94,7 @@ def load_npz(path, expect=None, max_bytes: int | None = None) -> list:
         try:
             return [_member(archive, members[name], None if expect is None else expect[i])
                     for i, name in enumerate(names)]
+        # NotImplementedError: zipfile on a compression method it does not have (a member written by another tool)
         except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
             raise ArrayFileError(f"is damaged ({type(exc).__name__})") from None
 
