@@ -8,7 +8,8 @@ Servers, each in its own process, one at a time, on this machine:
 - ``naive``: the usual tutorial: a web handler that decodes the upload and calls Keras ``model.predict`` on it,
   one request at a time per worker thread (Starlette on uvicorn, like ``serve``, so only the model path differs);
 - ``serve --no-batching``: the zoo's server scoring each request alone on the run's engine;
-- ``serve``: dynamic batching (the default).
+- ``serve``: dynamic batching (the default);
+- ``serve --precision bfloat16``, where this CPU computes in bfloat16 natively.
 The client is a separate process (asyncio, keep-alive connections, one request in flight per client) sending
 224 px JPEGs of the run's validation split to ``POST /predict`` (raw body). Per server and number of clients:
 images/s, p50/p99 latency, errors, and the server's peak RSS (sampled from /proc every 0.2 s).
@@ -315,6 +316,11 @@ def main() -> None:
                     args.requests)
     port = free_port()
     rows += measure("serve", zoo + ["--port", str(port)], port, bodies, clients, args.requests)
+    from catdog_zoo.models import openvino_engine
+    if openvino_engine.available() and openvino_engine.native_bfloat16():
+        port = free_port()
+        rows += measure("serve --precision bfloat16", zoo + ["--port", str(port), "--precision", "bfloat16"], port,
+                        bodies, clients, args.requests)
     port = free_port()
     proc = start(zoo + ["--port", str(port)], port)
     try:
@@ -342,9 +348,11 @@ def main() -> None:
         print(f"| {r['server']} | {r['clients']} | {r['requests']} | {r['images_per_s']} | {r['p50_ms']} | "
               f"{r['p99_ms']} | {r['errors']} | {r['rss_before_mb']}/{r['rss_peak_mb']}/{r['rss_after_mb']} |")
     naive32 = next((r for r in rows if r["server"].startswith("naive") and r["clients"] == max(clients)), None)
-    serve32 = next(r for r in rows if r["server"] == "serve" and r["clients"] == max(clients))
-    if naive32:
-        print(f"\nserve / naive at {max(clients)} clients: {serve32['images_per_s'] / naive32['images_per_s']:.1f}x")
+    print()
+    for served in rows:
+        if naive32 and served["server"].startswith("serve") and served["clients"] == max(clients):
+            print(f"{served['server']} / naive at {max(clients)} clients: "
+                  f"{served['images_per_s'] / naive32['images_per_s']:.1f}x")
 
 
 if __name__ == "__main__":

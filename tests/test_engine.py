@@ -94,6 +94,18 @@ def test_openvino_engine_matches_keras_and_its_bfloat16_variant_is_close(own_cac
     assert worst > 0 or not engine.native_bfloat16  # where bfloat16 is native, it is really used
 
 
+@needs_openvino
+def test_openvino_streams_give_the_engines_own_results_for_any_batch(own_cache):
+    engine = frozen_engine(frozen_layers(), (32, 32, 3), "digest-s", "openvino")
+    streams = engine.streams()
+    for n in (0, 1, 7):  # no rows (for the shape), one, and more rows than streams
+        x = images(n) if n else np.zeros((0, 32, 32, 3), np.float32)
+        got = streams(x)
+        assert got.shape == (n, 8) and got.dtype == np.float32
+        assert np.array_equal(got, engine(x))  # the same kernels, one image per request: bit-identical
+    assert engine.streams() is streams and engine.streams("bf16") is not streams
+
+
 def test_without_openvino_auto_takes_tflite_and_openvino_is_refused_by_name(own_cache, monkeypatch):
     monkeypatch.setattr(openvino_engine, "available", lambda: False)
     layers = frozen_layers()

@@ -57,6 +57,24 @@ def test_predict_answers_as_catdog_zoo_predict_does(served):
     assert raw[0]["path"] == "upload" and raw[0]["label"] == got[0]["label"]
 
 
+def test_bfloat16_is_said_and_close_or_refused_where_the_cpu_would_emulate_it(served):
+    from catdog_zoo.models import openvino_engine
+    from catdog_zoo.serve.served import ServedRun
+
+    run, data, _ = served
+    images = np.stack([catdog_zoo.data.decode.decode_file(str(f), (32, 32)) for f in photos(data / "validation", 4)])
+    exact = ServedRun(run)
+    assert exact.info["precision"] == "float32"
+    if not (openvino_engine.available() and openvino_engine.native_bfloat16()):
+        with pytest.raises(catdog_zoo.ZooError, match="bfloat16"):
+            ServedRun(run, precision="bfloat16")
+        return
+    fast = ServedRun(run, precision="bfloat16")
+    assert fast.info["precision"] == "bfloat16" and fast.scorer.engine == "openvino"
+    for a, b in zip(exact.score(images), fast.score(images)):
+        assert a["probabilities"] == pytest.approx(b["probabilities"], abs=0.1)  # reduced, not another model
+
+
 def test_tf_serving_rest_shapes(served):
     run, data, _ = served
     files = photos(data / "validation", 2)

@@ -31,8 +31,12 @@ from ..util.names import terminal
 @click.option("--max-queue", type=click.IntRange(1, 100_000), default=256, show_default=True,
               help="Images waiting for the model (503 beyond).")
 @click.option("--no-reject", is_flag=True, help="Always answer one of the classes (no 'unknown').")
+@click.option("--precision", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True,
+              help="What the backbone computes in. bfloat16: faster under load on a CPU with AMX or AVX512-BF16 "
+              "(openvino engine), but an image near the decision boundary may get another answer than "
+              "'predict' gives (docs/serve.md).")
 def serve(run_dirs, host, port, name, token, no_batching, max_batch, max_wait_ms, max_body_mb, max_images,
-          max_queue, no_reject):
+          max_queue, no_reject, precision):
     """Serve finished runs: a page at / and a JSON API on the same port.
 
     \b
@@ -73,16 +77,16 @@ def serve(run_dirs, host, port, name, token, no_batching, max_batch, max_wait_ms
     with contextlib.ExitStack() as held:
         for run_dir in run_dirs:  # read while served: no train --overwrite or export replaces it meanwhile
             held.enter_context(folder_lock(run_dir, shared=True))
-        _serve(run_dirs, host, port, name, token, no_batching, no_reject, limits)
+        _serve(run_dirs, host, port, name, token, no_batching, no_reject, limits, precision)
 
 
-def _serve(run_dirs, host, port, name, token, no_batching, no_reject, limits) -> None:
+def _serve(run_dirs, host, port, name, token, no_batching, no_reject, limits, precision) -> None:
     import uvicorn
 
     from ..serve.app import create_app
     from ..serve.served import serve_plan
 
-    plan = serve_plan(run_dirs, name=name, reject=not no_reject)
+    plan = serve_plan(run_dirs, name=name, reject=not no_reject, precision=precision)
     app = create_app(plan, limits, token=token, batching=not no_batching,
                      say=lambda text: click.echo(terminal(text), err=True))
     shown = f"[{host}]" if ":" in host else host

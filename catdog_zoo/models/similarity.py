@@ -26,6 +26,15 @@ def unit_rows(x, centre=None) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1)
 
 
+def cosines(rows, others) -> np.ndarray:
+    """``rows @ others.T`` as a float32 array, computed by TensorFlow rather than NumPy: NumPy's OpenBLAS
+    threads keep spinning on the cores for a while after each product, which starves whatever runs next
+    (``serve`` scoring a request after the rejection check got a third slower); TensorFlow's threads park."""
+    import tensorflow as tf
+
+    return tf.linalg.matmul(rows, others, transpose_b=True).numpy()
+
+
 def nearest(queries, bank, k: int = 1, exclude_self: bool = False) -> tuple:
     """``(similarities, indices)``, each ``(len(queries), k)``: the ``k`` most similar rows of ``bank`` to each
     query, most similar first. Both must be unit rows (:func:`unit_rows`). ``exclude_self``: queries *are* the
@@ -37,7 +46,7 @@ def nearest(queries, bank, k: int = 1, exclude_self: bool = False) -> tuple:
     if k <= 0:
         return sims, index
     for start in range(0, len(queries), BLOCK):
-        block = queries[start:start + BLOCK] @ bank.T
+        block = cosines(queries[start:start + BLOCK], bank)
         if exclude_self:
             rows = np.arange(len(block))
             block[rows, start + rows] = -np.inf
@@ -57,7 +66,7 @@ def pairs_above(rows, threshold: float, others=None) -> list:
     others = rows if within else np.asarray(others, np.float32)
     found = []
     for start in range(0, len(rows), BLOCK):
-        block = rows[start:start + BLOCK] @ others.T
+        block = cosines(rows[start:start + BLOCK], others)
         if within:  # each pair once, never an item with itself
             block[np.tril_indices(len(block), k=start, m=len(others))] = -np.inf
         for i, j in zip(*np.nonzero(block >= threshold)):

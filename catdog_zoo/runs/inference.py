@@ -28,10 +28,13 @@ class RunModel:
     ``features(images)`` (what the backbone makes of them: the input of rejection, :mod:`.rejection`).
 
     ``temperature``: the run's calibration (``metrics.json``), dividing the logits before probabilities.
+    ``precision``: what the backbone computes in: ``float32`` (the answers ``evaluate`` measured), or
+    ``bfloat16`` (faster on a CPU that computes in it natively, with the OpenVINO engine; answers may differ
+    on images near the decision boundary, docs/serve.md).
     """
 
     def __init__(self, model, model_name: str = "", image_size=None, engine: str = "auto", class_names=None,
-                 temperature: float = 1.0):
+                 temperature: float = 1.0, precision: str = "float32"):
         self.model, self.temperature = model, float(temperature)
         outputs = model.output_shape[-1]
         if class_names is not None and (2 if outputs == 1 else outputs) != len(class_names):
@@ -44,14 +47,17 @@ class RunModel:
             raise ZooError(f"the run's config says image_size {list(image_size)} but its model takes {list(takes)} "
                            "(config.yaml edited?)")
         if image_size is not None:
-            self._split(model_name, tuple(image_size), engine)
+            self._split(model_name, tuple(image_size), engine, precision)
+        if precision != "float32" and self.engine != "openvino":
+            raise ConfigError(f"precision {precision} needs the openvino engine, and this run scores on {self.engine}"
+                              " (pip install 'catdog-zoo[openvino]'; a model with a pretrained backbone)")
 
     @property
     def has_backbone(self) -> bool:
         """Whether the model splits at a declared pretrained backbone (so ``features`` works)."""
         return self._extract is not None
 
-    def _split(self, model_name: str, image_size, engine: str) -> None:
+    def _split(self, model_name: str, image_size, engine: str, precision: str) -> None:
         try:
             backbone = get_zoo().model(model_name).frozen_backbone if model_name else None
         except Exception:  # noqa: BLE001 - the run's plugin is gone or broken: model.keras alone still works
@@ -71,10 +77,16 @@ class RunModel:
                 frozen = None
             if frozen is not None and frozen.name == "tensorflow":
                 frozen = None
+        name = frozen.name if frozen is not None else "keras"
+        if hasattr(frozen, "streams"):  # scoring shares the cores with decoding (and serve's HTTP): streams keep pace
+            if precision == "bfloat16" and not frozen.native_bfloat16:
+                raise ConfigError("precision bfloat16: this CPU does not compute in bfloat16 natively (AMX or "
+                                  "AVX512-BF16), so it would be slower than float32, not faster")
+            frozen = frozen.streams("bf16" if precision == "bfloat16" else "f32")
         # As training extracted features: the front in TensorFlow, the frozen part on the engine (or in TensorFlow).
         self._extract = extractor(chain, False, (*image_size, 3), frozen)
         self._head = chain.head_model(np.asarray(self._extract(tf.zeros((1, *image_size, 3), tf.uint8))).shape[-1])
-        self.engine = frozen.name if frozen is not None else "keras"
+        self.engine = name
 
     def features(self, images) -> np.ndarray:
         """The pretrained backbone's (pooled) features of uint8 pixel batches; only when ``has_backbone``."""
@@ -107,13 +119,13 @@ def run_temperature(record) -> float:
     return float(value)
 
 
-def open_run_model(run_dir, config, record, model, reject: bool = True) -> tuple:
+def open_run_model(run_dir, config, record, model, reject: bool = True, precision: str = "float32") -> tuple:
     """``(RunModel, Novelty or None, why or None)`` for scoring with a finished run: ``why`` there is no
     rejection when ``reject`` was asked for and the run cannot do it (to be said once)."""
     from .rejection import load as load_novelty
 
     scorer = RunModel(model, record.model, config.image_size, config.engine, record.class_names,
-                      temperature=run_temperature(record))
+                      temperature=run_temperature(record), precision=precision)
     if not reject:
         return scorer, None, None
     facts = getattr(record, "rejection", None) or {}

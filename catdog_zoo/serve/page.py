@@ -84,6 +84,7 @@ function showModel() {
   add(dl, "accuracy", "validation " + pct(m.val_accuracy) + ", test " + pct(m.test_accuracy));
   add(dl, "data fingerprint", m.data_fingerprint || "-"); add(dl, "trained", m.finished_at || "-");
   add(dl, "unknown answers", m.rejection ? "on" : ("off " + (m.rejection_note || "")));
+  if (m.precision === "bfloat16") add(dl, "precision", "bfloat16: faster; an image near the boundary may be answered otherwise than by predict");
 }
 async function load() {
   const r = await fetch("info", {headers: headers()});

@@ -20,7 +20,8 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a URL path segment as
 class ServedRun:
     """One run: ``score(uint8 images)`` -> answers shaped like ``predict --json`` (without ``path``)."""
 
-    def __init__(self, run_dir, name: str | None = None, version: int = 1, reject: bool = True):
+    def __init__(self, run_dir, name: str | None = None, version: int = 1, reject: bool = True,
+                 precision: str = "float32"):
         self.run_dir = Path(run_dir)
         config, record = read_run(run_dir)
         self.name = name or record.model
@@ -30,12 +31,13 @@ class ServedRun:
         self.version, self.class_names = version, list(record.class_names)
         self.image_size = tuple(int(s) for s in config.image_size)
         self.model = load_run_model(run_dir)
-        self.scorer, self.novelty, self.why = open_run_model(run_dir, config, record, self.model, reject)
+        self.scorer, self.novelty, self.why = open_run_model(run_dir, config, record, self.model, reject,
+                                                                 precision)
         self.info = {"name": self.name, "version": version, "model": record.model, "run": self.run_dir.name,
                      "classes": self.class_names, "image_size": list(self.image_size),
                      "val_accuracy": record.val_accuracy, "test_accuracy": record.test_accuracy,
                      "data_fingerprint": record.data_fingerprint, "finished_at": record.finished_at,
-                     "engine": self.scorer.engine, "rejection": self.novelty is not None,
+                     "engine": self.scorer.engine, "precision": precision, "rejection": self.novelty is not None,
                      "rejection_note": self.why or ""}
 
     def score(self, images) -> list:
@@ -49,12 +51,12 @@ class ServedRun:
         return time.perf_counter() - started
 
 
-def serve_plan(run_dirs, name: str | None = None, reject: bool = True) -> dict:
+def serve_plan(run_dirs, name: str | None = None, reject: bool = True, precision: str = "float32") -> dict:
     """``{name: {version: ServedRun}}``: runs of one model name become its versions 1, 2, ... in the order given."""
     plan: dict = {}
     for run_dir in run_dirs:
         probe_name = name
-        run = ServedRun(run_dir, probe_name, version=1, reject=reject)
+        run = ServedRun(run_dir, probe_name, version=1, reject=reject, precision=precision)
         versions = plan.setdefault(run.name, {})
         run.version = run.info["version"] = len(versions) + 1
         versions[run.version] = run
