@@ -204,7 +204,17 @@ def hostile(port, pid, good: bytes) -> list:
     def raw(payload: bytes, read=True, timeout=15):
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
             s.sendall(payload)
-            return s.recv(4096).decode("latin1", "replace") if read else ""
+            answer = b""
+            while read and len(answer) < 4096:  # the head and the body may come in separate packets
+                part = s.recv(4096)
+                if not part:
+                    break
+                answer += part
+                head, _, body = answer.partition(b"\r\n\r\n")
+                length = [line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
+                if length and len(body) >= int(length[0]):
+                    break
+            return answer.decode("latin1", "replace")
 
     def post(body: bytes, path="/predict", kind="image/jpeg"):
         return raw(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
