@@ -237,6 +237,22 @@ def test_out_of_fold_never_sees_the_photo():
     assert label_issues.rank(probs, labels)[0][:2] == (3, 0)
 
 
+def test_a_small_class_is_not_called_the_big_ones_and_a_flip_in_it_is_still_found():
+    """5 photos of one class beside 150 of the other, more feature dimensions than photos (like 123 pets with
+    5 cats): neither the small class's photos nor the big class's are listed wholesale, yet a wrong label is."""
+    rng = np.random.default_rng(7)
+    centre = np.zeros(300)
+    centre[:30] = 0.7
+    truth = np.repeat([0, 1], [5, 150])
+    features = np.where(truth[:, None] == 0, centre, -centre) + rng.normal(0, 1, (155, 300))
+    labels = truth.copy()
+    labels[40] = 0  # a photo of the big class filed in the small one
+    probs = label_issues.out_of_fold(features, labels, 2, seed=0)
+    issues = label_issues.rank(probs, labels)
+    assert issues and issues[0][:2] == (40, 1)
+    assert len(issues) <= 3, issues  # plain argmax listed every photo of the small class
+
+
 # --- off-topic --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("twins", [False, True])
