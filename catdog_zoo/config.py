@@ -38,7 +38,8 @@ class Key:
     ``layer`` (a layer index or name). ``per_model``: the default comes from the model's
     :class:`~catdog_zoo.TrainingDefaults` (``default`` is what most models use). ``flag``: how the
     ``train`` command spells it: ``value`` (``--epochs 5``), ``switch`` (``--x/--no-x``), ``on``
-    (``--strict``), or ``none`` (config file only).
+    (``--strict``), or ``none`` (config file only). ``backbone_only``: read only when the model has a frozen
+    backbone (a run of any other model records it unused, and its report leaves it out).
     """
 
     name: str
@@ -53,6 +54,7 @@ class Key:
     per_model: bool = False
     flag: str = "value"
     metavar: Optional[str] = None
+    backbone_only: bool = False
 
     @property
     def option(self) -> str:
@@ -185,7 +187,7 @@ _KEY_LIST = [
     Key("scale_learning_rate", "bool", True, "With several replicas, multiply the learning rate by their "
         "number (--batch-size is per replica).", flag="switch"),
     Key("feature_cache", "bool", True, "Frozen-backbone models: train the head on cached backbone features "
-        "(on) or end to end on images (off).", flag="switch"),
+        "(on) or end to end on images (off).", flag="switch", backbone_only=True),
     Key("decoded_cache", "choice", "auto", "Keep decoded pixels in the cache between runs (keep), or only which "
         "files are usable, decoding pixels again when needed (drop); auto: keep a split's pixels when they take "
         "at most 2 GiB (about 14,000 images at 224 px).", choices=DECODED_CACHE),
@@ -193,25 +195,31 @@ _KEY_LIST = [
         "tflite (XNNPACK kernels on the CPU, the same float32 results), openvino (the same, and bfloat16 for "
         "--train-precision; pip install 'catdog-zoo[openvino]'), tensorflow, or auto (openvino when installed "
         "and the CPU computes in bfloat16, else tflite; tensorflow when neither converts the backbone or a GPU is "
-        "visible).", choices=ENGINES),
+        "visible).", choices=ENGINES, backbone_only=True),
     Key("train_precision", "choice", "auto", "What the training split's backbone features are computed in: "
         "float32, or bfloat16 (about 2x faster with the openvino engine on a CPU with AMX or AVX512-BF16; heads "
         "scored the same in every measurement, docs/performance.md); auto: bfloat16 where OpenVINO runs on a CPU "
         "that computes in it natively, and cached bfloat16 features of the same images wherever found. "
         "Validation and test features, so every recorded score, are float32; metrics.json records the "
-        "training features' precision.", choices=TRAIN_PRECISIONS),
+        "training features' precision.", choices=TRAIN_PRECISIONS, backbone_only=True),
     Key("aug_views", "int", 0, "Augmented copies of each training image in the feature cache; 0: the head "
         "trains on un-augmented features, as good or better in every measurement so far and cheaper "
-        "(docs/performance.md).", minimum=0, maximum=64),
+        "(docs/performance.md).", minimum=0, maximum=64, backbone_only=True),
     Key("fine_tune_epochs", "int", 0, "After the head, unfreeze the backbone's top layers for this many epochs.",
-        minimum=0, maximum=100_000),
+        minimum=0, maximum=100_000, backbone_only=True),
     Key("fine_tune_at", "layer", 100, "First backbone layer to unfreeze: index or name.", minimum=0,
-        maximum=100_000, metavar="LAYER"),
+        maximum=100_000, metavar="LAYER", backbone_only=True),
     Key("fine_tune_learning_rate", "float", 1e-5, "Learning rate while fine-tuning.", minimum=0,
-        open_minimum=True, maximum=10),
+        open_minimum=True, maximum=10, backbone_only=True),
 ]
 KEYS: dict = {key.name: key for key in _KEY_LIST}
 PER_MODEL = tuple(k.name for k in _KEY_LIST if k.per_model)
+
+
+def keys_that_apply(config: dict, spec) -> dict:
+    """``config`` (a resolved configuration as a dict) without the keys ``spec``'s model never reads."""
+    return {name: value for name, value in config.items()
+            if spec.frozen_backbone or name not in KEYS or not KEYS[name].backbone_only}
 
 
 def _to_dict(self) -> dict:

@@ -116,6 +116,9 @@ class Zoo:
                 why = info.errors[0] if info.errors else info.skipped or "disabled with " + DISABLE_ENV
                 raise ZooError(f"model '{name}' is unavailable: plugin {info.distribution or info.module} "
                                f"{why}") from None
+            if not self.models.list():
+                raise UnknownModelError(f"unknown model '{name}': no models are installed. "
+                                        f"{where_models_are()}") from None
             raise
 
     def register_commands(self, cli) -> None:
@@ -199,6 +202,21 @@ class Zoo:
 
 
 _zoo: Optional[Zoo] = None
+
+
+def where_models_are() -> str:
+    """Where the reference models come from, in words: every model is a plugin, and installing the core alone
+    (a wheel, or ``pip install -e .`` of a clone) installs none of them. They are the distributions under
+    ``plugins/`` of a clone: named by their path when this core runs from one."""
+    import shlex
+    from pathlib import Path
+
+    clone = Path(__file__).resolve().parent.parent
+    if any((clone / "plugins").glob("*/pyproject.toml")):
+        plugins = shlex.quote(str(clone / "plugins")) + "/*/"
+        return f"The reference models are plugins in this clone: catdog-zoo install {plugins}"
+    return ("The reference models are plugins in a clone of catdog-zoo: from its folder, catdog-zoo install "
+            "plugins/*/ (or the wheels 'make dist' builds there: catdog-zoo install dist/catdog_zoo_*.whl)")
 
 
 def get_zoo() -> Zoo:

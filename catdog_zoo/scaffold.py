@@ -113,18 +113,25 @@ def test_trains_one_epoch(tmp_path):
 README = '''\
 # {dist}
 
-A [catdog-zoo](https://pypi.org/project/catdog-zoo/) plugin adding the `{model}` model.
+A catdog-zoo plugin adding the `{model}` model.
 
 ```bash
-pip install -e ".[test]"     # installs the plugin into the current environment
-catdog-zoo models {model}    # listed, with parameter count
+catdog-zoo install -e ".[test]"   # into catdog-zoo's own environment (run in this folder)
+catdog-zoo models {model}          # listed, with parameter count
 catdog-zoo train {model} --data path/to/class/folders --epochs 1
-pytest                       # the plugin's own tests
+pytest                            # the plugin's own tests
 ```
+
+`catdog-zoo install` runs the pip of the Python that runs catdog-zoo, so the plugin lands where
+catdog-zoo looks for it (a bare `pip` may belong to another Python). It needs catdog-zoo itself
+installed first: from its clone, `make install` (or `pip install -e .` there, into an environment of
+your own).
 
 Edit `build_{model}` in `{module}.py` to change the architecture, and `register_models` to change its
 name, summary, tags and training defaults. Each hook is documented in catdog-zoo's
-`catdog_zoo/hookspecs.py` and `docs/plugins.md`. Publish with `python -m build` and `twine upload dist/*`.
+`catdog_zoo/hookspecs.py` and `docs/plugins.md`. Build a wheel to share with `pip wheel --no-deps -w dist .`
+(`catdog-zoo install dist/*.whl` on another machine); publishing to a package index is up to you
+(`python -m build`, `twine upload dist/*`).
 '''
 
 
@@ -137,6 +144,17 @@ def names_for(dist: str) -> tuple:
     if model[0].isdigit():
         model = f"m_{model}"
     return module, model
+
+
+def install_command(target) -> str:
+    """The command that installs the scaffold at ``target`` for development, as a shell line: catdog-zoo's own
+    ``install`` (its Python's pip), editable, with the test extra."""
+    import shlex
+
+    path = str(target)
+    if not Path(path).is_absolute() and not path.startswith("."):
+        path = f"./{path}"  # pip takes a bare name for a package of an index, a path only with a slash
+    return f"catdog-zoo install -e {shlex.quote(path + '[test]')}"
 
 
 def scaffold(dist: str, parent=".") -> Path:

@@ -162,7 +162,7 @@ def test_pip_installed_broken_plugin_does_not_break_the_cli(tmp_path):
     only_broken = {**env, "CATDOG_ZOO_DISABLE": ",".join(sorted(REFERENCE_MODELS))}
     empty = subprocess.run(run + ["models", "--no-params"], env=only_broken, capture_output=True, text=True,
                            check=True)
-    assert "No models installed" in empty.stdout
+    assert "No models enabled: plugin(s) augmentation, baseline" in empty.stdout
     assert "Note: plugin(s) broken failed to load; see 'catdog-zoo plugins'" in empty.stderr
 
 

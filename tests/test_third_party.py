@@ -183,3 +183,43 @@ def test_install_and_uninstall_go_into_the_tools_own_environment(tmp_path):
             added.stderr
     finally:
         assert zoo_subprocess("uninstall", "catdog-zoo-inst-broken", "-y", check=False).returncode == 0
+
+
+def test_new_plugin_says_to_install_with_catdog_zoos_own_pip(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["new-plugin", "catdog-zoo-tiny-net"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == ("Next: catdog-zoo install -e './catdog-zoo-tiny-net[test]' && "
+                                             "catdog-zoo models tiny_net")
+    readme = (tmp_path / "catdog-zoo-tiny-net" / "README.md").read_text()
+    assert 'catdog-zoo install -e ".[test]"' in readme and 'pip install -e ".[test]"' not in readme
+    assert "pypi.org" not in readme  # catdog-zoo is installed from its clone, not from a package index
+    elsewhere = CliRunner().invoke(cli, ["new-plugin", "catdog-zoo-far", "--dir", tmp_path / "my plugins"])
+    assert f"Next: catdog-zoo install -e '{tmp_path}/my plugins/catdog-zoo-far[test]'" in elsewhere.output
+
+
+def test_with_no_model_installed_the_reference_plugins_are_named(monkeypatch):
+    import catdog_zoo.plugins as plugins
+    monkeypatch.setattr(plugins, "_zoo", Zoo(entry_points=[]))  # the core alone: only its built-in data source
+    folder = Path(plugins.__file__).resolve().parents[1] / "plugins"
+    listed = CliRunner().invoke(cli, ["models", "--no-params"])
+    assert listed.output == f"No models installed. The reference models are plugins in this clone: catdog-zoo " \
+                            f"install {folder}/*/\n"
+    assert {p.name for p in folder.glob("*/")} >= {"catdog-zoo-mobilenet-v2", "catdog-zoo-baseline"}
+    train = CliRunner().invoke(cli, ["train", "mobilenet_v2"])
+    assert train.exit_code == 2 and "no models are installed" in train.output and f"install {folder}/*/" in train.output
+
+
+@pytest.mark.slow
+def test_install_says_one_line_and_shows_pip_only_when_it_fails(tmp_path):
+    assert CliRunner().invoke(cli, ["new-plugin", "catdog-zoo-quiet-net", "--dir", tmp_path]).exit_code == 0
+    target = tmp_path / "site"  # --target: the shared environment stays as it is
+    done = zoo_subprocess("install", "--no-deps", "--no-build-isolation", "--target", target,
+                          tmp_path / "catdog-zoo-quiet-net")
+    assert done.stdout.splitlines()[0] == "Installed catdog-zoo-quiet-net-0.1.0"
+    assert "Processing" not in done.stdout + done.stderr and "Building" not in done.stdout + done.stderr
+    assert (target / "catdog_zoo_quiet_net.py").is_file()
+    failed = zoo_subprocess("install", "--no-deps", "--no-index", "--target", target, tmp_path / "nowhere",
+                            check=False)
+    assert failed.returncode == 1 and "nowhere" in failed.stderr and "ERROR" in failed.stderr  # pip's own words
+    assert failed.stderr.rstrip().splitlines()[-1].startswith("Error: pip install --no-deps --no-index --target")

@@ -19,7 +19,7 @@ from ..errors import ZooError  # noqa: E402
 from ..plugins import get_zoo  # noqa: E402
 from ..util.names import terminal  # noqa: E402
 from ..util.system import address_space_note, described, problem  # noqa: E402
-from . import audit, catalog, data, install, runs, serve, train  # noqa: E402
+from . import audit, cache, catalog, data, install, runs, serve, train  # noqa: E402
 from .quiet import filter_tensorflow_noise  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def cli():
     """Train and compare image classifiers from folders of images.
 
     Every architecture is a plugin: `catdog-zoo models` lists what is installed and
-    `pip install` of a plugin adds more. Data is a folder of class folders (--data DIR)
+    `catdog-zoo install` of a plugin adds more. Data is a folder of class folders (--data DIR)
     or a named source; the default is cats_and_dogs_filtered, downloaded into the Keras cache.
 
     \b
@@ -76,12 +76,12 @@ def cli():
 
 for command in (catalog.models, catalog.plugins, catalog.info, data.data, audit.audit, train.train, runs.evaluate,
                 runs.predict, serve.serve, runs.export, data.augment_preview, runs.compare, train.zoo, train.lr_find,
-                catalog.new_plugin, install.install, install.uninstall):
+                catalog.new_plugin, install.install, install.uninstall, cache.cache):
     cli.add_command(command)
 
 
 # Commands that must work whatever the installed plugins do at import (even os._exit or a hang): they never load them.
-WITHOUT_PLUGINS = ("--version", "install", "uninstall")
+WITHOUT_PLUGINS = ("--version", "install", "uninstall", "cache")
 
 
 def main():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..plugins import get_zoo
+from ..plugins import DISABLE_ENV, get_zoo, where_models_are
 from ..util.names import terminal
 from .output import echo, echo_json, human, table
 
@@ -53,17 +53,24 @@ def models(pattern, as_json, no_params):
         echo_json(rows)
         return
     if not rows:
-        click.echo("No models match." if pattern else "No models installed (see 'catdog-zoo plugins').")
+        disabled = sorted(info.name for info in get_zoo().plugins.values() if info.status == "disabled")
+        if pattern:
+            echo("No models match.")
+        elif disabled:
+            echo(f"No models enabled: plugin(s) {', '.join(map(terminal, disabled))} disabled by ${DISABLE_ENV}.")
+        else:
+            echo(f"No models installed. {where_models_are()}")
         _note_broken_plugins()
         return
     for r in rows:
         r["plugin"] = f"{r['plugin']} {r['version']}".strip()
         r["input"] = "x".join(map(str, r["image_size"]))
         r["weights"] = r["pretrained"] or "-"
-        r["tags"] = ",".join(r["tags"])
+        r["tags"] = ", ".join(r["tags"])
         r["params"] = "-" if no_params else human(r["params"])
         r["flops"] = "-" if no_params else human(r["flops"])
-    table(rows, ["name", "plugin", "params", "flops", "input", "weights", "tags", "summary"])
+    # Too wide for the terminal: the free text goes under each model, wrapped (170 columns otherwise)
+    table(rows, ["name", "plugin", "params", "flops", "input", "weights", "tags", "summary"], below=("summary", "tags"))
     _note_broken_plugins()
 
 
@@ -139,11 +146,12 @@ def new_plugin(dist_name, parent):
     \b
     Examples:
       catdog-zoo new-plugin catdog-zoo-tiny-net     # model 'tiny_net', module catdog_zoo_tiny_net
-      pip install -e ./catdog-zoo-tiny-net[test]
+      catdog-zoo install -e './catdog-zoo-tiny-net[test]'
       catdog-zoo models tiny_net
     """
-    from ..scaffold import names_for, scaffold
+    from ..scaffold import install_command, names_for, scaffold
     target = scaffold(dist_name, parent)
     module, model = names_for(dist_name)
-    click.echo(f"Created {target}/ (pyproject.toml, {module}.py, tests/, README.md) with model '{model}'.")
-    click.echo(f"Next: pip install -e '{target}[test]' && catdog-zoo models {model}")
+    echo(f"Created {terminal(target)}/ (pyproject.toml, {module}.py, tests/, README.md) with model '{model}'.")
+    # catdog-zoo's own install: a bare 'pip' may be another Python's (the system's, or outside pipx / uv tool)
+    echo(f"Next: {terminal(install_command(target))} && catdog-zoo models {model}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
 from ..config import KEYS, SPLITS
@@ -38,19 +40,32 @@ def data():
 @split_seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def stats(data_arg, seed, as_json):
-    """Images per class and split, and the majority-class baseline accuracy to beat.
+    """Usable images per class and split, and the majority-class baseline accuracy to beat.
+
+    Images are counted as training counts them: a file that does not decode (empty, truncated, not an
+    image) is not one, and is said in one warning ('data check' lists every problem). They are decoded
+    once: later runs of stats, check and train read the result from the cache.
 
     \b
     Examples:
       catdog-zoo data stats
       catdog-zoo data stats --data ~/pets --json
     """
+    from ..data.check import decode_as_training
+    from ..data.decode import describe_skipped
+    from ..util.progress import terminal_progress
     splits = _splits(data_arg, seed)
-    per_split = {name: splits.get(name).counts(splits.class_names) for name in SPLITS}
+    decoded = decode_as_training(splits, terminal_progress())
+    usable = replace(splits, **{name: decoded[name].split for name in SPLITS})
+    skipped = [item for name in SPLITS for item in decoded[name].skipped]
+    per_split = {name: usable.get(name).counts(splits.class_names) for name in SPLITS}
     result = {"root": splits.root, "layout": splits.layout, "class_names": list(splits.class_names),
               "counts": per_split, "totals": {k: sum(v.values()) for k, v in per_split.items()},
-              "majority_baseline": round(splits.majority_baseline("validation"), 4),
+              "unusable_files": len(skipped),
+              "majority_baseline": round(usable.majority_baseline("validation"), 4),
               "refused_by_train": [{"folder": folder, "problem": why} for folder, why in unlabelable(splits)]}
+    if skipped:
+        echo(f"Warning: {describe_skipped(skipped)}", err=True)  # the words train warns with
     if as_json:
         echo_json(result)
         return
@@ -99,15 +114,16 @@ def check(data_arg, as_json):
 @data.command()
 @data_option
 @split_seed_option
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--out", type=click.Path(dir_okay=False), default="data-show.png", show_default=True,
+              help="PNG file to write (an existing one only with --overwrite).")
 @click.option("--per-class", default=3, show_default=True, type=click.IntRange(1, 20), help="Images per class.")
 @overwrite_option
 def show(data_arg, seed, out, per_class, overwrite):
-    """Save a grid of random training images, one row per class.
+    """Save a grid of random training images, one row per class, each photo in its own proportions.
 
     \b
     Examples:
-      catdog-zoo data show --out grid.png
+      catdog-zoo data show
       catdog-zoo data show --data ~/pets --per-class 5 --out pets.png
     """
     from ..reports.pictures import sample_grid
@@ -120,7 +136,8 @@ def show(data_arg, seed, out, per_class, overwrite):
 @click.command("augment-preview")
 @click.argument("model")
 @data_option
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--out", type=click.Path(dir_okay=False), default="augment-preview.png", show_default=True,
+              help="PNG file to write (an existing one only with --overwrite).")
 @click.option("--copies", default=6, show_default=True, type=click.IntRange(1, 24), help="Augmented copies.")
 @click.option("--seed", type=click.IntRange(0, KEYS["seed"].maximum), default=KEYS["seed"].default,
               show_default=True, help="Seed of the split, of the image picked and of the random augmentation.")
@@ -128,17 +145,28 @@ def show(data_arg, seed, out, per_class, overwrite):
 def augment_preview(model, data_arg, out, copies, seed, overwrite):
     """Save one training image and augmented copies of it, made by MODEL's own augmentation layers.
 
-    Shows what the model sees while training (e.g. the flips and rotations of 'augmentation'
-    or 'mobilenet_v2'); a model without Random* layers is an error.
+    Shows what the model's Random* layers do (e.g. the flips and rotations of 'augmentation' or
+    'mobilenet_v2'); a model without them is an error. A model with a frozen backbone trains by default
+    on cached features of the photos as they are, without this augmentation: the output says so, and
+    --aug-views K is what applies it.
 
     \b
     Examples:
-      catdog-zoo augment-preview mobilenet_v2 --out aug.png
-      catdog-zoo augment-preview augmentation --copies 12 --seed 7 --out aug.png
+      catdog-zoo augment-preview augmentation
+      catdog-zoo augment-preview mobilenet_v2 --copies 12 --seed 7 --out aug.png
     """
+    from ..config import resolve_config
     from ..reports.pictures import augment_preview as preview
+    from ..training.stages import augments_images
     spec = get_zoo().model(model)
     splits = _splits(data_arg, seed)
     check_output(out, overwrite=overwrite, reads=[splits.root])
-    path = preview(spec, splits, out, copies=copies, seed=seed)
+    unused = None if augments_images(spec, resolve_config(spec)) else (
+        f"'{spec.name}' trains by default on cached features of the photos as they are, without this augmentation; "
+        "--aug-views K adds K augmented views of each photo to its training (--no-feature-cache: augmented "
+        "images, end to end, much slower)")
+    path = preview(spec, splits, out, copies=copies, seed=seed,
+                   note="not applied by default training (it needs --aug-views K)" if unused else "")
     echo(f"Wrote {terminal(path)} (1 original + {copies} augmented copies)")
+    if unused:
+        echo(terminal(f"Note: {unused}"), err=True)

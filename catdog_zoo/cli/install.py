@@ -23,6 +23,24 @@ def _pip(*args) -> int:
     return subprocess.run([sys.executable, "-m", "pip", *args]).returncode
 
 
+def _pip_quietly(*args) -> tuple:
+    """``(exit status, pip's output)``, stdout and stderr interleaved as pip wrote them, nothing shown."""
+    done = subprocess.run([sys.executable, "-m", "pip", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, errors="replace")
+    return done.returncode, done.stdout
+
+
+def pip_summary(output: str) -> str:
+    """pip's output in one line: what it installed (its own "Successfully installed" line), or that nothing
+    was needed."""
+    for line in reversed(output.splitlines()):
+        if line.startswith("Successfully installed "):
+            return "Installed " + ", ".join(line[len("Successfully installed "):].split())
+    if "Requirement already satisfied" in output:
+        return "Nothing to install: already installed (-U upgrades)"
+    return "pip finished"
+
+
 def _plugin_names() -> dict:
     """The plugins a fresh catdog-zoo process loads, each with its load error ("" when it loaded) (a new
     process: pip's new files and ``.pth`` paths are read at start-up only)."""
@@ -42,7 +60,8 @@ def _plugin_names() -> dict:
 @click.argument("packages", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("-U", "--upgrade", is_flag=True, help="Upgrade packages that are already installed.")
 @click.option("-e", "--editable", is_flag=True, help="Install a local plugin folder in editable mode.")
-def install(packages, upgrade, editable):
+@click.option("-v", "--verbose", is_flag=True, help="Show pip's output as it runs (by default only when it fails).")
+def install(packages, upgrade, editable, verbose):
     """Install plugins (or any package) into catdog-zoo's own environment, then list what it added.
 
     PACKAGES are what pip takes: names from PyPI, local folders, wheels, git URLs; other pip options
@@ -52,11 +71,21 @@ def install(packages, upgrade, editable):
     Examples:
       catdog-zoo install catdog-zoo-resnet
       catdog-zoo install -e ./my-plugin        # a plugin you are writing (see 'catdog-zoo new-plugin')
+      catdog-zoo install ../catdog-zoo/plugins/*/   # the reference models, from a clone
     """
     before = _plugin_names()
     args = ["install", *(["--upgrade"] if upgrade else []), *(["-e"] if editable else []), *packages]
-    if _pip(*args):
-        raise click.ClickException(f"pip install {' '.join(packages)} failed (its output is above)")
+    shown = " ".join(args)
+    if verbose:
+        if _pip(*args):
+            raise click.ClickException(f"pip {shown} failed (its output is above)")
+    else:
+        click.echo(terminal(f"Running pip {shown} (with {sys.executable}; -v shows its output)..."), err=True)
+        status, output = _pip_quietly(*args)
+        if status:
+            click.echo(output.rstrip("\n"), err=True)  # pip's own words: what failed, and why
+            raise click.ClickException(f"pip {shown} failed (its output is above)")
+        click.echo(terminal(pip_summary(output)))
     reset_zoo()
     importlib.invalidate_caches()
     after = _plugin_names()

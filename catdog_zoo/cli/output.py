@@ -7,6 +7,10 @@ through ``lines`` (line breaks and tabs kept) as a last guard."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -27,16 +31,44 @@ def echo_json(data) -> None:
     click.echo(json.dumps(json_safe(finite(data)), indent=2, allow_nan=False))
 
 
-def table(rows: list, columns: list) -> None:
+def output_width():
+    """The columns a line may take: ``$COLUMNS``, else the terminal's; None when stdout is no terminal (a pipe
+    or a file keeps one row per line, for grep)."""
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def table(rows: list, columns: list, below: tuple = (), width: int | None = None) -> None:
     """Plain aligned columns; the last column is not padded (it holds free text). Every cell as ``terminal``
-    shows it: a name can neither break its row nor act on the terminal."""
+    shows it: a name can neither break its row nor act on the terminal.
+
+    ``below``: free-text columns that, when a row does not fit ``width`` (default :func:`output_width`), leave
+    the table and go under their row, one indented line each (``name: text``), wrapped to the width."""
     if not rows:
         return
+    width = width or output_width()
+    if width and below and _table_lines(rows, columns) and max(map(len, _table_lines(rows, columns))) > width:
+        kept = [c for c in columns if c not in below]
+        lines = _table_lines(rows, kept)
+        click.echo(lines[0])
+        for row, line in zip(rows, lines[1:]):
+            click.echo(line)
+            for name in below:
+                for piece in textwrap.wrap(f"{name}: {terminal(str(row[name]))}", width, initial_indent="  ",
+                                           subsequent_indent="    ", break_on_hyphens=False):
+                    click.echo(piece)
+        return
+    for line in _table_lines(rows, columns):
+        click.echo(line)
+
+
+def _table_lines(rows: list, columns: list) -> list:
     cells = [[terminal(str(r[c])) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns[:-1])]
     header = [c.upper() for c in columns]
-    for line in [header] + cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths)) + ("  " if widths else "") + line[-1])
+    return [("  ".join(v.ljust(w) for v, w in zip(line, widths)) + ("  " if widths else "") + line[-1]).rstrip()
+            for line in [header] + cells]
 
 
 def human(n) -> str:

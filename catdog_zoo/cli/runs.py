@@ -10,9 +10,10 @@ import click
 
 from ..config import SPLITS
 from ..runs.confine import check_output
+from ..runs.inputs import check_threshold, collect_images
 from ..runs.record import read_run
 from ..util.names import terminal
-from ..util.progress import terminal_progress
+from ..util.progress import SILENT, terminal_progress
 from ..util.system import check_can_write
 from .output import echo, echo_json, leaderboard_options, print_leaderboard
 
@@ -39,6 +40,7 @@ def evaluate(run_dir, data, split, tta, no_reject, as_json):
     """
     read_run(run_dir)
     from ..runs.evaluate import evaluate as run_evaluate
+    from ..runs.scores import score_text
     result = run_evaluate(run_dir, data=data, split=split, tta=tta, reject=not no_reject,
                           progress=terminal_progress())
     if as_json:
@@ -47,8 +49,8 @@ def evaluate(run_dir, data, split, tta, no_reject, as_json):
         echo(f"{split}: accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f} "
              f"({result['num_images']} images{', with flip TTA' if tta else ''})")
         for name, s in result["per_class"].items():
-            echo(f"  {terminal(name)}: precision {s['precision']:.4f}, recall {s['recall']:.4f}, f1 {s['f1']:.4f} "
-                 f"({s['support']} images)")
+            echo(f"  {terminal(name)}: precision {score_text(s, 'precision')}, recall {score_text(s, 'recall')}, "
+                 f"f1 {score_text(s, 'f1')} ({s['support']} images)")
         echo(terminal(rejection_line(result["rejection"], result["num_images"])))
 
 
@@ -79,12 +81,14 @@ def rejection_line(r: dict, total: int) -> str:
               "raw grid to --json as 'heatmap'.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file, and pictures of the same names in "
               "--explain (never an input or a run's file).")
-def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, explain, overwrite):
+@click.option("-q", "--quiet", is_flag=True, help="Only the predictions (and warnings): no progress line, no notes.")
+def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, explain, overwrite, quiet):
     """Label IMAGES (files, or folders searched recursively) with a finished run's model.
 
     Prints the predicted label, the probability of that label, and the file. The label is 'unknown' when
     the image is unlike every training photo of the run (ood_score above the run's threshold, set from its
-    own validation photos: docs/trust.md); --no-reject turns that off.
+    own validation photos: docs/trust.md); --no-reject turns that off. With --threshold, each line also
+    shows the second class's probability against the threshold, which decided the label.
 
     \b
     Examples:
@@ -92,7 +96,10 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, ex
       catdog-zoo predict runs/mobilenet_v2-20261124-101500 photos/ --threshold 0.9   # dogs only when sure
       catdog-zoo predict runs/mobilenet_v2-20261124-101500 photo.jpg --explain why/ --json
     """
-    read_run(run_dir)
+    _, record = read_run(run_dir)
+    # Everything that can be refused is refused before TensorFlow loads (seconds): the run, the images, the flags.
+    check_threshold(threshold, record.class_names, run_dir)
+    collect_images(images, [])  # every path there, images in it (predict lists them again, and warns)
     for path in (out, explain):
         if path:
             check_can_write(path)  # before the images are labelled, not after
@@ -101,16 +108,22 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, ex
     from ..runs.predict import predict as run_predict
     from ..runs.predict import write_predictions_csv
     results = run_predict(run_dir, images, strict=strict, threshold=threshold, tta=tta, reject=not no_reject,
-                          explain=explain, overwrite=overwrite, progress=terminal_progress())
+                          explain=explain, overwrite=overwrite, progress=SILENT if quiet else terminal_progress(),
+                          say=(lambda text: None) if quiet else None)
     if out:
         write_predictions_csv(results, out)
     if as_json:
         echo_json(results)
         return
+    second = record.class_names[-1]
     for r in results:
         ood = "" if r["ood_score"] is None else f"\tood {r['ood_score']:.3f}"
-        echo(f"{terminal(r['label'])}\t{r['probability']:.4f}{ood}\t{terminal(r['path'])}")
-    if out:
+        decided = ""
+        if threshold is not None:  # the label is the threshold's decision: show what it was made on
+            p = r["probabilities"][second]
+            decided = f"\t{terminal(second)} {p:.4f} {'>=' if p >= threshold else '<'} {threshold:g}"
+        echo(f"{terminal(r['label'])}\t{r['probability']:.4f}{ood}{decided}\t{terminal(r['path'])}")
+    if out and not quiet:
         echo(f"Wrote {len(results)} predictions to {terminal(out)}", err=True)
 
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ZooError
+from ..util.locks import folder_lock
 from ..util.owned import is_ours
 from .entries import FORMAT_VERSION, SUFFIX, BadEntry, EntryWriter, open_entry
 
@@ -98,12 +100,17 @@ class Writer:
         self.name, self.row_shape, self.dtype = name, row_shape, dtype
         self.rows = 0
         self._memory, self._entry = None, None  # batches (no cache), or the entry being written
+        # The cache folder's lock, shared with other writers, until the entry is sealed or discarded: 'catdog-zoo
+        # cache --clear' takes it exclusively, so it never removes an entry being written (cache_contents.py).
+        self._lock = contextlib.ExitStack()
         root = cache_root()
         try:
             root.mkdir(parents=True, exist_ok=True)
+            self._lock.enter_context(folder_lock(root, what="cache folder", shared=True))
             remove_leftovers(root)
             self._entry = EntryWriter(root, name, row_shape, dtype)
-        except OSError:
+        except (OSError, ZooError):  # ZooError: being cleared right now; this entry is simply not kept
+            self._lock.close()
             self._memory = []
 
     def append(self, batch) -> None:
@@ -145,6 +152,7 @@ class Writer:
         if self._entry is not None:
             self._entry.discard()
             self._entry = None
+        self._lock.close()
 
 
 @contextlib.contextmanager

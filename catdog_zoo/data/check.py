@@ -36,6 +36,14 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def decode_as_training(splits, progress=SILENT) -> dict:
+    """``{split: Decoded}``: every split decoded as ``train`` decodes it, at its default size. What is a usable
+    image is decided here, for ``data check`` and ``data stats`` alike (a file listed is not yet an image: it
+    may be empty, truncated or not an image at all); the cache entry is shared by both and by such a run."""
+    return {name: decode_split(splits.get(name), KEYS["image_size"].default, progress, f"checking {name}")
+            for name in SPLITS}
+
+
 def check_folder(root, progress=SILENT) -> dict:
     """``{"root", "class_names", "files", "usable", "problems": [{"path", "severity", "problem"}]}``.
 
@@ -58,8 +66,7 @@ def check_folder(root, progress=SILENT) -> dict:
                          "(labels.txt holds one class name per line); rename it"})
     for path, why in splits.left_out:  # training leaves these out too: never "No problems" over them
         problems.append({"path": path, "severity": "error", "problem": f"left out: {why}"})
-    decoded = [decode_split(splits.get(name), KEYS["image_size"].default, progress, f"checking {name}")
-               for name in SPLITS]
+    decoded = list(decode_as_training(splits, progress).values())
     images = [p for d in decoded for p in d.split.paths] + [p for d in decoded for p, _ in d.skipped]
     for folder in sorted({Path(p).parent for p in images}):
         for other in sorted(_listing(folder)):

@@ -36,8 +36,9 @@ class ImageError(Exception):
         self.transient = transient
 
 
-def decode_file(path, image_size) -> np.ndarray:
-    """One image file as uint8 RGB of ``image_size`` (bilinear, as image_dataset_from_directory).
+def decode_file(path, image_size, keep_aspect: bool = False) -> np.ndarray:
+    """One image file as uint8 RGB of ``image_size`` (bilinear, as image_dataset_from_directory), or with
+    ``keep_aspect`` the largest size within it that keeps the photo's proportions (pictures for people).
 
     The format is read from the content, not the extension; grayscale, RGBA, CMYK, palette and
     16-bit images all become 8-bit RGB.
@@ -57,17 +58,20 @@ def decode_file(path, image_size) -> np.ndarray:
                                  f"(${LIMIT_ENV['bytes']} raises it)")
     except OSError as exc:
         raise ImageError(f"unreadable: {exc.strerror or exc}", transient=exc.errno in cache.TRANSIENT) from None
-    return decode_bytes(data, image_size)
+    return decode_bytes(data, image_size, keep_aspect)
 
 
-def decode_bytes(data: bytes, image_size) -> np.ndarray:
+def decode_bytes(data: bytes, image_size, keep_aspect: bool = False) -> np.ndarray:
     """An encoded image (a file's bytes, an upload) as uint8 RGB of ``image_size``, as :func:`decode_file` does;
     refused from its header above the pixel limit, and in words for anything that is not a whole image."""
     if not data:
         raise ImageError("empty file (0 bytes)")
     _check_pixels(data)
+    size = tuple(int(s) for s in image_size)
     try:
-        return _decoder(tuple(int(s) for s in image_size))(tf.constant(data)).numpy()
+        if keep_aspect:  # eager: a few pictures, each of its own size, are not worth a traced graph each
+            return pixels(tf.constant(data), size, keep_aspect=True).numpy()
+        return _decoder(size)(tf.constant(data)).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
         kind = _image_kind(data)  # in words a user can act on; TensorFlow's own message names C++ internals
         raise ImageError(f"truncated or corrupt {kind} data: the file ends early or its content is damaged"
@@ -148,10 +152,10 @@ def _declared_size(data: bytes):
         return None
 
 
-def pixels(data, size):
+def pixels(data, size, keep_aspect: bool = False):
     """Decode + resize + round: the ops every decoding path shares, so every path gives the same bits."""
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    resized = tf.image.resize(image, size, method="bilinear")
+    resized = tf.image.resize(image, size, method="bilinear", preserve_aspect_ratio=keep_aspect)
     # Kept as uint8: a quarter of the memory of float32 and well within half a grey level.
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 

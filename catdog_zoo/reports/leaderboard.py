@@ -102,9 +102,10 @@ def _shown(row: dict, relative_to=None, name=terminal) -> dict:
     def pct(v):
         return "-" if v is None else f"{v:.2%}"
     run = Path(row["run"])
-    if relative_to is not None:
+    base = Path(relative_to).resolve() if relative_to is not None else None
+    if base is not None and base != Path(base.anchor):  # from /, "tmp/run" would read as a relative path
         try:
-            run = run.relative_to(Path(relative_to).resolve())
+            run = run.relative_to(base)
         except ValueError:
             pass
     sizes = row.get("split_sizes") or {}

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..runs.layout import CALIBRATION_FILE, CONFUSION_FILE, CURVES_FILE, ERRORS_FILE, PR_ROC_FILE, REPORT_FILE
 from ..runs.record import RunRecord
-from ..runs.scores import per_class
+from ..runs.scores import per_class, score_text
 from ..util import names
 from ..util.files import write_text
 from . import plots
@@ -189,8 +189,9 @@ def _rejection_text(facts: dict) -> str:
 
 def _per_class_table(scores: dict) -> str:
     head = "<tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>images</th></tr>"
-    rows = "".join(f"<tr><td>{names.html(name)}</td><td>{s['precision']:.1%}</td><td>{s['recall']:.1%}</td>"
-                   f"<td>{s['f1']:.1%}</td><td>{s['support']}</td></tr>" for name, s in scores.items())
+    rows = "".join(f"<tr><td>{names.html(name)}</td>"
+                   + "".join(f"<td>{score_text(s, key, '.1%')}</td>" for key in ("precision", "recall", "f1"))
+                   + f"<td>{s['support']}</td></tr>" for name, s in scores.items())
     return f"<table>{head}{rows}</table>"
 
 

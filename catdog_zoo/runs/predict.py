@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from ..data.decode import ImageError, decode_file, describe_skipped
-from ..data.splits import IMAGE_EXTENSIONS, describe_left_out, find_images
 from ..errors import ZooError
 from ..util.files import csv_cell, output_path, write_text
 from ..util.locks import folder_lock
@@ -21,30 +20,9 @@ from ..util.progress import SILENT
 from .evaluate import load_run_model
 from .explain import Explainer
 from .inference import open_run_model
-from .layout import is_run_dir
+from .inputs import check_threshold, gather_images
 from .record import read_run
 from .rejection import REJECTED
-
-
-def collect_images(paths, left_out=None) -> list:
-    """Files as given, folders searched recursively for images; a missing path is an error; what in a folder
-    cannot be read goes to ``left_out`` as ``(path, why)`` (without it: an error)."""
-    found = []
-    for p in map(Path, paths):
-        if is_run_dir(p):
-            raise ZooError(f"{p} is a run directory, not images: predict takes one RUN_DIR, then image files "
-                           "or folders")
-        if p.is_dir():
-            found.extend(find_images(p, left_out))
-        elif p.is_file():
-            found.append(p)
-        elif p.exists() or p.is_symlink():
-            raise ZooError(f"{p} is not a regular file or folder")
-        else:
-            raise ZooError(f"no such file or folder: {p}")
-    if not found:
-        raise ZooError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {', '.join(map(str, paths))}")
-    return found
 
 
 def choose(probs, class_names, threshold=None) -> int:
@@ -75,12 +53,7 @@ def predict(run_dir, paths, *, batch_size: int = 32, strict: bool = False, thres
     Holds the run's lock shared (:func:`catdog_zoo.util.locks.folder_lock`): beside other readers, never
     beside ``train`` or ``export`` of the run.
     """
-    left_out: list = []
-    files = collect_images(paths, left_out)
-    if left_out:
-        if strict:
-            raise ZooError(f"--strict: {describe_left_out(left_out)}")
-        print(f"Warning: {describe_left_out(left_out)}", file=sys.stderr)
+    files = gather_images(paths, strict)
     explainer = Explainer(explain, files, reads=[run_dir, *paths], overwrite=overwrite) if explain is not None \
         else None  # refused before any work
     with folder_lock(run_dir, shared=True):
@@ -98,11 +71,7 @@ def _predict(run_dir, files, batch_size, strict, threshold, tta, reject, explain
         (say or (lambda text: print(text, file=sys.stderr)))(note)
     size = tuple(config.image_size)
     class_names = record.class_names
-    if threshold is not None:
-        if len(class_names) != 2:
-            raise ZooError(f"--threshold applies to two-class models; {run_dir} has {len(class_names)} classes")
-        if not 0 <= threshold <= 1:
-            raise ZooError(f"--threshold must be between 0 and 1, got {threshold}")
+    check_threshold(threshold, class_names, run_dir)
     results, skipped = [], []
     # TensorFlow's decoders release the GIL: a thread per core decodes while the model scores.
     with progress("predicting", len(files)) as bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:

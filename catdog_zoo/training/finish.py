@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..config import SPLITS
+from ..config import SPLITS, keys_that_apply
 from ..models.heads import compile_model, probabilities
 from ..models.saving import save_model, weights_digest
 from ..reports.run_report import write_run_report
@@ -128,8 +128,9 @@ def _calibration(runner, logits, split: str):
 def _report(runner, record: RunRecord, logits, split: str):
     """Figures and report.html; a plotting failure is a warning, never the loss of a trained run."""
     decoded = runner.decoded[split]
+    shown = keys_that_apply(runner.cfg.to_dict(), runner.spec)  # no engine or feature cache for a scratch CNN
     try:
-        return write_run_report(runner.run_dir, runner.cfg.to_dict(), record, runner.history, {
+        return write_run_report(runner.run_dir, shown, record, runner.history, {
             "split": split, "images": decoded.images, "labels": decoded.split.labels,
             "probs": probabilities(logits(split)), "paths": decoded.split.paths, "model": runner.net})
     except Exception as exc:  # noqa: BLE001 - the model and metrics matter more than the pictures

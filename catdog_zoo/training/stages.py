@@ -237,6 +237,12 @@ class FineTuneOnActivations(FineTune):
                                cfg.fine_tune_learning_rate)
 
 
+def augments_images(spec, cfg) -> bool:
+    """Whether a run of ``spec`` with ``cfg`` trains on what the model's Random* layers make: always on images;
+    on cached features only through ``aug_views`` augmented views (else features of the photos as they are)."""
+    return not (cfg.feature_cache and spec.frozen_backbone) or cfg.aug_views > 0
+
+
 def plan(spec, cfg, fine_tune_from) -> list:
     """The stages of a run of ``spec`` with ``cfg``, in order."""
     if cfg.feature_cache and spec.frozen_backbone:
