@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import ConfigError
+from .util.names import terminal
 from .util.reading import read_yaml
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -67,7 +68,10 @@ class Key:
         return f"the model's, {shown} for most" if self.per_model else f"{shown}"
 
     def check(self, value):
-        """``value`` validated and normalised, or a :class:`ConfigError` naming this key."""
+        """``value`` validated and normalised, or a :class:`ConfigError` naming this key (None stands for the
+        default of a key whose default is decided later: the data's layout, the model's source)."""
+        if value is None and self.default is None:
+            return None
         return _CHECKS[self.kind](self, value)
 
 
@@ -170,8 +174,9 @@ _KEY_LIST = [
         maximum=2**32 - 1),
     Key("val_fraction", "float", 0.2, "Validation share of each class when --data is a single folder of "
         "class folders.", minimum=0, open_minimum=True, maximum=1, open_maximum=True),
-    Key("test_fraction", "float", 0.2, "Share of each class's validation files held out as the test split.",
-        minimum=0, maximum=1, open_maximum=True),
+    Key("test_fraction", "float", None, "Share of each class's validation files held out as the test split. "
+        "Default: 0.2 with train/ and validation/ folders; 0.5 for a single folder of class folders (80% train, "
+        "10% validation, 10% test). The run records the share used.", minimum=0, maximum=1, open_maximum=True),
     Key("weights", "str", None, "Local pretrained weights file, for pretrained models on machines without "
         "internet. Default: the model's source, downloaded into the Keras cache.", metavar="FILE"),
     Key("run_dir", "str", None, "Where to write the run. Default: runs/MODEL-TIME.", metavar="DIR"),
@@ -249,19 +254,43 @@ def check(name: str, value, where: str = ""):
         raise ConfigError(f"{where}: {text}" if where else text) from None
 
 
+# Keys that name a file or folder. In a config file (a user's --config, a run's config.yaml) a relative one is
+# relative to the file's folder, as in a Makefile or docker-compose.yml: the file means the same whichever
+# directory the command runs from. Runs record them absolute (runs/portable.py).
+PATH_KEYS = ("data", "weights", "run_dir")
+
+
+def anchored(name: str, value, base: Path):
+    """``value`` of key ``name`` from a config file in ``base``: a relative path made absolute from ``base``. A
+    bare ``data`` name with nothing of that name in ``base`` stays as it is: a data source's name
+    (``cats_and_dogs_filtered``), or a folder ``--data`` then reports missing."""
+    if name not in PATH_KEYS or not isinstance(value, str) or not value:
+        return value
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return str(path)
+    if name == "data" and len(path.parts) == 1 and not value.startswith(".") and not (base / path).exists():
+        return value
+    return str((base / path).resolve())
+
+
 def load_config_file(path) -> dict:
-    """Read a YAML mapping of config keys (hyphens in keys read as underscores), every value checked."""
+    """Read a YAML mapping of config keys (hyphens in keys read as underscores), every value checked; paths
+    in it relative to the file's folder (:func:`anchored`)."""
     path = Path(path)
     loaded = read_yaml(path, MAX_CONFIG_BYTES, "config file", error=ConfigError)
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
         raise ConfigError(f"config file {path} must be a mapping of keys to values")
-    return {str(k).replace("-", "_"): check(str(k).replace("-", "_"), v, str(path)) for k, v in loaded.items()}
+    base = path.expanduser().resolve().parent
+    values = {str(k).replace("-", "_"): check(str(k).replace("-", "_"), v, str(path)) for k, v in loaded.items()}
+    return {name: anchored(name, value, base) for name, value in values.items()}
 
 
-def resolve_config(spec, config_file=None, **overrides) -> TrainConfig:
-    """Spec defaults, overridden by ``config_file`` keys, overridden by non-None ``overrides``."""
+def resolve_config(spec, config_file=None, where: str = "named in", **overrides) -> TrainConfig:
+    """Spec defaults, overridden by ``config_file`` keys, overridden by non-None ``overrides``; a folder or file
+    the file names that is not here is refused ("data folder X {where} FILE is not here: pass --data DIR")."""
     values = {name: getattr(spec.defaults, name) for name in PER_MODEL}
     values["image_size"] = tuple(values["image_size"])
     if config_file:
@@ -276,7 +305,27 @@ def resolve_config(spec, config_file=None, **overrides) -> TrainConfig:
         if value is not None:
             values[name] = check(name, value)
     values.pop("model", None)
-    return TrainConfig(model=spec.name, **values)
+    cfg = TrainConfig(model=spec.name, **values)
+    if config_file:  # a config from elsewhere (a run copied from another machine): what to pass, before any work
+        check_paths_here(cfg, f"{where} {config_file}", [k for k in ("data", "weights") if overrides.get(k) is None])
+    return cfg
+
+
+def missing_text(name: str, value, where: str) -> str:
+    """The one line for a folder or file named by key ``name`` (``where``: "named in FILE", "recorded in
+    RUN/config.yaml") that is not on this machine, and the flag that says where it is now."""
+    what, flag = {"data": ("data folder", "--data DIR"), "weights": ("weights file", "--weights FILE")}[name]
+    return f"{what} {terminal(str(value))} {where} is not here: pass {flag}"
+
+
+def check_paths_here(cfg, where: str, keys=("data", "weights")) -> None:
+    """Refuse a folder or file of ``keys`` that a config file named (``where``) and that is not on this machine:
+    a run copied elsewhere, a config shared with a colleague. A bare data name is a data source's, and
+    ``--data``'s rules find it."""
+    for name in keys:
+        value = getattr(cfg, name)
+        if value and Path(value).is_absolute() and not Path(value).exists():
+            raise ConfigError(missing_text(name, value, where))
 
 
 def check_for_model(spec, cfg) -> None:

@@ -310,11 +310,10 @@ def test_notes_on_small_splits_and_imbalance():
     said = notes(balanced, ["cats", "dogs"])
     assert not any("imbalanced" in n for n in said)
     test = [n for n in said if n.startswith("The test split")]
-    assert test == ["The test split has 10 images: one image is 10 points of accuracy, and a 95% interval is up to "
-                    "+/-31 points wide. Too few to tell models apart by a few points: add images or use a larger "
-                    "--test-fraction."]
+    assert test == ["The test split has 10 images, too few for its accuracy to mean much (one image moves it by 10.0 "
+                    "points; its 95% interval is up to 53 points wide): add images or use a larger --test-fraction."]
     train = [n for n in said if n.startswith("The train split")][0]
-    assert "200 images" in train and "Too few" not in train
+    assert "200 images" in train and "too few" not in train
 
     skewed = {"train": {"cats": 240, "dogs": 80}, "validation": {"cats": 50, "dogs": 15},
               "test": {"cats": 10, "dogs": 5}}

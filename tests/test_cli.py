@@ -129,7 +129,7 @@ def test_evaluate_errors(tmp_path, tiny_run):
     from imagefactory import make_image_folder
     make_image_folder(other, classes=("ants", "bees"), n_train=2, n_val=2, size=16)
     result = run("evaluate", tiny_run, "--data", other, ok=False)
-    assert "differ from the run's" in result.output
+    assert "has no class folder 'cats'" in result.output and "the run's classes: cats, dogs" in result.output
 
 
 def test_predict_folder_recursively_and_files(tiny_run, tiny_data):

@@ -224,11 +224,13 @@ def test_a_failed_export_never_blocks_the_next(tiny_run, tiny_data, tmp_path):
     run = copy_run(tiny_run, tmp_path / "run")
     edit_config(run, data=str(data))
     out = run / "export" / "model.tflite"
-    data.rename(tmp_path / "moved")  # the check after writing cannot find the test split: the export fails
+    data.rename(tmp_path / "moved")  # the export cannot be checked on the test split: refused before any writing
     failed = cli_run("export", run, "--format", "tflite")
-    assert failed.exit_code != 0 and not out.exists() and not list((run / "export").iterdir())
+    assert failed.exit_code == 2 and "is not here: pass --data DIR" in failed.output
+    assert not out.exists() and not (run / "export").exists()
     (tmp_path / "moved").rename(data)
     # What a killed export leaves: the file in place, its record still marked incomplete.
+    out.parent.mkdir()
     out.write_bytes(b"half a model")
     (run / "export" / "model.tflite.export.json").write_text(json.dumps({"complete": False, "format": "tflite"}))
     result = cli_run("export", run, "--format", "tflite", "--json")

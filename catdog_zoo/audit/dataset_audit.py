@@ -8,7 +8,6 @@ audit) reuses its decoded images and its validation and test features.
 from __future__ import annotations
 
 import base64
-import math
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from ..models.duplicates import groups, near_duplicate_pairs
 from ..models.features import FeatureStore
 from ..models.frozen import split_frozen
 from ..plugins import get_zoo
+from ..util.confidence import small_split_text, too_small, widest_interval
 from ..util.progress import SILENT
 from ..util.rows import take
 from . import label_issues, off_topic
@@ -153,12 +153,12 @@ def notes(counts: dict, class_names) -> list:
         if n == 0:
             out.append(f"The {split} split is empty.")
             continue
-        half_width = 1.96 * math.sqrt(0.25 / n)  # at 50% accuracy: the widest a 95% interval gets
-        text = (f"The {split} split has {n} images: one image is {100 / n:.2g} points of accuracy, and a 95% interval "
-                f"is up to +/-{half_width * 100:.0f} points wide.")
-        if n < 100 and split != "train":
-            text += " Too few to tell models apart by a few points: add images or use a larger --test-fraction."
-        out.append(text)
+        if too_small(n) and split != "train":
+            text = small_split_text(split, n)
+            out.append(f"{text[0].upper()}{text[1:]}: add images or use a larger --test-fraction.")
+        else:
+            out.append(f"The {split} split has {n} images: one image is {100 / n:.2g} points of accuracy, and a 95% "
+                       f"interval is up to {widest_interval(n):.0f} points wide.")
     return out
 
 

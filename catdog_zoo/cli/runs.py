@@ -12,6 +12,7 @@ from ..config import SPLITS
 from ..runs.confine import check_output
 from ..runs.inputs import check_threshold, collect_images
 from ..runs.record import read_run
+from ..util.confidence import interval_text, small_split_text, too_small
 from ..util.names import terminal
 from ..util.progress import SILENT, terminal_progress
 from ..util.system import check_can_write
@@ -22,20 +23,27 @@ run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
 
 @click.command()
 @run_dir_argument
-@click.option("--data", metavar="DIR|NAME", help="Evaluate on other data with the same classes (default: the run's).")
-@click.option("--split", type=click.Choice(SPLITS), default="validation", show_default=True)
+@click.option("--data", metavar="DIR|NAME", help="Score this folder of class folders (the run's classes) "
+              "instead of the data the run records: the run's own data moved elsewhere, or new photos.")
+@click.option("--split", type=click.Choice((*SPLITS, "all")), help="Which images: a split chosen with the run's "
+              "seed and fractions, or all of them. Default: validation of the run's own data, all of any other "
+              "folder.")
 @click.option("--tta", is_flag=True, help="Test-time augmentation: average each image's probabilities with "
               "its mirror image's (twice the work).")
 @click.option("--no-reject", "no_reject", is_flag=True, help="Leave out the rejection of images unlike the run's "
               "training photos (default: also report how many it would answer 'unknown').")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON ({accuracy, loss, ...}).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON ({data, own_data, split, num_images, accuracy, "
+              "interval, loss, per_class, ...}).")
 def evaluate(run_dir, data, split, tta, no_reject, as_json):
-    """Accuracy and loss of a finished run's model on one split of its data.
+    """Accuracy and loss of a finished run's model on one split of its data, or on a folder of new photos.
+
+    The accuracy comes with its 95% confidence interval (Wilson): on few images it is wide, and a
+    warning says when there are too few for the accuracy to mean much.
 
     \b
     Examples:
       catdog-zoo evaluate runs/mobilenet_v2-20261124-101500 --split test
-      catdog-zoo evaluate runs/mobilenet_v2-20261124-101500 --data ~/more-pets --json
+      catdog-zoo evaluate runs/mobilenet_v2-20261124-101500 --data ~/more-pets --json   # every image
       catdog-zoo evaluate runs/mobilenet_v2-20261124-101500 --split test --tta
     """
     read_run(run_dir)
@@ -46,12 +54,20 @@ def evaluate(run_dir, data, split, tta, no_reject, as_json):
     if as_json:
         echo_json(result)
     else:
-        echo(f"{split}: accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f} "
-             f"({result['num_images']} images{', with flip TTA' if tta else ''})")
+        echo(terminal(evaluated_line(result)))
         for name, s in result["per_class"].items():
             echo(f"  {terminal(name)}: precision {score_text(s, 'precision')}, recall {score_text(s, 'recall')}, "
                  f"f1 {score_text(s, 'f1')} ({s['support']} images)")
         echo(terminal(rejection_line(result["rejection"], result["num_images"])))
+        if too_small(result["num_images"]):  # --json has the interval that says it
+            echo(terminal(f"Warning: {small_split_text(result['split'], result['num_images'])}"), err=True)
+
+
+def evaluated_line(r: dict) -> str:
+    """"test: accuracy 0.9500 (95% CI 0.76-0.99), loss 0.12 (20 images of DIR, the run's own data)"."""
+    whose = "the run's own data" if r["own_data"] else "new to the run"
+    return (f"{r['split']}: accuracy {r['accuracy']:.4f} ({interval_text(r['interval'])}), loss {r['loss']:.4f} "
+            f"({r['num_images']} images of {r['data']}, {whose}{', with flip TTA' if r['tta'] else ''})")
 
 
 def rejection_line(r: dict, total: int) -> str:
@@ -141,9 +157,11 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, ex
 @click.option("--out", type=click.Path(), help="Where to write: the model base path for saved_model (default "
               "RUN_DIR/export/serving/MODEL), the file for tflite (default RUN_DIR/export/model[-QUANTIZE].tflite).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing export at --out (or that --version).")
+@click.option("--data", metavar="DIR|NAME", help="Where the run's data is now, when not where its config.yaml "
+              "records it (a run copied to another machine); the export is checked on its test split.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report (path, size, accuracies, parity) "
               "as JSON.")
-def export(run_dir, fmt, quantize, version, out, overwrite, as_json):
+def export(run_dir, fmt, quantize, version, out, overwrite, data, as_json):
     """Export a finished run's model for serving, and check it against the Keras model.
 
     Both formats take float32 images in [0, 255] at the run's image size. Class names are written
@@ -167,7 +185,7 @@ def export(run_dir, fmt, quantize, version, out, overwrite, as_json):
     read_run(run_dir)
     from ..runs.export import describe
     from ..runs.export import export as run_export
-    report = run_export(run_dir, fmt, out, overwrite=overwrite, quantize=quantize, version=version,
+    report = run_export(run_dir, fmt, out, overwrite=overwrite, quantize=quantize, version=version, data=data,
                         progress=terminal_progress())
     if as_json:
         echo_json(report)

@@ -54,20 +54,28 @@ def train(model, resume_dir, config_file, quiet, overwrite, as_json, **flags):
       catdog-zoo train mobilenet_v2 --fine-tune-epochs 10 --fine-tune-at 100
       catdog-zoo train --config runs/mobilenet_v2-20261124-101500/config.yaml
       catdog-zoo train --resume runs/mobilenet_v2-20261124-101500
+      catdog-zoo train --resume copied-run --data ~/pets   # its data is elsewhere here
+
+    A run records its data and weights as absolute paths (a data source by name), so its folder can be
+    moved or copied; in a --config file, relative paths are relative to the file's folder. With a
+    single folder of class folders, 10% of each class is validation and 10% test (--val-fraction,
+    --test-fraction); a warning says when a split is too small for its accuracy to mean much.
 
     A model that declares a frozen backbone (mobilenet_v2) computes the backbone's features
     once per image (and per augmented view), caches them on disk, and trains its head on them;
     the saved model is still the whole model. Cache: $CATDOG_ZOO_CACHE or ~/.cache/catdog-zoo.
     """
     if resume_dir:
+        moved = {k: flags.pop(k) for k in ("data", "weights")}  # where they are now: the run may have moved
         given = [f"--{k.replace('_', '-')}" for k, v in flags.items() if v is not None]
         given = ([model] if model else []) + given + (["--config"] if config_file else []) + (
             ["--overwrite"] if overwrite else [])
         if given:
-            raise click.UsageError(f"--resume continues a run with its own config; drop {', '.join(given)}")
+            raise click.UsageError(f"--resume continues a run with its own config; drop {', '.join(given)} (only "
+                                   "--data and --weights, saying where they are now, go with it)")
         from ..training.session import resume
         with _progress_to_stderr(as_json):
-            _report(resume(resume_dir, quiet=quiet), quiet, as_json)
+            _report(resume(resume_dir, quiet=quiet, **moved), quiet, as_json)
         return
     model = _model_from(model, config_file)
     # Everything that can be refused is refused here, before TensorFlow loads.

@@ -122,11 +122,25 @@ def safe_extract(archive: Path, target: Path) -> None:
         remove_ours(staging, "temporary")  # what is left of the staging folder (this process made it)
 
 
+def source_name(data: Optional[str]) -> Optional[str]:
+    """The registered data source ``--data`` names (nothing: the default one), or None when it names a folder
+    (a folder of a source's name wins)."""
+    name = data or DEFAULT_SOURCE
+    return name if name in get_zoo().datasets and not Path(name).expanduser().is_dir() else None
+
+
+def data_place(data: Optional[str]) -> str:
+    """What ``--data`` names, whatever its spelling and the directory it was given from: a data source's name
+    (fetched wherever the command runs), or the folder's absolute real path. A run records this
+    (``runs/portable.py``); ``zoo`` compares it."""
+    return source_name(data) or str(Path(data or DEFAULT_SOURCE).expanduser().resolve())
+
+
 def resolve_data(data: Optional[str]) -> Path:
     """Turn ``--data`` (a source name, a folder, or nothing for the default) into a folder."""
     sources = get_zoo().datasets
     name = data or DEFAULT_SOURCE
-    if name in sources and not Path(name).is_dir():
+    if source_name(data):
         return Path(sources[name].fetch())
     folder = Path(name).expanduser()
     if not folder.exists():

@@ -15,10 +15,16 @@ from pathlib import Path
 
 from ..config import SPLITS
 from ..errors import ConfigError
+from ..util.confidence import small_splits_text
 from ..util.names import label_problem, terminal
 from ..util.system import problem
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
+ALL = "all"  # every image of a folder, whichever split it falls in: scoring new photos (``evaluate --split all``)
+# The test split's share of the validation files when --test-fraction is not given. With train/ and validation/
+# folders a fifth of validation/ (the 3000-photo default: 800 validation, 200 test). A single folder is split
+# 80/10/10: half of the held-out fifth each, so 120 photos leave 12 test images rather than 4.
+TEST_FRACTION = {"train/validation": 0.2, "single folder": 0.5}
 
 
 @dataclass(frozen=True)
@@ -44,10 +50,17 @@ class DataSplits:
     test: Split
     empty_classes: tuple = ()  # class folders without images, left out
     left_out: tuple = ()  # (path, why): folders and files that could not be read, or links not followed
+    val_fraction: float = 0.2  # the fractions the splits were made with (test_fraction resolved when not given)
+    test_fraction: float = 0.2
 
     def get(self, name: str) -> Split:
+        """One split by name, or with ``"all"`` every image of the folder (train, validation and test together)."""
+        if name == ALL:
+            pairs = sorted(zip(self.train.paths + self.validation.paths + self.test.paths,
+                               self.train.labels + self.validation.labels + self.test.labels))
+            return Split(tuple(p for p, _ in pairs), tuple(y for _, y in pairs))
         if name not in SPLITS:
-            raise ConfigError(f"unknown split '{name}' (use train, validation or test)")
+            raise ConfigError(f"unknown split '{name}' (use train, validation, test or all)")
         return getattr(self, name)
 
     def majority_baseline(self, split: str = "validation") -> float:
@@ -174,12 +187,13 @@ def _as_split(per_class: dict, class_names: tuple) -> Split:
     return Split(tuple(p for p, _ in pairs), tuple(y for _, y in pairs))
 
 
-def make_splits(root, seed: int = 42, val_fraction: float = 0.2, test_fraction: float = 0.2) -> DataSplits:
+def make_splits(root, seed: int = 42, val_fraction: float = 0.2, test_fraction=None) -> DataSplits:
     """Split ``root`` into train/validation/test, stratified per class.
 
     With ``train/`` and ``validation/`` inside ``root`` those are used as given; otherwise
     ``root`` holds the class folders and ``val_fraction`` of each class becomes validation.
-    Either way ``test_fraction`` of each validation class is held out as the test split.
+    Either way ``test_fraction`` of each validation class is held out as the test split (None: the
+    layout's :data:`TEST_FRACTION`; the result records the one used).
     """
     root = Path(root)
     rng = random.Random(seed)
@@ -204,13 +218,14 @@ def make_splits(root, seed: int = 42, val_fraction: float = 0.2, test_fraction: 
         classes, empty = scan_class_folders(root, left_out)
         for name, files in classes.items():
             validation[name], train[name] = _fraction_of(files, val_fraction, rng)
+    test_fraction = TEST_FRACTION[layout] if test_fraction is None else test_fraction
     test = {}
     for name in list(validation):
         test[name], validation[name] = _fraction_of(validation[name], test_fraction, rng)
     class_names = tuple(train)
     return DataSplits(str(root), layout, class_names, _as_split(train, class_names),
                       _as_split(validation, class_names), _as_split(test, class_names), tuple(empty),
-                      tuple(left_out))
+                      tuple(left_out), val_fraction, test_fraction)
 
 
 def describe_left_out(left_out, shown: int = 3) -> str:
@@ -240,6 +255,34 @@ def missing_from_splits(class_names, splits: dict, empty_test: bool = False) -> 
                          f"{'that class' if len(missing) == 1 else 'those classes'} (add images, or use a larger "
                          "--val-fraction / --test-fraction)")
     return notes
+
+
+def small_splits_warning(splits: DataSplits, sizes: dict):
+    """One line when the validation or test split (``sizes``: usable images of each) is too small for its
+    accuracy to mean much (:func:`catdog_zoo.util.confidence.too_small`), saying how to get a larger one; or None."""
+    small = small_splits_text({name: sizes.get(name) for name in ("validation", "test")})
+    return f"{small}: add photos{_larger_test_split(splits)}" if small else None
+
+
+def _larger_test_split(splits: DataSplits) -> str:
+    """``, or ...`` the flags that hold out a larger test split of these very folders (what it would give), or
+    ``""`` when the fractions already give it what they can (60/20/20 for a single folder, half of validation/)."""
+    per_class = [sum(1 for y in (*splits.train.labels, *splits.validation.labels, *splits.test.labels) if y == c)
+                 for c in range(len(splits.class_names))]
+    if splits.layout == "single folder":
+        val_fraction, test_fraction = max(splits.val_fraction, 0.4), max(splits.test_fraction, 0.5)
+        held = [round(n * val_fraction) for n in per_class]
+        flags = f"--val-fraction {val_fraction:g} --test-fraction {test_fraction:g}"
+    else:
+        val_fraction, test_fraction = splits.val_fraction, max(splits.test_fraction, 0.5)
+        held = [sum(1 for y in (*splits.validation.labels, *splits.test.labels) if y == c)
+                for c in range(len(splits.class_names))]
+        flags = f"--test-fraction {test_fraction:g}"
+    test = sum(round(n * test_fraction) for n in held)
+    if test <= len(splits.test):
+        return ""
+    return (f", or hold out more with {flags} (here: {sum(held) - test} validation and {test} test images, "
+            f"{sum(per_class) - sum(held)} to train on)")
 
 
 def unlabelable(splits: DataSplits) -> list:

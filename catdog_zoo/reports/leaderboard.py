@@ -13,12 +13,12 @@ from pathlib import Path
 from ..errors import ZooError
 from ..runs.layout import CONFIG_FILE, METRICS_FILE
 from ..runs.record import read_history, read_run
+from ..util.confidence import small_splits_text
 from ..util.locks import folder_lock
 from ..util.names import markdown, plot, terminal
 from .plots import overlay_curves
 
 COLUMNS = ("rank", "model", "val_accuracy", "test_accuracy", "overfit_gap", "params", "train_seconds", "data", "run")
-SMALL_SPLIT = 100  # fewer images than this and one image moves accuracy by more than a point
 
 
 def find_runs(run_dirs=(), runs_root=None) -> list:
@@ -65,7 +65,8 @@ def leaderboard(runs, given=None) -> list:
             continue
         gap = record.overfit_gap
         rows.append({"run": str(run), "model": record.model, "val_accuracy": record.val_accuracy,
-                     "test_accuracy": record.test_accuracy, "overfit_gap": None if gap is None else round(gap, 4),
+                     "val_interval": record.interval("validation"), "test_accuracy": record.test_accuracy,
+                     "test_interval": record.interval("test"), "overfit_gap": None if gap is None else round(gap, 4),
                      "train_accuracy": record.train_accuracy, "params": record.num_params,
                      "train_seconds": record.train_seconds, "epochs": record.total_epochs, "plugin": record.origin,
                      "data_fingerprint": record.data_fingerprint or None, "split_sizes": record.split_sizes,
@@ -88,19 +89,18 @@ def warnings_for(rows) -> list:
         if r["at_baseline"]:
             notes.append(f"{name}: validation accuracy {r['val_accuracy']:.2%} is at or below the majority-class "
                          f"baseline {r['majority_baseline']:.2%}: the model learned nothing")
-        for split in ("validation", "test"):
-            size = (r["split_sizes"] or {}).get(split)
-            if size is not None and 0 < size < SMALL_SPLIT:
-                notes.append(f"{name}: its {split} split has {size} images; one image moves accuracy by "
-                             f"{100 / size:.1f} points")
+        small = small_splits_text({split: (r["split_sizes"] or {}).get(split) for split in ("validation", "test")})
+        if small:
+            notes.append(f"{name}: {small}")
     return notes
 
 
 def _shown(row: dict, relative_to=None, name=terminal) -> dict:
     """A row's cells as text; ``name`` shows what came from disk (the model, the run folder, the data
     fingerprint): ``terminal`` for the text table, ``markdown`` for the Markdown one."""
-    def pct(v):
-        return "-" if v is None else f"{v:.2%}"
+    def pct(v, interval=None):  # the interval's bounds in points: "95.00% (76.4-99.1)"
+        bounds = f" ({interval[0] * 100:.1f}-{interval[1] * 100:.1f})" if interval else ""
+        return "-" if v is None else f"{v:.2%}{bounds}"
     run = Path(row["run"])
     base = Path(relative_to).resolve() if relative_to is not None else None
     if base is not None and base != Path(base.anchor):  # from /, "tmp/run" would read as a relative path
@@ -113,15 +113,15 @@ def _shown(row: dict, relative_to=None, name=terminal) -> dict:
             if sizes or row.get("data_fingerprint") else "-")
     return {"rank": str(row["rank"]),
             "model": name(row["model"]) + (" (at baseline)" if row.get("at_baseline") else ""),
-            "val_accuracy": pct(row["val_accuracy"]),
-            "test_accuracy": pct(row["test_accuracy"]),
+            "val_accuracy": pct(row["val_accuracy"], row.get("val_interval")),
+            "test_accuracy": pct(row["test_accuracy"], row.get("test_interval")),
             "overfit_gap": "-" if row["overfit_gap"] is None else f"{row['overfit_gap'] * 100:+.1f} pts",
             "params": "-" if row["params"] is None else f"{row['params']:,}",
             "train_seconds": "-" if row["train_seconds"] is None else f"{row['train_seconds']:.1f}",
             "data": name(data), "run": name(run)}
 
 
-HEADERS = {"rank": "#", "model": "model", "val_accuracy": "val acc", "test_accuracy": "test acc",
+HEADERS = {"rank": "#", "model": "model", "val_accuracy": "val acc (95% CI)", "test_accuracy": "test acc (95% CI)",
            "overfit_gap": "train-val gap", "params": "params", "train_seconds": "train s",
            "data": "data val/test", "run": "run"}
 

@@ -1,9 +1,8 @@
-"""Scoring a finished run's model on one split of its data (or of other data with the same classes)."""
+"""Scoring a finished run's model on one split of its data, or on every image of another folder with its classes."""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +10,18 @@ import numpy as np
 from ..config import SPLITS
 from ..data.decode import decode_split, describe_skipped
 from ..data.prepare import load_splits
-from ..data.splits import describe_left_out
+from ..data.splits import ALL, describe_left_out
 from ..errors import ZooError
 from ..models.heads import is_binary, loss_for, probabilities
 from ..models.saving import load_model
-from ..util.digest import files_digest
+from ..util.confidence import accuracy_interval
 from ..util.locks import folder_lock
 from ..util.names import terminal
 from ..util.progress import SILENT
 from .inference import open_run_model
-from .layout import CONFIG_FILE, MODEL_FILE
-from .record import data_fingerprint, read_run
+from .layout import MODEL_FILE
+from .portable import run_data
+from .record import read_run
 from .scores import cross_entropy, per_class
 
 
@@ -37,37 +37,42 @@ def decode_run_split(config, split: str, splits=None, progress=SILENT) -> tuple:
                                 config.decoded_cache)
 
 
-def evaluate(run_dir, *, data: str | None = None, split: str = "validation", batch_size: int | None = None,
+def evaluate(run_dir, *, data: str | None = None, split: str | None = None, batch_size: int | None = None,
              tta: bool = False, reject: bool = True, progress=SILENT) -> dict:
     """Accuracy and loss of a finished run's model on ``split`` of its data, chosen with the run's own
-    seed and fractions; ``data`` scores other data with the same classes instead; ``tta`` averages each
-    image's probabilities with its mirror image's.
+    seed and fractions; ``data`` scores another folder with the same class folders instead; ``tta``
+    averages each image's probabilities with its mirror image's.
 
-    Returns ``{"run", "split", "num_images", "accuracy", "loss", "tta", "engine", "per_class", "rejection"}``
-    (``engine``: what ran the frozen backbone, see :mod:`.inference`); ``per_class`` maps each class to its
-    precision, recall, F1 and support; ``accuracy`` counts every image, as without rejection, and
-    ``rejection`` says how many images the run's operating point would answer "unknown" and the accuracy
-    on the others (``{"available": False, "why"}`` when it cannot, or ``reject`` is False).
+    ``split``: ``train``, ``validation``, ``test``, or ``all`` (every image of the folder). Default:
+    ``validation`` of the run's own data (recorded, or moved and given as ``data``: recognised by its
+    fingerprint, :mod:`.portable`), ``all`` of any other folder: new photos are scored whole.
+
+    Returns ``{"run", "data", "own_data", "split", "num_images", "accuracy", "interval", "loss", "tta",
+    "engine", "per_class", "rejection"}``: ``own_data`` whether ``data`` is the run's own; ``interval``
+    the accuracy's 95% Wilson interval (:mod:`catdog_zoo.util.confidence`); ``engine`` what ran the frozen
+    backbone (:mod:`.inference`); ``per_class`` maps each class to its precision, recall, F1 and support;
+    ``accuracy`` counts every image, as without rejection, and ``rejection`` says how many images the run's
+    operating point would answer "unknown" and the accuracy on the others (``{"available": False, "why"}``
+    when it cannot, or ``reject`` is False).
 
     Holds the run's lock shared (:func:`catdog_zoo.util.locks.folder_lock`): beside other readers, never
     beside ``train`` or ``export`` of the run.
     """
+    if split is not None and split not in (*SPLITS, ALL):
+        raise ZooError(f"unknown split '{split}' (use {', '.join(SPLITS)} or {ALL})")
     with folder_lock(run_dir, shared=True):
         return _evaluate(run_dir, data, split, batch_size, tta, reject, progress)
 
 
-def _evaluate(run_dir, data, split: str, batch_size, tta: bool, reject: bool, progress) -> dict:
+def _evaluate(run_dir, data, split, batch_size, tta: bool, reject: bool, progress) -> dict:
     config, record = read_run(run_dir)
-    if data is not None:
-        config = replace(config, data=data)
-    splits = load_splits(config)
-    if data is None and record.data_fingerprint and record.data_fingerprint != data_fingerprint(
-            files_digest(splits.get(name).paths) for name in SPLITS):
-        raise ZooError(f"the data of {run_dir} is not what it was trained and scored on (its {CONFIG_FILE} was "
-                       f"edited, or files under {splits.root} changed); pass --data to score a folder on purpose")
-    if list(splits.class_names) != list(record.class_names):
-        raise ZooError(f"classes in {terminal(splits.root)} ({', '.join(map(terminal, splits.class_names))}) differ "
-                       f"from the run's ({', '.join(map(terminal, record.class_names))})")
+    found = run_data(run_dir, config, record, data)
+    splits = found.splits
+    if split is None:
+        split = "validation" if found.own else ALL
+    if found.note:
+        print(f"Note: {found.note}; scoring {'all its images' if split == ALL else f'its {split} split'}"
+              f"{'' if split == ALL else ' (--split all scores every image)'}", file=sys.stderr)
     model = load_run_model(run_dir)
     scorer, novelty, why = open_run_model(run_dir, config, record, model, reject)
     decoded = decode_run_split(config, split, splits, progress)[1]
@@ -99,7 +104,9 @@ def _evaluate(run_dir, data, split: str, batch_size, tta: bool, reject: bool, pr
         targets = labels.astype(np.float32)[:, None] if is_binary(model) else labels
         loss = float(loss_for(model)(targets, logits))
     right = probs.argmax(axis=1) == labels
-    return {"run": str(run_dir), "split": split, "num_images": len(decoded.split), "accuracy": float(right.mean()),
+    return {"run": str(run_dir), "data": splits.root, "own_data": found.own, "split": split,
+            "num_images": len(decoded.split), "accuracy": float(right.mean()),
+            "interval": accuracy_interval(float(right.mean()), len(decoded.split)),
             "loss": loss, "tta": tta, "engine": scorer.engine,
             "per_class": per_class(labels, probs.argmax(axis=1), record.class_names),
             "rejection": rejection_summary(novelty, np.concatenate(ood) if ood else None, right,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.prepare import load_splits
+from ..data.splits import ALL
 from ..errors import ZooError
 from ..models.augment import without_augmentation
 from ..models.heads import probabilities
@@ -47,6 +48,7 @@ from .evaluate import decode_run_split, load_run_model
 from .inference import run_temperature
 from .confine import check_output, confined, safe_name
 from .layout import EXPORT_DIR, is_leftover
+from .portable import run_data
 from .record import read_run
 from .rejection import load as load_novelty
 from .serving import QUANTIZATIONS, calibration_images, tflite_bytes, write_saved_model
@@ -64,9 +66,11 @@ def default_out(run_dir, fmt: str, model_name: str, quantize: str = "none") -> P
 
 
 def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split: str = "test",
-           quantize: str = "none", version: int | None = None, progress=SILENT) -> dict:
-    """Write the export (``out``: see :func:`default_out`) and measure it on ``check_split``; ``progress``:
-    a :func:`catdog_zoo.util.progress.progress_factory` (the conversion's steps, then the check's images)."""
+           quantize: str = "none", version: int | None = None, data: str | None = None, progress=SILENT) -> dict:
+    """Write the export (``out``: see :func:`default_out`) and measure it on ``check_split`` of the run's data
+    (``data``: where that is now, when not where the run recorded it; a folder of other photos is checked on
+    all its images, :mod:`.portable`); ``progress``: a :func:`catdog_zoo.util.progress.progress_factory` (the
+    conversion's steps, then the check's images)."""
     if fmt not in FORMATS:
         raise ZooError(f"unknown export format '{fmt}' (known: {', '.join(FORMATS)})")
     if quantize not in QUANTIZATIONS or (quantize != "none" and fmt != "tflite"):
@@ -77,12 +81,16 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
         config, record = read_run(run_dir)  # again, under the lock: the run may have changed since the caller's
         out = _destination(Path(run_dir), Path(out) if out else default_out(run_dir, fmt, config.model, quantize),
                            fmt, version)
-        _check_destination(out, Path(run_dir), config, overwrite)
+        found = run_data(run_dir, config, record, data)
+        if found.note:
+            print(f"Note: {found.note}; the export is checked on all its images", file=sys.stderr)
+        _check_destination(out, Path(run_dir), found.splits.root, overwrite)
         model = without_augmentation(load_run_model(run_dir))
         output_path(out, folder_ok=True)
         _remove_stale_staging(out.parent)
         try:
-            return _export(run_dir, config, record, model, fmt, out, quantize, check_split, progress)
+            return _export(run_dir, config, record, model, fmt, out, quantize,
+                           (found.splits, check_split if found.own else ALL), progress)
         except BaseException:
             if _incomplete(out):  # this export got as far as moving its files into place: take them back
                 remove_ours(out, "export")
@@ -103,7 +111,8 @@ def _lexically_inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _export(run_dir, config, record, model, fmt, out: Path, quantize, check_split, progress) -> dict:
+def _export(run_dir, config, record, model, fmt, out: Path, quantize, checked_on: tuple, progress) -> dict:
+    """``checked_on``: ``(splits, split)``, the images the export is checked on."""
     labels = labels_file(record.class_names, run_dir)  # labels.txt: one class name per line, or refused
     steps = 1 if fmt == "saved_model" else 2
     with tempfile.TemporaryDirectory(prefix=temp_prefix("export"), dir=out.parent) as tmp, \
@@ -116,7 +125,7 @@ def _export(run_dir, config, record, model, fmt, out: Path, quantize, check_spli
             (saved / "labels.txt").write_text(labels, encoding="utf-8")
             staged = saved
         else:
-            calibration = calibration_images(load_splits(config).train.paths, config.image_size) \
+            calibration = calibration_images(checked_on[0].train.paths, config.image_size) \
                 if quantize == "int8" else None
             staged = Path(tmp) / "model.tflite"
             try:
@@ -130,7 +139,7 @@ def _export(run_dir, config, record, model, fmt, out: Path, quantize, check_spli
         _replace(staged, out)
     if fmt == "tflite":
         write_text(out.parent / f"{out.name}.labels.txt", labels)
-    checked = check_parity(model, out, fmt, config, check_split, progress=progress)
+    checked = check_parity(model, out, fmt, config, *checked_on, progress=progress)
     if quantize != "none":
         checked["parity_ok"] = None  # meant to differ: judged by its accuracy, not by parity
     report = {"run": str(run_dir), "format": fmt, "quantize": quantize, "path": str(out),
@@ -166,16 +175,15 @@ def _next_version(base: Path) -> int:
     return max(taken, default=0) + 1
 
 
-def _check_destination(out: Path, run_dir: Path, config, overwrite: bool) -> None:
+def _check_destination(out: Path, run_dir: Path, data_root, overwrite: bool) -> None:
     """Refuse an ``--out`` whose writing could lose anything (:func:`.confine.check_output`): the run, its data,
     inside either (but the run's own ``export/``), and (even with ``--overwrite``) anything there that is not an
     export catdog-zoo wrote, as told by the ``NAME.export.json`` it writes beside every export. An export left
     incomplete by a failed one is the zoo's own and is replaced without ``--overwrite``."""
-    data = Path(config.data) if config.data and Path(config.data).is_dir() else None
     home = run_dir / EXPORT_DIR if _lexically_inside(out, run_dir / EXPORT_DIR) else None
     if _incomplete(out):
         overwrite = True
-    check_output(out, overwrite=overwrite, reads=[run_dir, data], own_run=run_dir if home else None, home=home,
+    check_output(out, overwrite=overwrite, reads=[run_dir, data_root], own_run=run_dir if home else None, home=home,
                  ours=_is_export,
                  ours_what=f"an export catdog-zoo wrote (no {out.name}.export.json beside it)")
     for companion in (out.with_name(out.name + ".labels.txt"), export_record(out)):
@@ -251,11 +259,11 @@ def runner(path: Path, fmt: str):
     return run
 
 
-def check_parity(model, path: Path, fmt: str, config, split: str = "test", batch_size: int = 32,
+def check_parity(model, path: Path, fmt: str, config, splits, split: str = "test", batch_size: int = 32,
                  progress=SILENT) -> dict:
-    """The export beside the Keras model on ``split``: largest probability difference, how often they give
-    the same label, and each one's accuracy."""
-    splits, decoded = decode_run_split(config, split)
+    """The export beside the Keras model on ``split`` of ``splits``: largest probability difference, how often
+    they give the same label, and each one's accuracy."""
+    splits, decoded = decode_run_split(config, split, splits)
     if not len(decoded.split):
         split, decoded = "validation", decode_run_split(config, "validation", splits)[1]
     run = runner(path, fmt)

@@ -19,6 +19,7 @@ from typing import Optional
 
 from ..config import KEYS, TrainConfig, config_from_run
 from ..errors import ConfigError, ZooError
+from ..util.confidence import LEVEL, accuracy_interval
 from ..util.files import finite, write_json, write_text
 from ..util.reading import read_small_text, read_yaml
 from .layout import CONFIG_FILE, HISTORY_FILE, METRICS_FILE
@@ -45,6 +46,8 @@ class RunRecord:
     val_loss: Optional[float] = None
     test_accuracy: Optional[float] = None
     test_loss: Optional[float] = None
+    # 95% Wilson intervals of the accuracies: {"method", "level", "val_accuracy": [low, high], "test_accuracy": ...}
+    intervals: dict = field(default_factory=dict)
     train_seconds: Optional[float] = None
     stages: dict = field(default_factory=dict)  # stage name -> {epochs, seconds, val_accuracy, ...}
     feature_cache: dict = field(default_factory=lambda: {"used": False})
@@ -70,7 +73,7 @@ class RunRecord:
 
     ORDER = ("model", "plugin", "distribution", "plugin_version", "seed", "epochs", "fine_tune_epochs",
              "train_accuracy", "train_loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss",
-             "train_seconds", "stages", "feature_cache", "num_params", "trainable_params", "num_classes",
+             "intervals", "train_seconds", "stages", "feature_cache", "num_params", "trainable_params", "num_classes",
              "class_names", "image_size", "data_root", "split_sizes", "data_fingerprint", "majority_baseline",
              "skipped_files", "versions", "strategy",
              "finished_at", "timings", "confusion_matrix", "per_class", "calibration", "rejection")
@@ -81,6 +84,12 @@ class RunRecord:
         if self.train_accuracy is None or self.val_accuracy is None:
             return None
         return self.train_accuracy - self.val_accuracy
+
+    def interval(self, split: str) -> Optional[list]:
+        """The 95% interval of ``split``'s (``validation``, ``test``) accuracy, from its accuracy and number of
+        images (runs of older versions have no ``intervals``; the rule is :mod:`catdog_zoo.util.confidence`'s)."""
+        accuracy = self.val_accuracy if split == "validation" else self.test_accuracy
+        return accuracy_interval(accuracy, self.split_sizes.get(split))
 
     @property
     def at_baseline(self) -> bool:
@@ -159,6 +168,12 @@ def _typed(name: str, value, annotation: str, where: str):
             base == "float" and not math.isfinite(value)):
         raise ZooError(f"{where}: '{name}' must be {_WORDS[base]}, got {value!r}")
     return float(value) if base == "float" else value
+
+
+def intervals(record: "RunRecord") -> dict:
+    """The record's ``intervals``: each accuracy's 95% Wilson interval, computed from it and its split's size."""
+    return {"method": "wilson", "level": LEVEL, "val_accuracy": record.interval("validation"),
+            "test_accuracy": record.interval("test")}
 
 
 def data_fingerprint(split_digests) -> str:

@@ -22,7 +22,9 @@ from ..models.saving import save_model, weights_digest
 from ..reports.run_report import write_run_report
 from ..runs.calibration import calibration_summary, curves
 from ..runs.layout import HISTORY_FILE, MODEL_FILE
-from ..runs.record import RunRecord, RunResult, data_fingerprint, write_history, write_record
+from ..runs.portable import recorded_config
+from ..runs.record import RunRecord, RunResult, data_fingerprint, intervals, write_history, write_record
+from ..util.confidence import interval_text
 from ..runs.rejection import unavailable
 from ..util.names import terminal
 from ..util.version import __version__
@@ -53,6 +55,7 @@ def finish(runner, scorer) -> RunResult:
     scores["test"] = scorer.evaluate("test") if has_test else {"accuracy": None, "loss": None}
     save_model(runner.net, runner.run_dir / MODEL_FILE)
     record = make_record(runner, scores, train_seconds)
+    record.intervals = intervals(record)
     held_out = "test" if has_test else "validation"
     logits = functools.cache(scorer.logits)  # each split predicted once, for calibration and the report
     record.calibration = _calibration(runner, logits, held_out)
@@ -62,10 +65,17 @@ def finish(runner, scorer) -> RunResult:
     write_record(runner.run_dir, record)  # last: marks the run finished
     checkpoints.remove(runner.run_dir)
     cluster.barrier()
-    test_txt = "n/a" if record.test_accuracy is None else f"{record.test_accuracy:.4f}"
-    runner.say(f"Done in {train_seconds:.1f}s: val_accuracy {record.val_accuracy:.4f}, "
-               f"test_accuracy {test_txt}; run saved to {terminal(runner.run_dir)}")
+    runner.say(f"Done in {train_seconds:.1f}s: val_accuracy {_scored(record, 'validation')}, "
+               f"test_accuracy {_scored(record, 'test')}; run saved to {terminal(runner.run_dir)}")
     return RunResult(runner.run_dir, record)
+
+
+def _scored(record: RunRecord, split: str) -> str:
+    """"0.9500 (95% CI 0.7639-0.9911, 20 images)", or "n/a" for an empty split."""
+    accuracy = record.val_accuracy if split == "validation" else record.test_accuracy
+    if accuracy is None:
+        return "n/a"
+    return f"{accuracy:.4f} ({interval_text(record.interval(split))}, {record.split_sizes.get(split)} images)"
 
 
 def make_record(runner, scores: dict, train_seconds: float) -> RunRecord:
@@ -128,7 +138,7 @@ def _calibration(runner, logits, split: str):
 def _report(runner, record: RunRecord, logits, split: str):
     """Figures and report.html; a plotting failure is a warning, never the loss of a trained run."""
     decoded = runner.decoded[split]
-    shown = keys_that_apply(runner.cfg.to_dict(), runner.spec)  # no engine or feature cache for a scratch CNN
+    shown = keys_that_apply(recorded_config(runner.cfg, runner.run_dir), runner.spec)  # a scratch CNN: no engine keys
     try:
         return write_run_report(runner.run_dir, shown, record, runner.history, {
             "split": split, "images": decoded.images, "labels": decoded.split.labels,

@@ -15,15 +15,16 @@ from pathlib import Path
 
 import keras
 
-from ..config import KEYS, TrainConfig, check_for_model, resolve_config
+from ..config import KEYS, SPLITS, TrainConfig, check_for_model, resolve_config
 from ..data.prepare import decode_splits, load_splits
-from ..data.splits import check_labels
+from ..data.splits import check_labels, small_splits_warning
 from ..errors import ConfigError, Interrupted, ZooError
 from ..models.frozen import fine_tune_index
 from ..plugins import get_zoo
 from ..runs.confine import check_output, check_run_confined, is_run_config
 from ..runs.layout import (CONFIG_FILE, METRICS_FILE, check_run_dir, check_runs_root, create_run_dir,
                            remove_run_leftovers)
+from ..runs.portable import absolute, recorded_config
 from ..runs.record import RunResult, read_run_config
 from ..util.files import write_yaml
 from ..util.locks import folder_lock
@@ -49,12 +50,14 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
     cfg = resolve_config(spec, config_file, **options)
     if config_file and options.get("run_dir") is None and is_run_config(config_file):
         cfg.run_dir = None  # a run's own config.yaml (or a copy's): the repeat gets a new folder, never that run's
+    absolute(cfg)  # recorded so, the run means the same from any directory or machine (runs/portable.py)
     check_for_model(spec, cfg)
     data = Path(cfg.data).expanduser() if cfg.data and Path(cfg.data).expanduser().is_dir() else None
     check_output(cfg.run_dir or runs_root, flag="--run-dir" if cfg.run_dir else "runs folder", folder=True,
                  reads=[data], own_run=cfg.run_dir)  # never inside the data, nor inside another run
     cluster = make_cluster(cfg.strategy, cfg.devices)  # first: multi_worker must precede other TF work
     splits = load_splits(cfg)
+    cfg.test_fraction = splits.test_fraction  # the data's default, when not given: recorded as the number used
     check_labels(splits)  # a class name labels.txt cannot hold is refused before any run folder exists
     with contextlib.ExitStack() as held:
         def take_run_dir():
@@ -65,6 +68,9 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
         weights = cfg.weights if cfg.weights is not None else "default"
         net, splits, decoded, fine_tune_from, decode_seconds, stages = _build(spec, cfg, cluster, quiet, weights,
                                                                               early=True, splits=splits)
+        small = small_splits_warning(splits, {name: len(decoded[name].split) for name in SPLITS})
+        if small and cluster.is_chief:  # said before training, while stopping costs nothing; report.html says it too
+            warn(f"Warning: {small}")
         if cluster.is_chief:
             run_dir = create_run_dir(spec.name, cfg.run_dir, runs_root, overwrite)
             if not cfg.run_dir:  # a new folder of its own name: locked as soon as it exists
@@ -72,14 +78,16 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
             cfg.run_dir = str(run_dir)
         else:
             run_dir = _scratch_run_dir(cluster)
-        write_yaml(run_dir / CONFIG_FILE, cfg.to_dict())
+        write_yaml(run_dir / CONFIG_FILE, recorded_config(cfg, run_dir))
         setup = Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from, decode_seconds,
                       stages)
         return _run(Runner(setup), None, None, Path(cfg.run_dir) if cluster.is_chief else None)
 
 
-def resume(run_dir, *, quiet: bool = False) -> RunResult:
-    """Continue a stopped run from its last checkpoint (or from the start if it has none)."""
+def resume(run_dir, *, quiet: bool = False, data=None, weights=None) -> RunResult:
+    """Continue a stopped run from its last checkpoint (or from the start if it has none). ``data``, ``weights``:
+    where the run's data folder and weights file are now, when not where its ``config.yaml`` records them (the
+    run was copied from another machine); recorded there from then on."""
     run_dir = Path(run_dir)
     config_path = run_dir / CONFIG_FILE
     if not config_path.is_file():
@@ -88,7 +96,8 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
         raise ZooError(f"{run_dir} is a finished run; nothing to resume")
     saved = read_run_config(config_path)
     spec = get_zoo().model(str(saved.get("model") if isinstance(saved, dict) else None))
-    cfg = resolve_config(spec, config_path)
+    cfg = resolve_config(spec, config_path, "recorded in", data=data, weights=weights)
+    absolute(cfg)
     cfg.run_dir = str(run_dir)
     cluster = make_cluster(cfg.strategy, cfg.devices)
     with contextlib.ExitStack() as held:
@@ -98,6 +107,8 @@ def resume(run_dir, *, quiet: bool = False) -> RunResult:
                 raise ZooError(f"{run_dir} is a finished run; nothing to resume")
             remove_run_leftovers(run_dir)
             check_run_confined(run_dir)  # its checkpoints/ must not lead elsewhere: they are written and deleted
+            if data is not None or weights is not None:  # where they are now, for evaluate, export and resume
+                write_yaml(config_path, recorded_config(cfg, run_dir))
         _as_chief(cluster, take_run_dir)
         return _resume_locked(spec, cfg, cluster, run_dir, quiet)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..config import KEYS, SPLITS, config_from_run, resolve_config
 from ..data.prepare import load_splits
-from ..data.sources import DEFAULT_SOURCE, resolve_data
+from ..data.sources import DEFAULT_SOURCE, data_place, resolve_data
 from ..errors import ZooError
 from ..plugins import get_zoo
 from ..runs.layout import CONFIG_FILE, METRICS_FILE
@@ -60,8 +60,10 @@ def _mismatch(run_dir: Path, spec, wanted: dict, finished: bool):
         if key in HOW_NOT_WHAT or key == "model":
             continue
         was, now = getattr(saved, key), getattr(expected, key)
+        if key == "test_fraction" and now is None:  # the data's own default, which the run recorded as a number
+            now = load_splits(expected).test_fraction
         if key == "data":
-            same = _data_place(was) == _data_place(now)
+            same = data_place(was) == data_place(now)
         else:
             same = (tuple(was) == tuple(now)) if key == "image_size" else was == now
         if not same:
@@ -73,14 +75,6 @@ def _shown(key: str, value) -> str:
     if key == "data":
         return repr(value or DEFAULT_SOURCE)
     return "x".join(map(str, value)) if key == "image_size" else repr(value)
-
-
-def _data_place(data) -> str:
-    """What ``--data`` names, whatever its spelling: a data source's name, or the folder's real path."""
-    data = data or DEFAULT_SOURCE
-    if data in get_zoo().datasets and not Path(data).is_dir():
-        return data
-    return str(Path(data).expanduser().resolve())
 
 
 def _record_mismatch(run_dir: Path, spec, saved):
