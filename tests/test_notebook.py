@@ -88,7 +88,7 @@ def test_train_returns_a_run_result_and_a_worker_shows_its_facts(tiny_data, tmp_
 def test_compare_and_zoo_return_a_leaderboard(tiny_data, tiny_run, tmp_path):
     board = catdog_zoo.compare(tiny_run)
     assert isinstance(board, list) and [row["model"] for row in board] == ["baseline"] and board[0]["rank"] == 1
-    assert any("test split has" in note for note in board.notes)  # tiny_data's splits are tiny
+    assert any("4 images" in note for note in board.notes)  # tiny_data's test split: 4 images, said
     page = board._repr_html_()
     assert "val acc" in page and f"{board[0]['val_accuracy']:.2%}" in page and "Warning: " in page
     runs = tmp_path / "zoo"
