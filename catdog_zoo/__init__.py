@@ -5,19 +5,25 @@ internal and may change between releases. The Python API mirrors the CLI::
 
     import catdog_zoo
     catdog_zoo.list_models("mobile*")
-    run = catdog_zoo.train("mobilenet_v2", epochs=2)
+    run = catdog_zoo.train("mobilenet_v2", epochs=2)   # a RunResult: shown in Jupyter with its curves
     catdog_zoo.evaluate(run.run_dir, split="test")
     catdog_zoo.predict(run.run_dir, ["my_cat.jpg"])
+    catdog_zoo.compare(runs_dir="runs")                 # the leaderboard, as a table in Jupyter
 
 Names backed by TensorFlow are imported on first use, so ``import catdog_zoo`` (and the CLI's
-start-up) stays instant.
+start-up) stays instant. TensorFlow's C++ start-up lines (absl, oneDNN, CUDA probing) are kept off
+stderr while those names load and while their calls run, as the CLI does; the caller's own logging and
+warnings are untouched (``CATDOG_ZOO_TF_LOGS=1`` shows TensorFlow's lines).
 """
+
+import functools as _functools
 
 from .config import TrainConfig
 from .errors import ConfigError, UnknownModelError, ZooError
 from .hookspecs import PLUGIN_API_VERSION, hookimpl
 from .plugins import get_zoo
 from .registry import DataSource, ModelSpec, TrainingDefaults
+from .util.quiet import tensorflow_noise_filtered as _tensorflow_quiet
 from .util.version import __version__
 
 # name -> module that defines it, imported when the name is first used (they import Keras).
@@ -28,8 +34,11 @@ _LAZY = {
     "predict": "catdog_zoo.runs.predict",
     "export": "catdog_zoo.runs.export",
     "compile_model": "catdog_zoo.models.heads",
+    "compare": "catdog_zoo.reports.notebook",
+    "zoo": "catdog_zoo.training.zoo_sweep",
     "RunRecord": "catdog_zoo.runs.record",
-    "RunResult": "catdog_zoo.runs.record",
+    "RunResult": "catdog_zoo.reports.notebook",
+    "Leaderboard": "catdog_zoo.reports.notebook",
     "augmentation": "catdog_zoo.models.blocks",
     "mobilenet_v2_preprocessing": "catdog_zoo.models.blocks",
     "small_cnn": "catdog_zoo.models.blocks",
@@ -53,12 +62,23 @@ def get_model_spec(name: str) -> ModelSpec:
     return get_zoo().model(name)
 
 
+def _quiet(function):
+    """``function`` with TensorFlow's C++ start-up lines kept off stderr while it runs (util/quiet.py)."""
+    @_functools.wraps(function)
+    def quietly(*args, **kwargs):
+        with _tensorflow_quiet():
+            return function(*args, **kwargs)
+    return quietly
+
+
+@_quiet
 def create_model(name: str, num_classes: int = 2, image_size=None, weights="default"):
     """Build a registered architecture as an uncompiled ``keras.Model`` (float images in [0, 255] in,
     logits out). ``weights``: "default" (the spec's pretrained source), a local file, or None (random)."""
     return get_model_spec(name).build(num_classes, image_size, weights=weights)
 
 
+@_quiet
 def load_model(path):
     """A trained model: a run directory's ``model.keras``, or a ``.keras`` file, loaded in Keras safe mode."""
     from pathlib import Path
@@ -73,14 +93,18 @@ def load_model(path):
 def __getattr__(name):
     if name in _LAZY:
         import importlib
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        import inspect
+        with _tensorflow_quiet():  # importing Keras is when TensorFlow prints most of its lines
+            value = getattr(importlib.import_module(_LAZY[name]), name)
+        if inspect.isfunction(value):
+            value = _quiet(value)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'catdog_zoo' has no attribute '{name}'")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted({name for name in globals() if name.startswith("__") or not name.startswith("_")} | set(_LAZY))
 
 
 __all__ = ["ConfigError", "DataSource", "ModelSpec", "PLUGIN_API", "PLUGIN_API_VERSION", "TrainConfig",

@@ -14,10 +14,11 @@ from typing import Callable, Optional
 
 from .config import KEYS
 from .errors import ConfigError, UnknownModelError, ZooError
-from .util.system import keras_cache_problem
+from .util.keras_cache import cache_problem, is_network_failure, not_downloadable, watched_downloads
 
 # Marker meaning "whatever the spec's pretrained source is" (e.g. ImageNet via keras.applications).
 DEFAULT_WEIGHTS = "default"
+WEIGHTS_FLAG = "--weights PATH (weights=PATH in Python)"  # the way out when the pretrained source cannot be had
 
 
 @dataclass(frozen=True)
@@ -100,19 +101,24 @@ class ModelSpec:
                 raise ConfigError(self.no_weights_message())
             return self.builder(num_classes, size)
         source = self.pretrained if weights == DEFAULT_WEIGHTS else weights
-        try:
-            return self.builder(num_classes, size, weights=source)
-        except Exception as exc:
-            cache = keras_cache_problem(exc)  # the disk, not the network: said as such
-            if cache:
-                raise ZooError(f"model '{self.name}' could not save its {source} weights: {cache}; or pass "
-                               "--weights PATH to a local weights file") from None
-            # keras.utils.get_file reports any network failure as "URL fetch failure on ...".
-            if "URL fetch failure" not in str(exc):
-                raise
-            raise ZooError(f"model '{self.name}' could not download its {source} weights "
-                           f"({str(exc).splitlines()[0][:200]}); connect to the internet, or pass "
-                           "--weights PATH to a local weights file") from None
+        with watched_downloads() as asked:
+            try:
+                return self.builder(num_classes, size, weights=source)
+            except Exception as exc:
+                cache = cache_problem(exc)  # the disk, not the network: said as such
+                if cache:
+                    raise ZooError(f"model '{self.name}' could not save its {source} weights: {cache}; or pass "
+                                   f"{WEIGHTS_FLAG} to a local weights file") from None
+                if not is_network_failure(exc):
+                    raise
+                wanted = asked[-1] if asked else None
+                raise ZooError(not_downloadable(f"model '{self.name}' needs its {source} weights", wanted, exc,
+                                                f"pass {WEIGHTS_FLAG} to a copy of that file")) from None
+
+
+def configured_weights(weights_file) -> str:
+    """What a run builds its model with: the ``--weights`` file it was given, else the spec's pretrained source."""
+    return weights_file if weights_file is not None else DEFAULT_WEIGHTS
 
 
 class Registry:

@@ -32,7 +32,7 @@ def test_commands_that_load_tensorflow_print_nothing_on_stderr(tiny_run, tmp_pat
 def test_the_filter_can_be_turned_off_and_lets_python_errors_through(tmp_path):
     noisy = zoo_subprocess("info", "baseline", env={"CATDOG_ZOO_TF_LOGS": "1"})
     assert "I0000" in noisy.stderr  # TensorFlow's own lines, which the filter removes
-    code = ("from catdog_zoo.cli.quiet import filter_tensorflow_noise; filter_tensorflow_noise(); import os, sys; "
+    code = ("from catdog_zoo.util.quiet import filter_tensorflow_noise; filter_tensorflow_noise(); import os, sys; "
             "os.write(2, b'I0000 00:00 noise\\nE1125 00:00 1 jpeg_mem.cc:331] Premature end of JPEG data\\n"
             "real C++ error\\n'); print('python warning', file=sys.stderr); "
             "raise SystemExit('python error')")

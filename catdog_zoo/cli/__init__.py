@@ -20,7 +20,7 @@ from ..plugins import get_zoo  # noqa: E402
 from ..util.names import terminal  # noqa: E402
 from ..util.system import address_space_note, described, problem  # noqa: E402
 from . import audit, cache, catalog, data, install, runs, serve, train  # noqa: E402
-from .quiet import filter_tensorflow_noise  # noqa: E402
+from ..util.quiet import filter_tensorflow_noise  # noqa: E402
 
 
 class ZooGroup(click.Group):

@@ -60,8 +60,15 @@ def option_for(key: Key):
                         if isinstance(kind, KeyType) else key.metavar, help=help_text(key))
 
 
+def options_for(*names):
+    """A decorator adding the options of the named config keys, in declaration order (``lr-find`` takes a few)."""
+    def decorate(fn):
+        for key in reversed([k for k in KEYS.values() if k.name in names]):
+            fn = option_for(key)(fn)
+        return fn
+    return decorate
+
+
 def config_options(fn):
     """Decorate a command with one option per flag-able config key, in declaration order."""
-    for key in reversed([k for k in KEYS.values() if k.flag != "none"]):
-        fn = option_for(key)(fn)
-    return fn
+    return options_for(*(k.name for k in KEYS.values() if k.flag != "none"))(fn)

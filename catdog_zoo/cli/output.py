@@ -86,14 +86,16 @@ _LEADERBOARD_OPTIONS = [
     click.option("--markdown", is_flag=True, help="Print a Markdown table."),
     click.option("--plot", type=click.Path(dir_okay=False), help="Also save validation accuracy per epoch of "
                  "every run, overlaid, to this PNG."),
-    click.option("--overwrite", is_flag=True, help="Replace an existing --plot file (never one in a run folder)."),
 ]
 
 
-def leaderboard_options(fn):
-    for option in reversed(_LEADERBOARD_OPTIONS):
-        fn = option(fn)
-    return fn
+def leaderboard_options(fn=None, *, overwrite="Replace an existing --plot file (never one in a run folder)."):
+    """The leaderboard's flags, and ``--overwrite`` with ``overwrite`` as its help: what the command replaces."""
+    def decorate(fn):
+        for option in reversed([*_LEADERBOARD_OPTIONS, click.option("--overwrite", is_flag=True, help=overwrite)]):
+            fn = option(fn)
+        return fn
+    return decorate(fn) if fn is not None else decorate
 
 
 def print_leaderboard(runs, as_json, markdown, plot, given=None, overwrite: bool = False) -> None:

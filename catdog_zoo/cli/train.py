@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from ..config import KEYS, check_for_model, load_config_file, resolve_config
 from ..plugins import get_zoo
 from ..runs.confine import check_output
 from ..util.system import check_can_write
-from .options import config_options
+from .options import config_options, option_for, options_for
 from ..util.names import terminal
 from .output import echo, echo_json, leaderboard_options, print_leaderboard
 
@@ -105,47 +106,54 @@ def _report(result, quiet: bool, as_json: bool) -> None:
               help="Epochs for every model (default: each model's own, usually 20).")
 @click.option("--data", metavar="DIR|NAME", help=KEYS["data"].help)
 @click.option("--seed", type=click.IntRange(0, KEYS["seed"].maximum), help="Seed for every run (default 42).")
+@option_for(KEYS["weights"])
 @click.option("--runs-dir", default="runs/zoo", show_default=True, type=click.Path(file_okay=False),
               help="One run directory per model goes here.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-epoch progress; only a line per model.")
-@leaderboard_options
-def zoo(pattern, epochs, data, seed, runs_dir, quiet, as_json, markdown, plot, overwrite):
+@leaderboard_options(overwrite="Replace a run in RUNS_DIR made with other settings (instead of failing that "
+                               "model), and an existing --plot file.")
+def zoo(pattern, epochs, data, seed, weights, runs_dir, quiet, as_json, markdown, plot, overwrite):
     """Train every installed model (or those matching PATTERN), then print the leaderboard.
 
     The whole reference workflow in one command. Each model trains into RUNS_DIR/MODEL;
     run the same command again after a stop and finished models are kept, an unfinished
     one resumes from its last epoch. A model that fails is reported and the others go on;
-    the exit status is then 1.
+    the exit status is then 1. --weights is for the one pretrained model of the sweep
+    (offline: the file Keras would download).
 
     \b
     Examples:
       catdog-zoo zoo                      # all installed models, 20 epochs each
       catdog-zoo zoo --epochs 2 --runs-dir runs/quick
+      catdog-zoo zoo --epochs 5 --overwrite   # runs/zoo held 2-epoch runs: replace them
       catdog-zoo zoo 'dropout*' --markdown
     """
     if plot:  # refused now, not after the sweep
         check_output(plot, flag="--plot", overwrite=overwrite, reads=[data if data and Path(data).is_dir() else None])
     from ..training.zoo_sweep import run_zoo
-    result = run_zoo(pattern, runs_dir=runs_dir, epochs=epochs, data=data, seed=seed, quiet=quiet,
-                     say=lambda text: echo(text, err=as_json))
+    result = run_zoo(pattern, runs_dir=runs_dir, epochs=epochs, data=data, seed=seed, weights=weights, quiet=quiet,
+                     overwrite=overwrite, say=lambda text: echo(text, err=as_json))
     if result.runs:
         echo("", err=as_json)
         print_leaderboard(result.runs, as_json, markdown, plot, overwrite=overwrite)
-    for name, reason in result.failures.items():
-        echo(terminal(f"Error: {name}: {reason}"), err=True)  # one line, whatever the plugin's error holds
-    if result.failures:
+    if result.failures:  # each was said, with its reason, when it happened
+        failed = ", ".join(terminal(name) for name in result.failures)
+        echo(f"Error: {len(result.failures)} of {len(result.failures) + len(result.runs)} models failed: {failed} "
+             "(the reasons are above)", err=True)
         raise SystemExit(1)
 
 
+# What decides the sweep: the data and its split, the input, the batches, the optimizer, the weights and the
+# features. The rest of train's keys (epochs, stages, where a run is written) do not apply; --config may hold them.
+LR_FIND_FLAGS = ("data", "image_size", "batch_size", "optimizer", "seed", "val_fraction", "test_fraction", "weights",
+                 "engine", "train_precision", "aug_views", "decoded_cache", "strict")
+
+
 @click.command("lr-find")
-@click.argument("model")
-@click.option("--data", metavar="DIR|NAME", help=KEYS["data"].help)
-@click.option("--image-size", type=click.IntRange(KEYS["image_size"].minimum, KEYS["image_size"].maximum),
-              help="Square input size in pixels (default: the model's own).")
-@click.option("--batch-size", type=click.IntRange(KEYS["batch_size"].minimum, KEYS["batch_size"].maximum),
-              help=KEYS["batch_size"].help)
-@click.option("--optimizer", type=click.Choice(KEYS["optimizer"].choices), help=KEYS["optimizer"].help)
-@click.option("--seed", type=click.IntRange(0, KEYS["seed"].maximum), help="Seed of the split and the batch order.")
+@click.argument("model", required=False)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file of train's keys (a run's "
+              "config.yaml: its data, sizes and weights); flags override it.")
+@options_for(*LR_FIND_FLAGS)
 @click.option("--start", type=click.FloatRange(min=1e-12, max=1e3), default=1e-7, show_default=True,
               help="First learning rate of the sweep.")
 @click.option("--end", type=click.FloatRange(min=1e-12, max=1e3), default=10.0, show_default=True,
@@ -156,39 +164,79 @@ def zoo(pattern, epochs, data, seed, runs_dir, quiet, as_json, markdown, plot, o
               help="Where to draw the loss against the learning rate.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file (never one in the data or a run).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-@click.option("--json", "as_json", is_flag=True, help="Print every rate and loss, and the suggestion, as JSON.")
-def lr_find(model, data, image_size, batch_size, optimizer, seed, start, end, steps, out, overwrite, quiet, as_json):
+@click.option("--json", "as_json", is_flag=True, help="Print every rate and loss, and the suggestions, as JSON.")
+def lr_find(model, config_file, start, end, steps, out, overwrite, quiet, as_json, **options):
     """Find a learning rate: train briefly while the rate grows, and plot the loss against it.
 
     The learning-rate range test, as fastai's lr_find: what train's first stage trains (the head on
     cached features for a frozen-backbone model, else the whole model on images) takes STEPS batches
-    while the rate grows exponentially from --start to --end. The suggestion is where the smoothed
-    loss falls fastest; pass a rate near it to train with --learning-rate. Nothing but the plot is
+    while the rate grows exponentially from --start to --end, and stops once the loss diverges (its
+    smoothed value passes 4x its lowest). On the smoothed loss, leaving out the first tenth of the
+    batches (warm-up) and the last five (the divergence), it suggests the rates of fastai's rules:
+    valley (its default: half-way down the longest fall of the loss) and steep (where it falls
+    fastest), unless the loss never got below that of answering the classes' shares (the model
+    learned nothing in the sweep). Pass one to train with --learning-rate. Nothing but the plot is
     written.
 
     \b
     Examples:
       catdog-zoo lr-find mobilenet_v2 --out lr.png
-      catdog-zoo lr-find baseline --data photos/ --steps 60 --json
+      catdog-zoo lr-find baseline --data photos/ --image-size 128x96 --steps 60 --json
+      catdog-zoo lr-find --config runs/mobilenet_v2-20261124-101500/config.yaml --weights mnv2.h5
     """
     if start >= end:
         raise click.BadParameter(f"--start {start:g} must be below --end {end:g}", param_hint="--start")
+    model = _model_from(model, config_file)
     spec = get_zoo().model(model)
-    options = {"data": data, "image_size": image_size, "batch_size": batch_size, "optimizer": optimizer,
-               "seed": seed}
-    check_for_model(spec, resolve_config(spec, None, **options))  # bad values stop before TensorFlow loads
+    cfg = resolve_config(spec, config_file, **options)
+    check_for_model(spec, cfg)  # bad values stop before TensorFlow loads
     check_can_write(out)  # before the sweep, not after it
-    check_output(out, overwrite=overwrite, reads=[data if data and Path(data).is_dir() else None])
+    check_output(out, overwrite=overwrite, reads=[cfg.data if cfg.data and Path(cfg.data).is_dir() else None])
     from ..reports.plots import lr_curve
+    from ..training.lr_find import RULES
     from ..training.lr_find import lr_find as sweep
     with _progress_to_stderr(as_json):
-        found = sweep(model, start=start, end=end, steps=steps, quiet=quiet, **options)
-    title = f"{terminal(found['model'])}: {found['stage']}, {len(found['rates'])} batches"
-    written = lr_curve(found["rates"], found["losses"], found["smoothed"], out, title, found["suggested"],
-                       found["configured"])
+        found = sweep(model, start=start, end=end, steps=steps, quiet=quiet, config_file=config_file, **options)
+    rates = found["rates"]
+    title = f"{terminal(found['model'])}: {found['stage']}, {len(rates)} batches"
+    written = lr_curve(rates, found["losses"], found["smoothed"], out, title,
+                       found["suggestions"] if found["learned"] else {}, found["configured"], found["considered"],
+                       found["chance_loss"])
     if as_json:
         echo_json({**found, "plot": str(written)})
         return
-    advice = (f"steepest descent at {found['suggested']:.1e}, lowest loss at {found['lowest_loss_rate']:.1e}"
-              if found["suggested"] else "no clear descent: try a wider --start/--end or more --steps")
-    echo(f"{title}: {advice}; configured {found['configured']:g}. Plot: {terminal(written)}")
+    ended = (f"stopped after {len(rates)} of {steps} batches: {found['stopped']}" if found["stopped"] else
+             f"{steps} batches from {start:.1e} to {end:.1e}; the loss did not diverge")
+    echo(f"{title} ({ended}).")
+    first, last = found["considered"]
+    if not found["learned"]:
+        echo(f"No suggestion: between batches {first + 1} and {last} the smoothed loss never got below "
+             f"{found['chance_loss']:.2f}, the loss of answering each class's share, so no rate made the model learn "
+             f"in this sweep (what falls is its initial error, or the network dying at high rates). Keep the "
+             f"configured {found['configured']:g}, or sweep longer (--steps). Plot: {terminal(written)}")
+        return
+    if not any(found["suggestions"].values()):
+        echo(f"No suggestion: the smoothed loss does not fall between batches {first + 1} and {last}. Try a wider "
+             f"--start/--end or more --steps. Plot: {terminal(written)}")
+        return
+    echo(f"Suggested learning rates (fastai's rules on the smoothed loss, batches {first + 1}-{last}):")
+    for rule, rate in found["suggestions"].items():
+        echo(f"  {rule:<7} {'-' if rate is None else f'{rate:.1e}':<8}  {RULES[rule]}")
+    best = found["suggested"] or found["suggestions"]["steep"]
+    echo(f"Configured now: {found['configured']:g}. Train with it: catdog-zoo train {terminal(model)} "
+         f"--learning-rate {best:.1e}{_same_flags(config_file, options)}")
+    echo(f"Plot: {terminal(written)}")
+
+
+def _same_flags(config_file, options: dict) -> str:
+    """The flags given to lr-find that train takes too, to repeat after the suggested rate."""
+    given = ([("--config", config_file)] if config_file else []) + [
+        (KEYS[name].option, value) for name, value in options.items() if value is not None]
+    shown = []
+    for flag, value in given:
+        if value is True:
+            shown.append(flag)
+        elif value is not False:
+            text = "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            shown.append(f"{flag} {shlex.quote(text)}")
+    return terminal("".join(f" {part}" for part in shown))

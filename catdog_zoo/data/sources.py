@@ -19,7 +19,8 @@ from ..errors import ConfigError, ZooError
 from ..plugins import get_zoo
 from ..util.names import terminal
 from ..util.owned import remove_ours, temp_prefix
-from ..util.system import keras_cache_problem, size_text
+from ..util.keras_cache import Wanted, cache_problem, is_network_failure, not_downloadable
+from ..util.system import size_text
 
 DEFAULT_SOURCE = "cats_and_dogs_filtered"
 CATS_AND_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
@@ -43,11 +44,15 @@ def fetch_archive(fname: str, origin: str, folder: str, source: str = "", cache_
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
         archive = Path(keras.utils.get_file(fname, origin=origin, cache_dir=cache_dir))
     except Exception as exc:  # urllib errors, truncated archive, ...
-        cache = keras_cache_problem(exc)  # the disk, not the network: said as such
+        cache = cache_problem(exc)  # the disk, not the network: said as such
         if cache:
             raise ConfigError(f"could not fetch data source '{source or fname}': {cache}") from None
-        raise ConfigError(f"could not fetch data source '{source or fname}' from {origin}: {exc} "
-                          "(connect to the internet, or pass --data DIR)") from None
+        if not is_network_failure(exc):
+            raise ConfigError(f"could not fetch data source '{source or fname}' from {origin}: {exc} "
+                              "(pass --data DIR)") from None
+        raise ConfigError(not_downloadable(f"data source '{source or fname}'", Wanted(fname, "datasets", origin,
+                                                                                     cache_dir), exc,
+                                           "pass --data DIR")) from None
     target = archive.parent / f"{archive.name.split('.')[0]}_extracted"
     if not (target / folder).is_dir():
         safe_extract(archive, target)

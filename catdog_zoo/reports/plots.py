@@ -171,21 +171,37 @@ def overlay_curves(curves: dict, out, metric: str = "val_accuracy") -> Path:
     return save(fig, out)
 
 
-def lr_curve(rates, losses, smoothed, out, title: str, suggested=None, configured=None) -> Path:
+def lr_curve(rates, losses, smoothed, out, title: str, suggestions=None, configured=None, considered=None,
+             chance=None) -> Path:
     """``catdog-zoo lr-find``: batch loss (faint) and its smoothed curve against the learning rate (log axis),
-    the suggested and the configured rates marked."""
+    each rule's suggested rate (``{"valley": rate, ...}``) and the configured one marked, the batches the
+    rules left out (``considered``: the ``[first, last)`` they looked at) greyed, and the ``chance`` loss (of
+    answering the classes' shares) as a dotted line."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
     ax.plot(rates, losses, color="tab:blue", alpha=0.25, linewidth=1, label="batch loss")
     ax.plot(rates, smoothed, color="tab:blue", linewidth=2, label="smoothed")
-    for rate, colour, name in ((suggested, "tab:red", "steepest descent"), (configured, "tab:gray", "configured")):
+    if considered and rates:
+        first, last = considered
+        for lo, hi in ((0, first), (last, len(rates))):
+            if hi > lo:
+                ax.axvspan(rates[lo], rates[hi - 1], color="grey", alpha=0.12, linewidth=0)
+    marks = [(rate, colour, f"{name}: {rate:.1e}" if rate else "") for (name, rate), colour in
+             zip((suggestions or {}).items(), ("tab:red", "tab:orange", "tab:green"))]
+    for rate, colour, label in marks + [(configured, "tab:gray", f"configured: {configured:.1e}" if configured else "")]:
         if rate:
-            ax.axvline(rate, color=colour, linestyle="--", linewidth=1, label=f"{name}: {rate:.1e}")
+            ax.axvline(rate, color=colour, linestyle="--", linewidth=1, label=label)
+            if rate in rates and colour != "tab:gray":
+                ax.plot([rate], [smoothed[rates.index(rate)]], "o", color=colour, markersize=6)
+    if chance:
+        ax.axhline(chance, color="tab:purple", linestyle=":", linewidth=1.2, label=f"class shares: {chance:.2f}")
     ax.set_xscale("log")
     finite = [v for v in smoothed if np.isfinite(v)]
     if finite and max(finite) > 0:  # the divergence at the end would flatten the useful part of the curve
-        ax.set_ylim(min(finite) * 0.9, min(max(finite), 4 * min(finite)) * 1.05)
-    ax.set(xlabel="learning rate", ylabel="training loss")
+        low = min(min(finite), chance or np.inf)
+        ax.set_ylim(low * 0.9, max(min(max(finite), 4 * min(finite)), chance or 0) * 1.05)
+    ax.set(xlabel="learning rate (grey: left out of the suggestions)" if considered else "learning rate",
+           ylabel="training loss")
     ax.set_title(lines(title), parse_math=False)
     ax.grid(True, which="both", alpha=0.3)
     _plain_legend(ax, fontsize=8)

@@ -251,18 +251,3 @@ def read_history(run_dir, columns=None) -> dict:
     except csv.Error as exc:
         raise ZooError(f"{path} is not a history CSV ({str(exc)[:100]})") from None
     return history
-
-
-
-@dataclass
-class RunResult:
-    """What training returns: the run directory and its record (a non-chief worker: ``worker`` facts only)."""
-
-    run_dir: Optional[Path]
-    record: Optional[RunRecord]
-    worker: dict = field(default_factory=dict)
-
-    @property
-    def metrics(self) -> dict:
-        """The record as ``metrics.json`` holds it (a worker's facts for a non-chief worker)."""
-        return self.record.to_dict() if self.record is not None else dict(self.worker)

@@ -19,11 +19,12 @@ import tensorflow as tf
 from ..config import SPLITS, keys_that_apply
 from ..models.heads import compile_model, probabilities
 from ..models.saving import save_model, weights_digest
+from ..reports.notebook import RunResult
 from ..reports.run_report import write_run_report
 from ..runs.calibration import calibration_summary, curves
 from ..runs.layout import HISTORY_FILE, MODEL_FILE
 from ..runs.portable import recorded_config
-from ..runs.record import RunRecord, RunResult, data_fingerprint, intervals, write_history, write_record
+from ..runs.record import RunRecord, data_fingerprint, intervals, write_history, write_record
 from ..util.confidence import interval_text
 from ..runs.rejection import unavailable
 from ..util.names import terminal

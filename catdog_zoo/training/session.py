@@ -21,12 +21,15 @@ from ..data.splits import check_labels, small_splits_warning
 from ..errors import ConfigError, Interrupted, ZooError
 from ..models.frozen import fine_tune_index
 from ..plugins import get_zoo
+from ..registry import DEFAULT_WEIGHTS, configured_weights
+from ..reports.notebook import RunResult
 from ..runs.confine import check_output, check_run_confined, is_run_config
 from ..runs.layout import (CONFIG_FILE, METRICS_FILE, check_run_dir, check_runs_root, create_run_dir,
                            remove_run_leftovers)
 from ..runs.portable import absolute, recorded_config
-from ..runs.record import RunResult, read_run_config
+from ..runs.record import read_run_config
 from ..util.files import write_yaml
+from ..util.keras_cache import watched_downloads
 from ..util.locks import folder_lock
 from ..util.names import terminal
 from ..util.progress import progress_factory
@@ -43,9 +46,7 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
     ``options`` are config keys (listed below, and by ``catdog-zoo train --help``); ``config_file`` a
     YAML file of them (options win). Returns a :class:`~catdog_zoo.RunResult`.
     """
-    for name in options:  # values are checked by resolve_config; a misspelt name must not pass as None
-        if name == "model" or name not in KEYS:
-            raise ConfigError(f"unknown config key '{name}' (known: {', '.join(list(KEYS)[1:])})")
+    check_option_names(options)
     spec = get_zoo().model(model)
     cfg = resolve_config(spec, config_file, **options)
     if config_file and options.get("run_dir") is None and is_run_config(config_file):
@@ -65,7 +66,7 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
             held.enter_context(folder_lock(cfg.run_dir))
             check_run_dir(cfg.run_dir, overwrite)  # again: another process may have finished a run there
         _as_chief(cluster, take_run_dir if cfg.run_dir else lambda: check_runs_root(runs_root))
-        weights = cfg.weights if cfg.weights is not None else "default"
+        weights = configured_weights(cfg.weights)
         net, splits, decoded, fine_tune_from, decode_seconds, stages = _build(spec, cfg, cluster, quiet, weights,
                                                                               early=True, splits=splits)
         small = small_splits_warning(splits, {name: len(decoded[name].split) for name in SPLITS})
@@ -82,6 +83,13 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
         setup = Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from, decode_seconds,
                       stages)
         return _run(Runner(setup), None, None, Path(cfg.run_dir) if cluster.is_chief else None)
+
+
+def check_option_names(options: dict) -> None:
+    """Values are checked by ``resolve_config``; a misspelt name must not pass as None."""
+    for name in options:
+        if name == "model" or name not in KEYS:
+            raise ConfigError(f"unknown config key '{name}' (known: {', '.join(list(KEYS)[1:])})")
 
 
 def resume(run_dir, *, quiet: bool = False, data=None, weights=None) -> RunResult:
@@ -129,12 +137,12 @@ def _as_chief(cluster, step) -> None:
 def _resume_locked(spec, cfg, cluster, run_dir: Path, quiet: bool) -> RunResult:
     # From a checkpoint every weight is restored, so nothing needs downloading.
     any_checkpoint = checkpoints.latest(run_dir) is not None
-    weights = None if any_checkpoint and spec.pretrained else (cfg.weights if cfg.weights is not None else "default")
+    weights = None if any_checkpoint and spec.pretrained else configured_weights(cfg.weights)
     net, splits, decoded, fine_tune_from, decode_seconds, _ = _build(spec, cfg, cluster, quiet, weights)
     latest, state = checkpoints.restore_latest_usable(run_dir, net, warn)
     if not latest and any_checkpoint and spec.pretrained and weights is None:  # all damaged: start over
         net, splits, decoded, fine_tune_from, decode_seconds, _ = _build(
-            spec, cfg, cluster, quiet, cfg.weights if cfg.weights is not None else "default")
+            spec, cfg, cluster, quiet, configured_weights(cfg.weights))
     say_to(quiet)(f"Resuming {terminal(run_dir)} " + (f"after epoch {state['epoch']} ({state['stage']} stage)" if state
                                              else "from the start (no checkpoint yet)"))
     if not cluster.is_chief:  # reads the chief's checkpoint (shared storage), writes elsewhere
@@ -156,16 +164,25 @@ def _run(runner: Runner, state, checkpoint, run_dir) -> RunResult:
 def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights, early: bool = False, splits=None) -> tuple:
     """``(model, splits, decoded, fine_tune_from, decode_seconds, stages)``: the images decoded in a thread
     while the model is built from the seed and, with ``early`` (a new run), the first stage does what it can
-    before the images are there (:meth:`~catdog_zoo.training.stages.Stage.prepare_early`)."""
+    before the images are there (:meth:`~catdog_zoo.training.stages.Stage.prepare_early`).
+
+    Pretrained weights come first: a model that would fetch them (not a local ``--weights`` file, not a
+    checkpoint's) starts the decoding only once Keras has them, so that weights neither cached nor
+    downloadable stop the run at once, with the file to provide, not after every image is decoded."""
     if splits is None:
         splits = load_splits(cfg)
         check_labels(splits)
     keras.utils.set_random_seed(cfg.seed)
+    weights_ready = threading.Event()
+    if not (spec.pretrained and weights == DEFAULT_WEIGHTS):
+        weights_ready.set()
     decoding = _Background(lambda progress: decode_splits(splits, cfg.image_size, cfg.strict, warn, progress,
-                                                          cfg.decoded_cache), progress_factory(quiet))
+                                                          cfg.decoded_cache), progress_factory(quiet),
+                           after=weights_ready)
     try:
-        with cluster.scope():
+        with cluster.scope(), watched_downloads(on_ready=weights_ready.set):
             net = spec.build(len(splits.class_names), cfg.image_size, weights=weights)
+        weights_ready.set()  # a builder that fetched nothing through Keras: its weights are there by now
         fine_tune_from = fine_tune_index(net, spec, cfg.fine_tune_at) if cfg.fine_tune_epochs else None
         stages = plan(spec, cfg, fine_tune_from)
         if early and decoding.running():  # decoding from files, not a warm cache: a core is free for this
@@ -179,12 +196,14 @@ def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights, early: bool = 
 class _Background:
     """``fn(progress)`` in a daemon thread; ``result()`` waits and returns its value or raises its exception;
     ``cancel()`` stops it at its next progress step, silently, and waits for it. TensorFlow's decoders
-    release the GIL, so decoding and the model's set-up share the cores."""
+    release the GIL, so decoding and the model's set-up share the cores. With ``after``, ``fn`` starts once
+    that event is set (or never, when cancelled first)."""
 
-    def __init__(self, fn, progress):
+    def __init__(self, fn, progress, after: threading.Event | None = None):
         self._value = self._error = None
         self.seconds = 0.0
         self._stop = threading.Event()
+        self._after = after
 
         def stoppable(label: str, total: int, unit: str = "images"):
             bar = progress(label, total, unit)
@@ -199,6 +218,10 @@ class _Background:
             return bar
 
         def work():
+            if after is not None:
+                after.wait()
+                if self._stop.is_set():
+                    return
             started = time.perf_counter()
             try:
                 self._value = fn(stoppable)
@@ -213,6 +236,8 @@ class _Background:
 
     def cancel(self, wait: float = 30.0) -> None:
         self._stop.set()
+        if self._after is not None:
+            self._after.set()  # a thread still waiting to start: it sees the stop and ends
         self._thread.join(wait)
 
     def result(self):

@@ -2,7 +2,9 @@
 
 Each model gets ``RUNS_DIR/<model>``. Stopping the sweep loses at most the epoch in progress:
 run it again and finished models are kept, an unfinished one resumes from its last checkpoint,
-and the rest train. A model that fails is reported and the sweep goes on with the others.
+and the rest train. A run there made with other settings (epochs, data, seed, weights, or another
+version of the plugin) fails that model, unless ``overwrite`` replaces it. A model that fails is
+reported and the sweep goes on with the others.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import KEYS, SPLITS, config_from_run, resolve_config
+from ..config import KEYS, SPLITS, check_for_model, config_from_run, resolve_config
 from ..data.prepare import load_splits
 from ..data.sources import DEFAULT_SOURCE, data_place, resolve_data
-from ..errors import ZooError
+from ..errors import ConfigError, ZooError
 from ..plugins import get_zoo
 from ..runs.layout import CONFIG_FILE, METRICS_FILE
 from ..runs.record import data_fingerprint, read_run, read_run_config
@@ -33,7 +35,7 @@ HOW_NOT_WHAT = ("run_dir", "strict", "tensorboard", "decoded_cache", "engine")
 @dataclass
 class SweepResult:
     runs: list = field(default_factory=list)  # finished run directories, in model order
-    actions: dict = field(default_factory=dict)  # model -> "trained" | "resumed" | "kept"
+    actions: dict = field(default_factory=dict)  # model -> "trained" | "resumed" | "kept" | "replaced"
     failures: dict = field(default_factory=dict)  # model -> one-line reason
 
 
@@ -64,6 +66,8 @@ def _mismatch(run_dir: Path, spec, wanted: dict, finished: bool):
             now = load_splits(expected).test_fraction
         if key == "data":
             same = data_place(was) == data_place(now)
+        elif key == "weights":  # the file, however it was spelt (a run records it absolute)
+            same = (was and str(Path(was).expanduser().resolve())) == (now and str(Path(now).expanduser().resolve()))
         else:
             same = (tuple(was) == tuple(now)) if key == "image_size" else was == now
         if not same:
@@ -91,8 +95,11 @@ def _record_mismatch(run_dir: Path, spec, saved):
     return None
 
 
-def run_zoo(pattern=None, *, runs_dir="runs/zoo", epochs=None, data=None, seed=None, quiet=False,
-            say=print) -> SweepResult:
+def run_zoo(pattern=None, *, runs_dir="runs/zoo", epochs=None, data=None, seed=None, weights=None, quiet=False,
+            overwrite=False, say=print) -> SweepResult:
+    """Train every model matching ``pattern`` into ``runs_dir/MODEL`` (see the module's docstring). ``weights``: a
+    local weights file for the one pretrained model among them; ``overwrite``: a run there made with other
+    settings is replaced, instead of failing that model."""
     # Each model builds new predict functions; after five, TensorFlow warns about "retracing", which is
     # expected here and says nothing to a user.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -100,11 +107,26 @@ def run_zoo(pattern=None, *, runs_dir="runs/zoo", epochs=None, data=None, seed=N
     if not specs:
         raise ZooError(f"no installed model matches '{pattern}'" if pattern else "no models installed")
     wanted = dict(zip(SWEEP_KEYS, (epochs, data, seed)))
+    if weights is not None:
+        _check_weights(specs, pattern, {**wanted, "weights": weights})
     with folder_lock(runs_dir, what="zoo sweep folder"):  # a second sweep there would resume the same runs
-        return _sweep(specs, runs_dir, wanted, quiet, say)
+        return _sweep(specs, runs_dir, wanted, weights, quiet, overwrite, say)
 
 
-def _sweep(specs, runs_dir, wanted: dict, quiet: bool, say) -> SweepResult:
+def _check_weights(specs, pattern, wanted: dict) -> None:
+    """One weights file is for one pretrained model: refused, before any training, when the sweep has none or
+    several (their files differ), or when the file is not there."""
+    pretrained = [spec for spec in specs if spec.pretrained]
+    matched = f"'{pattern}' matches" if pattern else "the installed models are"
+    if not pretrained:
+        raise ConfigError(f"--weights is for a pretrained model, and {matched} none")
+    if len(pretrained) > 1:
+        raise ConfigError(f"--weights is one file, for one pretrained model, and {matched} {len(pretrained)} "
+                          f"({', '.join(terminal(s.name) for s in pretrained)}): give a PATTERN that matches one")
+    check_for_model(pretrained[0], resolve_config(pretrained[0], None, **wanted))
+
+
+def _sweep(specs, runs_dir, wanted: dict, weights, quiet: bool, overwrite: bool, say) -> SweepResult:
     result = SweepResult()
     names = [spec.name for spec in specs]
     clashes = {name for name in names if names.count(name) > 1}
@@ -112,27 +134,49 @@ def _sweep(specs, runs_dir, wanted: dict, quiet: bool, say) -> SweepResult:
         run_dir = model_run_dir(runs_dir, spec, clashes)
         started = (run_dir / CONFIG_FILE).is_file()
         finished = (run_dir / METRICS_FILE).is_file()
+        given = {**wanted, "weights": weights if spec.pretrained else None}
+        head = f"[{number}/{len(specs)}] {terminal(spec.name)}"
         try:
-            differs = _mismatch(run_dir, spec, wanted, finished) if started else None
-            if differs:
-                raise ZooError(f"{run_dir} holds a run made with {differs}; choose another --runs-dir")
-            if finished:
+            differs = _mismatch(run_dir, spec, given, finished) if started else None
+            if differs and not overwrite:
+                raise ZooError(f"{run_dir} holds a run made with {differs}; choose another --runs-dir, or pass "
+                               "--overwrite to replace it")
+            if finished and not differs:
                 action = "kept"
-            elif started:
+            elif started and not differs:
                 action = "resumed"
-                say(f"[{number}/{len(specs)}] {terminal(spec.name)}: resuming {terminal(run_dir)}")
+                say(f"{head}: resuming {terminal(run_dir)}")
                 resume(run_dir, quiet=quiet)
             else:
-                action = "trained"
-                say(f"[{number}/{len(specs)}] {terminal(spec.name)}: training into {terminal(run_dir)}")
-                train(spec.qualified_name, run_dir=str(run_dir), quiet=quiet,
-                      **{k: v for k, v in wanted.items() if v is not None})
+                action = "replaced" if differs else "trained"
+                say(f"{head}: " + (f"replacing the run in {terminal(run_dir)} (made with {terminal(differs)})"
+                                   if differs else f"training into {terminal(run_dir)}"))
+                train(spec.qualified_name, run_dir=str(run_dir), quiet=quiet, overwrite=bool(differs),
+                      **{k: v for k, v in given.items() if v is not None})
         except Exception as exc:  # noqa: BLE001 - one plugin's bug must not stop the sweep
             result.failures[spec.name] = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
             say(terminal(f"[{number}/{len(specs)}] {spec.name}: failed: {result.failures[spec.name]}"))
             continue
         if action == "kept":
-            say(f"[{number}/{len(specs)}] {terminal(spec.name)}: already finished in {terminal(run_dir)}; kept")
+            say(f"{head}: already finished in {terminal(run_dir)}; kept")
         result.actions[spec.name] = action
         result.runs.append(run_dir)
     return result
+
+
+def zoo(pattern=None, *, runs_dir="runs/zoo", epochs=None, data=None, seed=None, weights=None, quiet=False,
+        overwrite=False):
+    """Train every installed model (or those matching the fnmatch ``pattern``) into ``runs_dir/MODEL`` and rank
+    them: ``catdog-zoo zoo``. Run it again after a stop and finished models are kept, an unfinished one
+    resumes; ``overwrite`` replaces a run there made with other settings. Progress is printed.
+
+    Returns a :class:`~catdog_zoo.Leaderboard` (shown as a table in Jupyter) whose ``failures`` name each model
+    that failed and why; when every model fails, raises a :class:`~catdog_zoo.ZooError` saying so.
+    """
+    from ..reports.notebook import ranked
+
+    swept = run_zoo(pattern, runs_dir=runs_dir, epochs=epochs, data=data, seed=seed, weights=weights, quiet=quiet,
+                    overwrite=overwrite)
+    if swept.failures and not swept.runs:
+        raise ZooError("every model failed: " + "; ".join(f"{name}: {why}" for name, why in swept.failures.items()))
+    return ranked(swept.runs, failures=swept.failures)

@@ -138,16 +138,6 @@ def check_can_write(path) -> None:
         raise ZooError(f"cannot write {path}: {why}")
 
 
-def keras_cache_problem(exc: BaseException):
-    """When a download through ``keras.utils.get_file`` failed on the disk, not the network (a ``KERAS_HOME``
-    that cannot be written, a full disk): the words for it, else None. Keras itself reports both alike."""
-    if problem(exc) is None:
-        return None
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return (f"the Keras cache {home} cannot be used ({described(exc)}); set KERAS_HOME to a folder this user can "
-            "write")
-
-
 TENSORFLOW_ADDRESS_SPACE = 4 << 30  # measured: TensorFlow's thread pools fail to start below about 3 GiB
 
 
