@@ -25,9 +25,17 @@ def test_default_source_is_fetched_into_the_keras_cache(keras_home):
     assert stats["majority_baseline"] == 0.5
 
 
-def test_mobilenet_v2_transfer_learning_reaches_95_percent_in_two_epochs(keras_home, tmp_path):
-    run_dir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def default_run(keras_home, tmp_path_factory):
+    """The default model trained for two epochs on the real data: one run for the tests below (a training on
+    3000 photos costs a minute of the suite)."""
+    run_dir = tmp_path_factory.mktemp("realdata") / "run"
     zoo(keras_home, "train", "mobilenet_v2", "--epochs", 2, "--run-dir", run_dir)
+    return run_dir
+
+
+def test_mobilenet_v2_transfer_learning_reaches_95_percent_in_two_epochs(keras_home, default_run):
+    run_dir = default_run
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["val_accuracy"] >= 0.95, m
     assert m["test_accuracy"] >= 0.90, m
@@ -45,10 +53,9 @@ def test_mobilenet_v2_transfer_learning_reaches_95_percent_in_two_epochs(keras_h
     assert (run_dir / "export" / "model.tflite").stat().st_size > 8_000_000  # 2.26M float32 weights
 
 
-def test_the_default_model_says_unknown_to_what_is_neither_cat_nor_dog(keras_home, tmp_path):
+def test_the_default_model_says_unknown_to_what_is_neither_cat_nor_dog(keras_home, default_run):
     """The operating point is set from the run's own validation photos; photos from another source judge it."""
-    run_dir = tmp_path / "run"
-    zoo(keras_home, "train", "mobilenet_v2", "--epochs", 1, "--run-dir", run_dir)
+    run_dir = default_run
     facts = json.loads((run_dir / "metrics.json").read_text())["rejection"]
     assert facts["available"] and facts["validation_rejected"] <= 0.01
     from conftest import SHARED
