@@ -14,7 +14,7 @@ def build_baseline(num_classes, image_size):
 def register_models(register):
     register(ModelSpec(
         name="baseline",
-        summary="Plain CNN from scratch: 3 conv + 2 pool + dense 64 (reference model1, ~60% val)",
+        summary="Plain CNN from scratch: 3 conv + 2 pool + dense 64 (reference model1)",
         builder=build_baseline,
         tags=("scratch", "cnn"),
     ))

@@ -33,7 +33,7 @@ def build_mobilenet_v2(num_classes, image_size, weights="imagenet"):
 def register_models(register):
     register(ModelSpec(
         name="mobilenet_v2",
-        summary="Frozen ImageNet MobileNetV2 + pooling + dropout + linear head (reference model4, ~98% val)",
+        summary="Frozen ImageNet MobileNetV2 + pooling + dropout + linear head (reference model4)",
         builder=build_mobilenet_v2,
         defaults=TrainingDefaults(image_size=(224, 224)),  # the ImageNet checkpoint's own size (docs/performance.md)
         tags=("transfer", "pretrained", "augmentation", "preprocessing"),

@@ -15,7 +15,7 @@ def build_preprocess(num_classes, image_size):
 def register_models(register):
     register(ModelSpec(
         name="preprocess",
-        summary="Scale to [-1,1] + flips + RandomRotation(0.4) + dropout CNN (reference model3, ~71% val)",
+        summary="Scale to [-1,1] + flips + RandomRotation(0.4) + dropout CNN (reference model3)",
         builder=build_preprocess,
         tags=("scratch", "cnn", "augmentation", "preprocessing"),
     ))
