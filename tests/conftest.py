@@ -14,6 +14,17 @@ from imagefactory import make_image_folder  # noqa: E402
 
 from catdog_zoo.plugins import reset_zoo  # noqa: E402
 
+
+def cli_run(*args, ok=True):
+    """``catdog-zoo ARGS`` in this process (click's runner); with ``ok``, it must exit 0."""
+    from click.testing import CliRunner
+
+    from catdog_zoo.cli import cli
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SHARED_DATA = SHARED / "data" / "cats_and_dogs_filtered"
 SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_224_imagenet_no_top_legacy.h5"

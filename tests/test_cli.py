@@ -4,18 +4,13 @@ import csv
 import json
 
 import pytest
+from conftest import cli_run
 import yaml
-from click.testing import CliRunner
 from PIL import Image
 
-from catdog_zoo.cli import cli
 
 
-def run(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if ok:
-        assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
+run = cli_run
 
 
 def test_help_teaches_the_workflow():

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import cli_run
 
-from catdog_zoo.cli import cli
 from catdog_zoo.cli.cache import KIND_NAMES
 from catdog_zoo.data import cache
 from catdog_zoo.data.cache_contents import KINDS
@@ -22,11 +21,7 @@ from catdog_zoo.util.locks import folder_lock
 REPO = Path(__file__).resolve().parents[1]
 
 
-def zoo(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if ok:
-        assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
+zoo = cli_run
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import cli_run
 import yaml
-from click.testing import CliRunner
 from imagefactory import make_image_folder
 from runfolders import copy_run, edit_config
 
-from catdog_zoo.cli import cli
 from catdog_zoo.config import load_config_file
 from catdog_zoo.data.splits import make_splits, small_splits_warning
 from catdog_zoo.util.confidence import accuracy_interval, too_small, wilson_interval
@@ -19,11 +18,7 @@ from catdog_zoo.util.confidence import accuracy_interval, too_small, wilson_inte
 TINY = ("--epochs", 2, "--image-size", 40, "--batch-size", 8)
 
 
-def run(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if ok:
-        assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
+run = cli_run
 
 
 @pytest.fixture
