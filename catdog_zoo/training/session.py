@@ -185,7 +185,7 @@ def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights, early: bool = 
         weights_ready.set()  # a builder that fetched nothing through Keras: its weights are there by now
         fine_tune_from = fine_tune_index(net, spec, cfg.fine_tune_at) if cfg.fine_tune_epochs else None
         stages = plan(spec, cfg, fine_tune_from)
-        if early and decoding.running():  # decoding from files, not a warm cache: a core is free for this
+        if early and decoding.decodes_files():  # decoding from files, not a warm cache: a core is free for this
             stages[0].prepare_early(net, cfg, say_to(quiet or not cluster.is_chief))
     except BaseException:  # the build failed (or Ctrl-C): decoding stops too, its progress bar with it
         decoding.cancel()
@@ -204,8 +204,10 @@ class _Background:
         self.seconds = 0.0
         self._stop = threading.Event()
         self._after = after
+        self._from_files = threading.Event()  # progress is asked for only by real decoding, never for the cache
 
         def stoppable(label: str, total: int, unit: str = "images"):
+            self._from_files.set()
             bar = progress(label, total, unit)
             advance = bar.advance
 
@@ -231,8 +233,13 @@ class _Background:
         self._thread = threading.Thread(target=work, name="catdog-zoo-decode", daemon=True)
         self._thread.start()
 
-    def running(self) -> bool:
-        return self._thread.is_alive()
+    def decodes_files(self) -> bool:
+        """Whether images are being decoded from their files rather than read from the cache; waits until that
+        is known (decoding has begun, or everything came from the cache)."""
+        while self._thread.is_alive():
+            if self._from_files.wait(0.02):
+                return True
+        return self._from_files.is_set()
 
     def cancel(self, wait: float = 30.0) -> None:
         self._stop.set()
