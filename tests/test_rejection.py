@@ -128,6 +128,19 @@ def test_novelty_round_trip_and_threshold_quantile():
     assert novelty.rejected(far)[1].mean() >= 0.9
 
 
+def test_the_photo_that_sets_the_threshold_stays_accepted_as_recorded():
+    """With few validation photos the threshold is the highest one's score: recorded to 6 decimals, it must
+    still accept that photo (rounding it down rejected 1 of 13 validation photos that report.html counted as
+    accepted)."""
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        val = rng.normal(size=(13, 16))
+        novelty, facts = rejection.fit(rng.normal(size=(60, 16)), val)
+        recorded = rejection.Novelty(novelty.centre, novelty.bank, json.loads(json.dumps(facts))["threshold"])
+        assert not recorded.rejected(val)[1].any() and facts["validation_rejected"] == 0
+        assert facts["validation_images"] == 13
+
+
 def test_explain_writes_a_picture_and_a_grid_per_image(open_run, tmp_path):
     run_dir, data, strangers = open_run
     out = tmp_path / "why"

@@ -19,7 +19,7 @@ from ..runs.layout import CALIBRATION_FILE, CONFUSION_FILE, CURVES_FILE, ERRORS_
 from ..runs.record import RunRecord
 from ..runs.scores import per_class, score_text
 from ..util import names
-from ..util.confidence import interval_text, small_splits_text
+from ..util.confidence import interval_text, small_splits_text, too_small
 from ..util.files import write_text
 from . import plots
 
@@ -190,9 +190,11 @@ def _rejection_text(facts: dict) -> str:
         return "-"
     if not facts.get("available"):
         return f"unavailable: {facts.get('why', '')}"
-    share = facts.get("validation_rejected")
+    share, seen = facts.get("validation_rejected"), facts.get("validation_images")
+    few = (f". Set from only {seen} validation photos, so it is rough: new photos of the classes may be answered "
+           "'unknown' more often" if too_small(seen) else "")
     return (f"ood_score above {facts['threshold']:.3f} (the {facts['quantile']:.1%} point of validation photos' "
-            f"scores" + (f"; rejects {share:.1%} of them" if share is not None else "") + ")")
+            f"scores" + (f"; rejects {share:.1%} of them" if share is not None else "") + ")" + few)
 
 
 def _per_class_table(scores: dict) -> str:

@@ -73,9 +73,13 @@ def fit(train_features, val_features, seed: int = 0, quantile: float = QUANTILE)
     else:  # no validation photos: the training photos' distances to each other, as a last resort
         sims, _ = nearest(bank, bank, k=1, exclude_self=True)
         threshold = float(np.quantile(1.0 - sims[:, 0], quantile, method="higher")) if sims.size else 1.0
+    # Recorded to 6 decimals, rounded up past the photo that set it: that photo, scored again later (other batch
+    # shapes round the last bit otherwise), must not land above the recorded threshold
+    threshold = float(np.ceil(threshold * 1e6) + 1) / 1e6
     novelty = Novelty(probe.centre, bank, threshold)
     facts = {"available": True, "method": "nearest training photo, cosine on centred backbone features",
-             "threshold": round(threshold, 6), "quantile": quantile, "bank_size": int(len(bank)),
+             "threshold": threshold, "quantile": quantile, "bank_size": int(len(bank)),
+             "validation_images": int(len(val_scores)),
              "feature_dim": int(bank.shape[1]), "file": NOVELTY_FILE,
              "calibrated_on": "validation" if len(val_scores) else "train (no validation photos)",
              "validation_rejected": round(float((val_scores > threshold).mean()), 4) if len(val_scores) else None}
