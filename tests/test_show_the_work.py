@@ -431,6 +431,24 @@ def test_compare_shows_the_data_and_warns_about_what_makes_numbers_incomparable(
     assert [r["at_baseline"] for r in rows] == [False, True]
 
 
+def test_a_run_no_better_than_the_commonest_class_is_told_at_train_and_in_its_report(tmp_path):
+    """Both classes drawn alike (nothing to learn), most photos dogs: no model beats always answering "dogs",
+    and the run must say so, not leave its accuracy to be read as skill."""
+    from imagefactory import write_images
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    for split, cats, dogs in (("train", 4, 12), ("validation", 2, 10)):
+        write_images(data / split / "cats", 1, cats, 32, rng)  # label 1's colour for both classes
+        write_images(data / split / "dogs", 1, dogs, 32, rng)
+    result = CliRunner().invoke(cli, ["train", "baseline", "--data", str(data), "--epochs", "1", "--image-size", "32",
+                                      "--learning-rate", "1e-9", "--run-dir", str(tmp_path / "run"), "-q"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["majority_baseline"] >= 0.75 and metrics["val_accuracy"] <= metrics["majority_baseline"]
+    assert f"is at or below the majority-class baseline {metrics['majority_baseline']:.2%}" in result.output
+    assert "At the baseline: validation accuracy" in (tmp_path / "run" / "report.html").read_text()
+
+
 # -- lr-find ----------------------------------------------------------------------------------
 
 def test_lr_find_sweeps_the_rate_plots_the_loss_and_suggests_a_rate(tiny_data, tmp_path):

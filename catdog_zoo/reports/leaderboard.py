@@ -70,7 +70,8 @@ def leaderboard(runs, given=None) -> list:
                      "train_accuracy": record.train_accuracy, "params": record.num_params,
                      "train_seconds": record.train_seconds, "epochs": record.total_epochs, "plugin": record.origin,
                      "data_fingerprint": record.data_fingerprint or None, "split_sizes": record.split_sizes,
-                     "majority_baseline": record.majority_baseline, "at_baseline": record.at_baseline})
+                     "majority_baseline": record.majority_baseline, "at_baseline": record.at_baseline,
+                     "baseline_note": record.baseline_note()})
     rows.sort(key=lambda r: (-(r["val_accuracy"] or 0), -(r["test_accuracy"] or 0), r["run"]))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
@@ -86,9 +87,8 @@ def warnings_for(rows) -> list:
                      "their accuracies are not comparable")
     for r in rows:
         name = terminal(Path(r["run"]).name)
-        if r["at_baseline"]:
-            notes.append(f"{name}: validation accuracy {r['val_accuracy']:.2%} is at or below the majority-class "
-                         f"baseline {r['majority_baseline']:.2%}: the model learned nothing")
+        if r["baseline_note"]:
+            notes.append(f"{name}: {r['baseline_note']}")
         small = small_splits_text({split: (r["split_sizes"] or {}).get(split) for split in ("validation", "test")})
         if small:
             notes.append(f"{name}: {small}")

@@ -281,6 +281,8 @@ def render_html(run_dir: Path, config: dict, record: RunRecord, heatmaps: str = 
     small = small_splits_text({split: record.split_sizes.get(split) for split in ("validation", "test")})
     warning = (f'<p class="warn">Small data: {names.html(small)}. Read these accuracies with their intervals; '
                "more photos (or a larger held-out share) narrow them.</p>" if small else "")
+    if record.baseline_note():
+        warning += f'<p class="warn">At the baseline: {names.html(record.baseline_note())}.</p>'
     figures = {name: run_dir / name for name in (CURVES_FILE, CONFUSION_FILE, ERRORS_FILE)}
     img = {name: f'<img alt="{name}" src="{_data_uri(path)}">' for name, path in figures.items()}
     headline = [(k, getattr(record, k)) for k in ("model", "distribution", "plugin_version", "val_accuracy",

@@ -96,6 +96,16 @@ class RunRecord:
         """Whether the model does no better than always answering the commonest class (a collapsed model)."""
         return self.majority_baseline is not None and self.val_accuracy <= self.majority_baseline + 1e-9
 
+    def baseline_note(self):
+        """Why the accuracy means nothing when :attr:`at_baseline`, in words (None otherwise): said by ``train``,
+        report.html and ``compare`` alike."""
+        if not self.at_baseline:
+            return None
+        return (f"validation accuracy {self.val_accuracy:.2%} is at or below the majority-class baseline "
+                f"{self.majority_baseline:.2%} (always answering the commonest class): the model learned nothing "
+                "that shows on this split" + (" - with classes this imbalanced, add photos of the smaller ones"
+                                              if self.majority_baseline >= 0.7 else ""))
+
     @property
     def total_epochs(self) -> int:
         return (self.epochs or 0) + (self.fine_tune_epochs or 0)

@@ -68,6 +68,8 @@ def finish(runner, scorer) -> RunResult:
     cluster.barrier()
     runner.say(f"Done in {train_seconds:.1f}s: val_accuracy {_scored(record, 'validation')}, "
                f"test_accuracy {_scored(record, 'test')}; run saved to {terminal(runner.run_dir)}")
+    if record.baseline_note():
+        warn(f"Warning: {record.baseline_note()}")
     return RunResult(runner.run_dir, record)
 
 
