@@ -114,8 +114,11 @@ def make(folder: Path, *args, venv, env=None) -> subprocess.CompletedProcess:
     installs (clean removes $(VENV)); ``dist`` only reads it (its setuptools builds the wheels)."""
     if shutil.which("make") is None:
         pytest.skip("no make here")
+    # As a user's own make: not a sub-make of `make test` (its MAKEFLAGS would pass PYTEST_ARGS and friends on,
+    # and a sub-make prints "Entering/Leaving directory" around what it says)
+    outer = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
     return subprocess.run(["make", f"VENV={venv}", *args], cwd=folder, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+                          env={**outer, **(env or {})})
 
 
 def test_make_clean_says_what_it_keeps_and_demo_ends_with_the_report(tmp_path):
