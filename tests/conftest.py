@@ -127,6 +127,7 @@ def our_lines(stderr: str) -> list:
 def zoo_subprocess(*args, env=None, check=True) -> subprocess.CompletedProcess:
     """``catdog-zoo ARGS`` in a fresh process (its own Keras import, KERAS_HOME, plugin discovery)."""
     result = subprocess.run([sys.executable, "-m", "catdog_zoo", *map(str, args)], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL,  # never a terminal, however the suite was started
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
     if check:
         assert result.returncode == 0, result.stderr[-3000:]

@@ -168,8 +168,12 @@ def test_install_and_uninstall_go_into_the_tools_own_environment(tmp_path):
         models = json.loads(zoo_subprocess("models", "--json", "--no-params").stdout)
         assert "inst_net" in {m["name"] for m in models}
     finally:
+        unasked = zoo_subprocess("uninstall", "catdog-zoo-inst-net", check=False)
         removed = zoo_subprocess("uninstall", "catdog-zoo-inst-net", "-y", check=False)
+    assert unasked.returncode == 1 and "no terminal to ask on: pass -y" in unasked.stderr
+    assert "Traceback" not in unasked.stderr + unasked.stdout
     assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.strip().splitlines() == ["Removed catdog-zoo-inst-net-0.1.0"], removed.stdout
     models = json.loads(zoo_subprocess("models", "--json", "--no-params").stdout)
     assert "inst_net" not in {m["name"] for m in models}
     # A plugin that installs but cannot load is named with its error by install itself.

@@ -160,6 +160,19 @@ def uninstall(packages, yes, force):
             raise click.ClickException(f"refusing to remove {', '.join(n for n, _ in refused)} ({listed}); removing "
                                        "it breaks catdog-zoo, this command included. Pass --force to remove it "
                                        "anyway")
-    if _pip("uninstall", *(["-y"] if yes else []), *packages):
-        raise click.ClickException(f"pip uninstall {' '.join(packages)} failed (its output is above)")
+    if not yes and not sys.stdin.isatty():  # pip would ask, read end-of-file and fail with a traceback
+        raise click.ClickException("uninstall asks before removing anything, and there is no terminal to ask on: "
+                                   "pass -y")
+    if not yes:
+        if _pip("uninstall", *packages):
+            raise click.ClickException(f"pip uninstall {' '.join(packages)} failed (its output is above)")
+    else:
+        code, output = _pip_quietly("uninstall", "-y", *packages)
+        if code:
+            click.echo(output.rstrip(), err=True)
+            raise click.ClickException(f"pip uninstall {' '.join(packages)} failed (its output is above)")
+        removed = [line.split("Successfully uninstalled ", 1)[1] for line in output.splitlines()
+                   if "Successfully uninstalled " in line]
+        click.echo(f"Removed {', '.join(removed)}" if removed else output.strip().splitlines()[-1] if output.strip()
+                   else "pip finished")
     reset_zoo()
