@@ -56,7 +56,10 @@ def test_predict_answers_unknown_for_what_is_neither_class(open_run, tmp_path):
     plain = json.loads(run("predict", run_dir, strangers, "--no-reject", "--json").stdout)
     assert all(not r["rejected"] and r["ood_score"] is None and r["label"] in ("cats", "dogs") for r in plain)
     out = tmp_path / "p.csv"
-    run("predict", run_dir, strangers, "--out", out)
+    printed = run("predict", run_dir, strangers, "--out", out).stdout.splitlines()
+    for line, r in zip(printed, others):  # the probability shown is the likeliest class's: that class is named
+        likeliest = max(r["probabilities"], key=r["probabilities"].get)
+        assert line.startswith(f"unknown (else {likeliest})\t{r['probability']:.4f}\t"), line
     rows = list(csv.DictReader(out.open()))
     assert {r["label"] for r in rows} == {"unknown"} and {r["rejected"] for r in rows} == {"true"}
     assert all(float(r["ood_score"]) > json.loads((run_dir / "metrics.json").read_text())["rejection"]["threshold"]

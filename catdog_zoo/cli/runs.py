@@ -138,7 +138,10 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, ex
         if threshold is not None:  # the label is the threshold's decision: show what it was made on
             p = r["probabilities"][second]
             decided = f"\t{terminal(second)} {p:.4f} {'>=' if p >= threshold else '<'} {threshold:g}"
-        echo(f"{terminal(r['label'])}\t{r['probability']:.4f}{ood}{decided}\t{terminal(r['path'])}")
+        said = r["label"]
+        if r["rejected"]:  # its probability is the likeliest class's: name that class beside it
+            said += f" (else {max(r['probabilities'], key=r['probabilities'].get)})"
+        echo(f"{terminal(said)}\t{r['probability']:.4f}{ood}{decided}\t{terminal(r['path'])}")
     if out and not quiet:
         echo(f"Wrote {len(results)} predictions to {terminal(out)}", err=True)
 
