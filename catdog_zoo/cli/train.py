@@ -210,8 +210,8 @@ def lr_find(model, config_file, start, end, steps, out, overwrite, quiet, as_jso
     echo(f"{title} ({ended}).")
     first, last = found["considered"]
     if not found["learned"]:
-        echo(f"No suggestion: between batches {first + 1} and {last} the smoothed loss never got below "
-             f"{found['chance_loss']:.2f}, the loss of answering each class's share, so no rate made the model learn "
+        echo(f"No suggestion: between batches {first + 1} and {last} the loss (a running median of 5 batches) never "
+             f"got below {found['chance_loss']:.2f}, the loss of answering each class's share, so no rate made the model learn "
              f"in this sweep (what falls is its initial error, or the network dying at high rates). Keep the "
              f"configured {found['configured']:g}, or sweep longer (--steps). Plot: {terminal(written)}")
         return

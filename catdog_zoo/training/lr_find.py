@@ -78,11 +78,19 @@ def lr_find(model: str, *, start: float = 1e-7, end: float = 10.0, steps: int = 
     first, last = int(steps * WARM_UP), max(len(smooth) - SKIP_END, 0)
     window = (np.asarray(rates[first:last]), np.asarray(smooth[first:last]))
     suggestions = {"valley": valley(*window), "steep": steep(*window)}
-    learned = bool(len(window[1])) and float(window[1].min()) < chance
+    # Judged on a running median of the raw losses, not the smoothed curve: from a high start (a network fed raw
+    # pixels) the smoothing lags so far behind that losses of 0.02 still read as 1.9 on it
+    learned = bool(len(window[1])) and float(running_median(losses[first:last]).min()) < chance
     return {"model": spec.name, "stage": stage, "rates": rates, "losses": losses, "smoothed": smooth,
             "stopped": stopped, "considered": [first, max(last, first)], "suggestions": suggestions,
             "chance_loss": chance, "learned": learned, "suggested": suggestions["valley"] if learned else None,
             "configured": cfg.learning_rate, "image_size": list(cfg.image_size)}
+
+
+def running_median(values, width: int = 5) -> np.ndarray:
+    """Each value's median with its ``width - 1`` predecessors (fewer at the start): one noisy batch moves it not."""
+    values = np.asarray(values, np.float64)
+    return np.asarray([np.median(values[max(0, i - width + 1):i + 1]) for i in range(len(values))])
 
 
 def chance_loss(labels) -> float:
