@@ -155,10 +155,12 @@ def notes(counts: dict, class_names) -> list:
             continue
         if too_small(n) and split != "train":
             text = small_split_text(split, n)
-            out.append(f"{text[0].upper()}{text[1:]}: add images or use a larger --test-fraction.")
+            flag = "--val-fraction" if split == "validation" else "--test-fraction"
+            out.append(f"{text[0].upper()}{text[1:]}: add images or use a larger {flag}.")
         else:
-            out.append(f"The {split} split has {n} images: one image is {100 / n:.2g} points of accuracy, and a 95% "
-                       f"interval is up to {widest_interval(n):.0f} points wide.")
+            weight = 100 / n
+            out.append(f"The {split} split has {n} images: one image is {weight:.2g} point{'s' if weight != 1 else ''} "
+                       f"of accuracy, and a 95% interval is up to {widest_interval(n):.0f} points wide.")
     return out
 
 
