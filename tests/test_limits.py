@@ -313,7 +313,10 @@ def test_commands_that_must_always_work_do_not_load_plugins(tmp_path):
 def test_uninstall_force_goes_to_pip(monkeypatch):
     from catdog_zoo.cli import install
     calls = []
+    # Every way pip is run is replaced: this test must never really remove TensorFlow from the environment
     monkeypatch.setattr(install, "_pip", lambda *args: calls.append(args) or 0)
+    monkeypatch.setattr(install, "_pip_quietly", lambda *args: (calls.append(args), (0, ""))[1])
+    monkeypatch.setattr(install.subprocess, "run", lambda *a, **k: pytest.fail(f"pip really run: {a}"))
     assert cli_run("uninstall", "tensorflow", "-y").exit_code == 1 and not calls
     assert cli_run("uninstall", "tensorflow", "-y", "--force").exit_code == 0
     assert calls == [("uninstall", "-y", "tensorflow")]
