@@ -97,7 +97,7 @@ class RunRecord:
         return self.majority_baseline is not None and self.val_accuracy <= self.majority_baseline + 1e-9
 
     def baseline_note(self):
-        """Why the accuracy means nothing when :attr:`at_baseline`, in words (None otherwise): said by ``train``,
+        """Why the accuracy means nothing when :attr:`RunRecord.at_baseline`, in words (None otherwise): said by ``train``,
         report.html and ``compare`` alike."""
         if not self.at_baseline:
             return None
