@@ -315,7 +315,8 @@ def test_lr_find_and_audit_with_hostile_names(hostile, tmp_path):
     assert printed["class_names"] == [MARKUP, PIPE]
 
 
-def test_models_plugins_and_info_with_a_hostile_plugin(hostile):
+def test_models_plugins_and_info_with_a_hostile_plugin(hostile, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)  # one row per model, as a pipe gets it (not wrapped to a width)
     listed = run("models", "--no-params")
     row = next(line for line in listed.stdout.splitlines() if line.startswith("evil"))
     assert row.startswith("evil\\x1b]0;model\\x07|<b>m</b>$x$") and row.endswith("sum\\x0aFAKE SUMMARY \\u202e|x")

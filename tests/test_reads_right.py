@@ -26,7 +26,8 @@ def run(*args, ok=True, env=None):
 
 # -- models: the table fits the terminal ------------------------------------------------------------
 
-def test_models_fits_the_terminal_width_with_the_free_text_under_each_model():
+def test_models_fits_the_terminal_width_with_the_free_text_under_each_model(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)  # as a pipe sees it (pytest-xdist's workers set it)
     wide = run("models", "--no-params").stdout.splitlines()  # not a terminal, no $COLUMNS: one row per line
     assert len(wide) == 1 + len(catdog_zoo.list_models()) and max(map(len, wide)) > 150
     assert run("models", "--no-params", env={"COLUMNS": "250"}).stdout.splitlines() == wide  # it fits: as is
