@@ -100,6 +100,22 @@ def test_predict_refuses_bad_inputs_before_tensorflow_loads(tiny_run, tmp_path, 
     assert "exit=1 tensorflow=False" in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize("command", [["evaluate"], ["export", "--format", "tflite"]])
+def test_a_run_whose_data_is_gone_is_refused_before_tensorflow_loads(tiny_run, tmp_path, command):
+    import shutil
+    import yaml
+    moved = tmp_path / "run"
+    shutil.copytree(tiny_run, moved)
+    config = yaml.safe_load((moved / "config.yaml").read_text())
+    config["data"] = str(tmp_path / "gone")
+    (moved / "config.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-c", CHECKS_TENSORFLOW, command[0], str(moved), *command[1:]],
+                          capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert f"data folder {tmp_path / 'gone'} recorded in {moved / 'config.yaml'} is not here" in done.stderr
+    assert "pass --data" in done.stderr and "tensorflow=False" in done.stderr and "exit=0" not in done.stderr, \
+        done.stderr
+
+
 # -- compare from / ---------------------------------------------------------------------------------
 
 def test_compare_from_the_root_keeps_the_leading_slash(tiny_run, monkeypatch):

@@ -46,7 +46,7 @@ def evaluate(run_dir, data, split, tta, no_reject, as_json):
       catdog-zoo evaluate runs/mobilenet_v2-20261124-101500 --data ~/more-pets --json   # every image
       catdog-zoo evaluate runs/mobilenet_v2-20261124-101500 --split test --tta
     """
-    read_run(run_dir)
+    recorded_data_first(run_dir, data)
     from ..runs.evaluate import evaluate as run_evaluate
     from ..runs.scores import score_text
     result = run_evaluate(run_dir, data=data, split=split, tta=tta, reject=not no_reject,
@@ -68,6 +68,17 @@ def evaluated_line(r: dict) -> str:
     whose = "the run's own data" if r["own_data"] else "new to the run"
     return (f"{r['split']}: accuracy {r['accuracy']:.4f} ({interval_text(r['interval'])}), loss {r['loss']:.4f} "
             f"({r['num_images']} images of {r['data']}, {whose}{', with flip TTA' if r['tta'] else ''})")
+
+
+def recorded_data_first(run_dir, data) -> None:
+    """A wrong folder, or a run whose recorded data is not here (and no ``--data``), refused before TensorFlow
+    loads (seconds)."""
+    from ..data.sources import data_is_here
+    from ..runs.layout import recorded_in
+
+    config, _ = read_run(run_dir)
+    if data is None:
+        data_is_here(config, recorded_in(run_dir))
 
 
 def rejection_line(r: dict, total: int) -> str:
@@ -185,7 +196,7 @@ def export(run_dir, fmt, quantize, version, out, overwrite, data, as_json):
         raise click.UsageError("--quantize applies to --format tflite only")
     if version is not None and fmt != "saved_model":
         raise click.UsageError("--version applies to --format saved_model only")
-    read_run(run_dir)
+    recorded_data_first(run_dir, data)
     from ..runs.export import describe
     from ..runs.export import export as run_export
     report = run_export(run_dir, fmt, out, overwrite=overwrite, quantize=quantize, version=version, data=data,

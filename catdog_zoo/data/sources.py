@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
+from ..config import missing_text
 from ..errors import ConfigError, ZooError
 from ..plugins import get_zoo
 from ..util.names import terminal
@@ -125,6 +126,13 @@ def safe_extract(archive: Path, target: Path) -> None:
             staging.rename(target)
     finally:
         remove_ours(staging, "temporary")  # what is left of the staging folder (this process made it)
+
+
+def data_is_here(config, where: str) -> None:
+    """Refuse, saying what to pass, a configuration whose data folder is not on this machine (a data source is
+    fetched wherever it runs). Light on purpose: ``evaluate`` and ``export`` say it before TensorFlow loads."""
+    if config.data and source_name(config.data) is None and not Path(config.data).expanduser().is_dir():
+        raise ConfigError(missing_text("data", config.data, where))
 
 
 def source_name(data: Optional[str]) -> Optional[str]:

@@ -45,6 +45,11 @@ OWN_INSIDE = {CHECKPOINTS_DIR: ("checkpoint", "temporary"), TENSORBOARD_DIR: ("t
               EXPORT_DIR: ("export", "temporary")}
 
 
+def recorded_in(run_dir) -> str:
+    """``recorded in RUN/config.yaml``: where a run's recorded settings are, for a message."""
+    return f"recorded in {Path(run_dir) / CONFIG_FILE}"
+
+
 def is_leftover(path: Path) -> bool:
     """A temporary file or folder a catdog-zoo process left in a run folder when it was killed (atomic
     writes, checkpoint or export staging, the write probe; named by :func:`catdog_zoo.util.owned.temp_prefix`):

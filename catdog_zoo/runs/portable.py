@@ -21,14 +21,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
-from ..config import SPLITS, missing_text
+from ..config import SPLITS
 from ..data.prepare import load_splits
-from ..data.sources import data_place, source_name
+from ..data.sources import data_is_here, data_place, source_name
 from ..data.splits import DataSplits
-from ..errors import ConfigError, ZooError
+from ..errors import ZooError
 from ..util.digest import files_digest
 from ..util.names import terminal
-from .layout import CONFIG_FILE
+from .layout import CONFIG_FILE, recorded_in
 from .record import data_fingerprint
 
 
@@ -65,7 +65,7 @@ def run_data(run_dir, config, record, data: Optional[str] = None) -> RunData:
     """The data of the finished run in ``run_dir`` (``config``, ``record``: its files), or of the folder ``data``
     names instead; refused in one line when it is not here, or its class folders are not the run's."""
     if data is None:
-        data_is_here(config, f"recorded in {Path(run_dir) / CONFIG_FILE}")
+        data_is_here(config, recorded_in(run_dir))
         splits = load_splits(config)
         _check_classes(splits, record)
         if record.data_fingerprint and record.data_fingerprint != fingerprint(splits):
@@ -81,13 +81,6 @@ def run_data(run_dir, config, record, data: Optional[str] = None) -> RunData:
         return RunData(splits, True)
     return RunData(splits, False, f"{terminal(splits.root)} is not the data {terminal(Path(run_dir).name)} was trained "
                                   "on (other images, by their contents): its photos are new to the model")
-
-
-def data_is_here(config, where: str) -> None:
-    """Refuse, saying what to pass, a run whose recorded data folder is not on this machine (a data source is
-    fetched wherever the run is)."""
-    if config.data and source_name(config.data) is None and not Path(config.data).expanduser().is_dir():
-        raise ConfigError(missing_text("data", config.data, where))
 
 
 def _check_classes(splits: DataSplits, record) -> None:
