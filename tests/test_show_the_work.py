@@ -427,6 +427,8 @@ def test_compare_shows_the_data_and_warns_about_what_makes_numbers_incomparable(
     assert "2 different sets of images" in result.output
     assert "collapsed: validation accuracy 50.00% is at or below the majority-class baseline 50.00%" in result.output
     assert f"the validation and test splits have {sizes['validation']} and {sizes['test']} images" in result.output
+    assert result.output.count("the validation and test splits have") == 1  # said once for both runs
+    assert f"{tiny_run.name}, collapsed: the validation and test splits" in result.output
     rows = json.loads(CliRunner().invoke(cli, ["compare", str(tiny_run), str(collapsed), "--json"]).stdout)
     assert [r["at_baseline"] for r in rows] == [False, True]
 

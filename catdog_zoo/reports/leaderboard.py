@@ -85,13 +85,15 @@ def warnings_for(rows) -> list:
     if len(prints) > 1:
         notes.append(f"these runs were scored on {len(prints)} different sets of images (see the data column); "
                      "their accuracies are not comparable")
+    small_runs: dict = {}  # the same words for many runs (a sweep on one small dataset) are said once
     for r in rows:
         name = terminal(Path(r["run"]).name)
         if r["baseline_note"]:
             notes.append(f"{name}: {r['baseline_note']}")
         small = small_splits_text({split: (r["split_sizes"] or {}).get(split) for split in ("validation", "test")})
         if small:
-            notes.append(f"{name}: {small}")
+            small_runs.setdefault(small, []).append(name)
+    notes += [f"{', '.join(names)}: {small}" for small, names in small_runs.items()]
     return notes
 
 
