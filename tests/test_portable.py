@@ -176,6 +176,7 @@ def test_train_warns_of_small_splits_and_reports_intervals(tmp_path):
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["test_fraction"] == 0.5
     page = (tmp_path / "run" / "report.html").read_text()
     assert '<p class="warn">Small data: the validation and test splits have 4 and 4 images' in page
+    assert "hold out more with --val-fraction 0.4 --test-fraction 0.5" in page  # the flags, as train said
     assert f"95% CI {low * 100:.1f}-{high * 100:.1f}% of 4 images" in page
     board = run("compare", tmp_path / "run")
     assert f"({low * 100:.1f}-{high * 100:.1f})" in board.stdout

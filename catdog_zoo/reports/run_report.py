@@ -90,7 +90,7 @@ def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, ev
                                  "probability": round(float(probs[i, predicted[i]]), 4),
                                  "loss": round(item_loss(probs, labels, i), 4)} for i in worst]}
     record.confusion_matrix = summary
-    write_text(run_dir / REPORT_FILE, render_html(run_dir, config, record, heatmaps))
+    write_text(run_dir / REPORT_FILE, render_html(run_dir, config, record, heatmaps, evaluated.get("small_data")))
     return summary
 
 
@@ -265,9 +265,10 @@ def _calibration_section(run_dir: Path, record: RunRecord) -> str:
             f"{pr_roc}")
 
 
-def render_html(run_dir: Path, config: dict, record: RunRecord, heatmaps: str = "") -> str:
+def render_html(run_dir: Path, config: dict, record: RunRecord, heatmaps: str = "", small_data=None) -> str:
     """The report page: headline numbers, the figures inline, metrics, stages and the resolved config
-    (``heatmaps``: how the errors figure's heatmaps were made, in words)."""
+    (``heatmaps``: how the errors figure's heatmaps were made, in words; ``small_data``: train's warning about
+    small splits, with the flags that give larger ones, when it gave one)."""
     def pct(value):
         return "-" if value is None else f"{value:.1%}"
     gap = record.overfit_gap
@@ -278,9 +279,10 @@ def render_html(run_dir: Path, config: dict, record: RunRecord, heatmaps: str = 
              ("parameters", f"{record.num_params or 0:,}", "")]
     cards_html = "".join(f'<div class="card">{names.html(k)}<b>{names.html(v)}</b>'
                          f'{f"<small>{names.html(note)}</small>" if note else ""}</div>' for k, v, note in cards)
-    small = small_splits_text({split: record.split_sizes.get(split) for split in ("validation", "test")})
-    warning = (f'<p class="warn">Small data: {names.html(small)}. Read these accuracies with their intervals; '
-               "more photos (or a larger held-out share) narrow them.</p>" if small else "")
+    small = small_data or small_splits_text({split: record.split_sizes.get(split) for split in ("validation", "test")})
+    warning = (f'<p class="warn">Small data: {names.html(small)}. Read these accuracies with their intervals'
+               + ("." if small_data else "; more photos (or a larger held-out share) narrow them.") + "</p>"
+               if small else "")
     if record.baseline_note():
         warning += f'<p class="warn">At the baseline: {names.html(record.baseline_note())}.</p>'
     figures = {name: run_dir / name for name in (CURVES_FILE, CONFUSION_FILE, ERRORS_FILE)}

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..config import SPLITS, keys_that_apply
+from ..data.splits import small_splits_warning
 from ..models.heads import compile_model, probabilities
 from ..models.saving import save_model, weights_digest
 from ..reports.notebook import RunResult
@@ -145,7 +146,8 @@ def _report(runner, record: RunRecord, logits, split: str):
     try:
         return write_run_report(runner.run_dir, shown, record, runner.history, {
             "split": split, "images": decoded.images, "labels": decoded.split.labels,
-            "probs": probabilities(logits(split)), "paths": decoded.split.paths, "model": runner.net})
+            "probs": probabilities(logits(split)), "paths": decoded.split.paths, "model": runner.net,
+            "small_data": small_splits_warning(runner.splits, record.split_sizes)})
     except Exception as exc:  # noqa: BLE001 - the model and metrics matter more than the pictures
         warn(f"Warning: could not write the run report: {type(exc).__name__}: {exc}")
         return None
