@@ -123,6 +123,8 @@ def test_public_api_resolves_with_real_signatures():
     train_params = inspect.signature(catdog_zoo.train).parameters
     assert {"epochs", "image_size", "fine_tune_epochs", "seed"} <= set(train_params)
     assert "epochs" in catdog_zoo.train.__doc__ and "default" in catdog_zoo.train.__doc__
+    for line in catdog_zoo.train.__doc__.splitlines():  # a default said in the help's words is not said twice
+        assert not ("Default:" in line and "(default:" in line), line
 
 
 def test_train_refuses_an_option_that_is_not_a_config_key(tmp_path):

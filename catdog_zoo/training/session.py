@@ -274,4 +274,5 @@ def _signature_from_keys() -> inspect.Signature:
 
 train.__signature__ = _signature_from_keys()
 train.__doc__ += "\n    Config keys:\n\n" + "\n".join(
-    f"    - ``{k.name}``: {k.help} (default: {k.default_text()})" for k in KEYS.values() if k.name != "model")
+    f"    - ``{k.name}``: {k.help}" + ("" if "Default:" in k.help else f" (default: {k.default_text()})")
+    for k in KEYS.values() if k.name != "model")  # a help that says its default in words is not told it again
