@@ -77,6 +77,21 @@ def keras_home(tmp_path_factory):
     return home
 
 
+# A plugin module registering one working model (``.format(name=..., summary=...)``), for install_dist.
+GOOD_PLUGIN = """
+    from catdog_zoo import ModelSpec, hookimpl
+
+    def build(num_classes, image_size):
+        import keras
+        return keras.Sequential([keras.Input(tuple(image_size) + (3,)), keras.layers.GlobalAveragePooling2D(),
+                                 keras.layers.Dense(num_classes)])
+
+    @hookimpl
+    def register_models(register):
+        register(ModelSpec(name="{name}", summary="{summary}", builder=build, tags=("test",)))
+"""
+
+
 def install_dist(site: Path, dist: str, version: str, entry_points: dict, modules: dict) -> Path:
     """Lay out a distribution in ``site`` as ``pip install --target`` would (modules + dist-info).
 

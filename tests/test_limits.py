@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import install_dist, interruptible, our_lines
+from conftest import GOOD_PLUGIN, install_dist, interruptible, our_lines
 from imagefactory import make_image_folder, write_images
 
 import catdog_zoo
@@ -205,19 +205,6 @@ def test_a_deflate_bomb_in_a_data_source_archive_is_refused(site, tmp_path):
 
 # == 6. one plugin cannot break the tool =========================================================================
 
-GOOD = """
-    from catdog_zoo import ModelSpec, hookimpl
-
-    def build(num_classes, image_size):
-        import keras
-        return keras.Sequential([keras.Input(tuple(image_size) + (3,)), keras.layers.GlobalAveragePooling2D(),
-                                 keras.layers.Dense(num_classes)])
-
-    @hookimpl
-    def register_models(register):
-        register(ModelSpec(name="{name}", summary="{summary}", builder=build))
-"""
-
 
 @pytest.fixture
 def rogues(tmp_path) -> Path:
@@ -238,7 +225,7 @@ def rogues(tmp_path) -> Path:
             print("chatty registers nothing")
     """})
     install_dist(site, "rogue-thief", "1.0", {"thief": "rogue_thief"},
-                 {"rogue_thief": GOOD.format(name="baseline", summary="not the real baseline")})
+                 {"rogue_thief": GOOD_PLUGIN.format(name="baseline", summary="not the real baseline")})
     install_dist(site, "rogue-usurper", "1.0", {"usurper": "rogue_usurper"}, {"rogue_usurper": """
         import click
         from catdog_zoo import hookimpl

@@ -7,27 +7,13 @@ import sys
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import install_dist
+from conftest import GOOD_PLUGIN, install_dist
 
 from catdog_zoo.cli import cli
 from catdog_zoo.errors import ConfigError
 from catdog_zoo.plugins import Zoo
 
 REFERENCE_MODELS = {"baseline", "dropout", "dropout_heavy", "augmentation", "preprocess", "mobilenet_v2"}
-
-GOOD_PLUGIN = """
-    from catdog_zoo import ModelSpec, hookimpl
-
-    def build(num_classes, image_size):
-        import keras
-        return keras.Sequential([keras.Input(tuple(image_size) + (3,)), keras.layers.GlobalAveragePooling2D(),
-                                 keras.layers.Dense(num_classes)])
-
-    @hookimpl
-    def register_models(register):
-        register(ModelSpec(name="{name}", summary="tiny test model", builder=build, tags=("test",)))
-"""
-
 
 def test_installed_reference_plugins_register_the_six_models():
     zoo = Zoo()
@@ -42,7 +28,7 @@ def test_installed_reference_plugins_register_the_six_models():
 def test_plugin_that_fails_to_import_is_reported_and_others_keep_working(site):
     install_dist(site, "broken-import", "1.0", {"broken": "broken_mod"},
                  {"broken_mod": "import no_such_module_anywhere\n"})
-    install_dist(site, "good-plugin", "2.0", {"good": "good_mod"}, {"good_mod": GOOD_PLUGIN.format(name="goodnet")})
+    install_dist(site, "good-plugin", "2.0", {"good": "good_mod"}, {"good_mod": GOOD_PLUGIN.format(name="goodnet", summary="tiny test model")})
     zoo = Zoo()
     broken = zoo.plugins["broken"]
     assert broken.status == "error" and broken.distribution == "broken-import"
@@ -88,8 +74,8 @@ def test_misspelled_hook_is_reported(site):
 
 
 def test_two_distributions_registering_one_name_need_a_qualified_name(site):
-    install_dist(site, "zoo-alpha", "1.0", {"alpha": "alpha_mod"}, {"alpha_mod": GOOD_PLUGIN.format(name="twin")})
-    install_dist(site, "zoo-beta", "1.0", {"beta": "beta_mod"}, {"beta_mod": GOOD_PLUGIN.format(name="twin")})
+    install_dist(site, "zoo-alpha", "1.0", {"alpha": "alpha_mod"}, {"alpha_mod": GOOD_PLUGIN.format(name="twin", summary="tiny test model")})
+    install_dist(site, "zoo-beta", "1.0", {"beta": "beta_mod"}, {"beta_mod": GOOD_PLUGIN.format(name="twin", summary="tiny test model")})
     zoo = Zoo()
     with pytest.raises(ConfigError) as excinfo:
         zoo.models.get("twin")
