@@ -63,12 +63,13 @@ class OpenVINOFrozen:
         import openvino as ov
 
         self._core, self._model = ov.Core(), model
-        self._f32 = _Compiled(self._core, model, "f32")
-        self._bf16 = None
+        self._f32 = self._bf16 = None  # compiled on first use: scoring runs on streams() and never needs them
         self._streams: dict = {}
         self.native_bfloat16 = native_bfloat16()  # bfloat16 is faster here, not emulated: ``auto`` takes it
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self._f32 is None:
+            self._f32 = _Compiled(self._core, self._model, "f32")
         return self._f32(x)
 
     def bfloat16(self):

@@ -13,14 +13,14 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import KEYS, SPLITS, check_for_model, config_from_run, resolve_config
+from ..config import KEYS, check_for_model, config_from_run, resolve_config
 from ..data.prepare import load_splits
 from ..data.sources import DEFAULT_SOURCE, data_place, resolve_data
 from ..errors import ConfigError, ZooError
 from ..plugins import get_zoo
 from ..runs.layout import CONFIG_FILE, METRICS_FILE
-from ..runs.record import data_fingerprint, read_run, read_run_config
-from ..util.digest import files_digest
+from ..runs.portable import fingerprint
+from ..runs.record import read_run, read_run_config
 from ..util.locks import folder_lock
 from ..util.names import terminal
 from .session import resume, train
@@ -89,8 +89,7 @@ def _record_mismatch(run_dir: Path, spec, saved):
                 f"{spec.version}")
     if record.data_fingerprint:
         splits = load_splits(saved)
-        now = data_fingerprint(files_digest(splits.get(name).paths) for name in SPLITS)
-        if now != record.data_fingerprint:
+        if fingerprint(splits) != record.data_fingerprint:
             return f"other images (the files under {resolve_data(saved.data)} changed since)"
     return None
 
