@@ -20,6 +20,7 @@ import functools as _functools
 
 from .config import TrainConfig
 from .errors import ConfigError, UnknownModelError, ZooError
+from .extensions import EngineSpec, ExporterSpec, StageSpec, TrackerSpec
 from .hookspecs import PLUGIN_API_VERSION, hookimpl
 from .plugins import get_zoo
 from .registry import DataSource, ModelSpec, TrainingDefaults
@@ -47,7 +48,8 @@ _LAZY = {
 }
 
 # What a plugin may rely on: covered by PLUGIN_API_VERSION, together with the hooks in catdog_zoo.hookspecs.
-PLUGIN_API = ("ModelSpec", "TrainingDefaults", "DataSource", "hookimpl", "PLUGIN_API_VERSION", "augmentation",
+PLUGIN_API = ("ModelSpec", "TrainingDefaults", "DataSource", "EngineSpec", "ExporterSpec", "TrackerSpec",
+              "StageSpec", "hookimpl", "PLUGIN_API_VERSION", "augmentation",
               "mobilenet_v2_preprocessing", "small_cnn", "logit_units", "DROPOUT_POSITIONS", "ZooError",
               "ConfigError")
 
@@ -107,6 +109,6 @@ def __dir__():
     return sorted({name for name in globals() if name.startswith("__") or not name.startswith("_")} | set(_LAZY))
 
 
-__all__ = ["ConfigError", "DataSource", "ModelSpec", "PLUGIN_API", "PLUGIN_API_VERSION", "TrainConfig",
+__all__ = ["ConfigError", "DataSource", "EngineSpec", "ExporterSpec", "ModelSpec", "StageSpec", "TrackerSpec", "PLUGIN_API", "PLUGIN_API_VERSION", "TrainConfig",
            "TrainingDefaults", "UnknownModelError", "ZooError", "__version__", "create_model", "get_model_spec",
            "get_zoo", "hookimpl", "list_models", "load_model", *_LAZY]

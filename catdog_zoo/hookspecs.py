@@ -15,11 +15,14 @@ import pluggy
 PROJECT_NAME = "catdog_zoo"
 
 # The version of the plugin API: these hooks plus the names in ``catdog_zoo.PLUGIN_API`` (ModelSpec,
-# TrainingDefaults, DataSource, hookimpl, the shared blocks in ``catdog_zoo.blocks``, the errors).
-# A plugin module may declare the version it was written for as ``CATDOG_ZOO_API_VERSION = 1`` at
-# module level; one declaring another version is listed by ``catdog-zoo plugins`` as skipped, with the
-# reason, and is never imported. Bumped only when one of those changes incompatibly.
-PLUGIN_API_VERSION = 2
+# TrainingDefaults, DataSource, the extension specs, hookimpl, the shared blocks in ``catdog_zoo.blocks``, the
+# errors).
+# A plugin module may declare the version it was written for as ``CATDOG_ZOO_API_VERSION = 3`` at
+# module level; one declaring a version not in SUPPORTED_API_VERSIONS is listed by ``catdog-zoo plugins``
+# as skipped, with the reason, and is never imported. Version 3 added the engine, exporter, tracker and
+# stage hooks (catdog_zoo/extensions.py); a version-2 plugin uses none of them and keeps working.
+PLUGIN_API_VERSION = 3
+SUPPORTED_API_VERSIONS = (2, 3)
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -66,5 +69,54 @@ def register_commands(cli):
         ``@cli.command()`` or ``cli.add_command(...)``. A command may be added, never
         replaced or removed: one whose name is taken (a built-in command, or another
         plugin's) is put back and the plugin reported as failed for it.
+    :returns: nothing (return values are ignored).
+    """
+
+
+@hookspec
+def register_engines(register):
+    """Register feature-extraction engines, usable as ``--engine NAME``.
+
+    Called once per process, the first time the registry is used.
+
+    :param register: ``register(spec)`` where ``spec`` is a :class:`catdog_zoo.EngineSpec`. A name
+        already taken is reported as a conflict naming both distributions; a built-in engine's name
+        stays the built-in's.
+    :returns: nothing (return values are ignored).
+    """
+
+
+@hookspec
+def register_exporters(register):
+    """Register export formats, usable as ``catdog-zoo export --format NAME``.
+
+    Called once per process, the first time the registry is used.
+
+    :param register: ``register(spec)`` where ``spec`` is a :class:`catdog_zoo.ExporterSpec`. Names
+        are taken as for engines.
+    :returns: nothing (return values are ignored).
+    """
+
+
+@hookspec
+def register_trackers(register):
+    """Register experiment trackers, usable as ``catdog-zoo train --track NAME``.
+
+    Called once per process, the first time the registry is used.
+
+    :param register: ``register(spec)`` where ``spec`` is a :class:`catdog_zoo.TrackerSpec`. Names
+        are taken as for engines.
+    :returns: nothing (return values are ignored).
+    """
+
+
+@hookspec
+def register_stages(register):
+    """Register training stages, planned into every run they apply to.
+
+    Called once per process, the first time the registry is used.
+
+    :param register: ``register(spec)`` where ``spec`` is a :class:`catdog_zoo.StageSpec`. Names
+        are taken as for engines.
     :returns: nothing (return values are ignored).
     """

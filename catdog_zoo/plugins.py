@@ -29,8 +29,8 @@ from typing import Optional
 
 import pluggy
 
-from . import hookspecs
-from .errors import UnknownModelError, ZooError
+from . import extensions, hookspecs
+from .errors import ConfigError, UnknownModelError, ZooError
 from .registry import ModelSpec, Registry, with_origin
 from .util.version import __version__
 
@@ -56,6 +56,10 @@ class PluginInfo:
     models: list = field(default_factory=list)
     datasets: list = field(default_factory=list)
     commands: list = field(default_factory=list)
+    engines: list = field(default_factory=list)
+    exporters: list = field(default_factory=list)
+    trackers: list = field(default_factory=list)
+    stages: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     disabled: bool = False
     skipped: str = ""  # why the plugin was not loaded (an incompatible API version)
@@ -89,6 +93,8 @@ class Zoo:
         self.plugins: dict[str, PluginInfo] = {}
         self.models = Registry()
         self.datasets: dict = {}
+        # engines, exporters, trackers, stages: name -> spec (catdog_zoo/extensions.py), built-in ones first
+        self.extensions: dict = {kind: {} for kind in extensions.KINDS}
         disabled = _disabled_names()
         for module_name in builtins:
             info = PluginInfo(name=module_name, module=module_name, distribution="catdog-zoo",
@@ -103,8 +109,25 @@ class Zoo:
                 self._register(info, ep.load)
             else:
                 self.plugins.setdefault(ep.name, info)
-        self._call_each("register_models", lambda info: {"register": self._model_registrar(info)})
-        self._call_each("register_datasets", lambda info: {"register": self._dataset_registrar(info)})
+        self._call_each("register_models", lambda info: {"register": _model_registrar(self, info)})
+        self._call_each("register_datasets", lambda info: {"register": _dataset_registrar(self, info)})
+        for kind, (hook, spec_class) in extensions.KINDS.items():
+            self._call_each(hook, lambda info, kind=kind, spec_class=spec_class:
+                            {"register": _extension_registrar(self, info, kind, spec_class)})
+
+    def extension(self, kind: str, name: str, flag: str = ""):
+        """The ``kind`` ("engines", "exporters", ...) registered as ``name``; an unknown one is one error listing
+        the known names (and, when a plugin of that name failed to load, its error)."""
+        known = self.extensions[kind]
+        if name in known:
+            return known[name]
+        what = flag or kind[:-1]
+        info = self.plugins.get(name)
+        if info is not None and info.status != "ok":
+            why = info.errors[0] if info.errors else info.skipped or "disabled with " + DISABLE_ENV
+            raise ConfigError(f"{what} '{name}' is unavailable: plugin {info.origin} {why}")
+        raise ConfigError(f"unknown {what} '{name}' (known: {', '.join(sorted(known)) or 'none'}; see "
+                          "'catdog-zoo plugins')")
 
     def model(self, name: str) -> ModelSpec:
         """The spec registered as ``name``; when a plugin of that name failed to load, its error."""
@@ -172,33 +195,52 @@ class Zoo:
             if failed:
                 info.errors.append(f"{hook_name} failed: {failed}")
 
-    def _model_registrar(self, info: PluginInfo):
-        def register(spec: ModelSpec) -> None:
-            if not isinstance(spec, ModelSpec):
-                raise TypeError(f"register() takes a catdog_zoo.ModelSpec, got {type(spec).__name__}")
-            spec = with_origin(spec, info.name, info.distribution, info.version)
-            builtin = [s for s in self.models.named(spec.name) if s.distribution in BUILTIN_DISTRIBUTIONS]
-            if builtin and not info.builtin:  # a built-in model's name stays the built-in's
-                info.errors.append(f"model name '{spec.name}' belongs to the built-in model of "
-                                   f"{builtin[0].distribution}; {info.origin}'s '{spec.name}' was not registered "
-                                   "(rename it)")
-                return
-            conflict = self.models.add(spec)
-            if conflict:
-                info.errors.append(conflict)
-            info.models.append(spec.name)
-        return register
 
-    def _dataset_registrar(self, info: PluginInfo):
-        def register(source) -> None:
-            if source.name in self.datasets:
-                info.errors.append(f"data source '{source.name}' is already registered by "
-                                   f"{self.datasets[source.name].plugin}")
-                return
-            source.plugin = info.distribution or info.name
-            self.datasets[source.name] = source
-            info.datasets.append(source.name)
-        return register
+# -- what each hook's register() does with what a plugin gives it ------------------------------
+def _model_registrar(zoo: Zoo, info: PluginInfo):
+    def register(spec: ModelSpec) -> None:
+        if not isinstance(spec, ModelSpec):
+            raise TypeError(f"register() takes a catdog_zoo.ModelSpec, got {type(spec).__name__}")
+        spec = with_origin(spec, info.name, info.distribution, info.version)
+        builtin = [s for s in zoo.models.named(spec.name) if s.distribution in BUILTIN_DISTRIBUTIONS]
+        if builtin and not info.builtin:  # a built-in model's name stays the built-in's
+            info.errors.append(f"model name '{spec.name}' belongs to the built-in model of "
+                               f"{builtin[0].distribution}; {info.origin}'s '{spec.name}' was not registered "
+                               "(rename it)")
+            return
+        conflict = zoo.models.add(spec)
+        if conflict:
+            info.errors.append(conflict)
+        info.models.append(spec.name)
+    return register
+
+def _extension_registrar(zoo: Zoo, info: PluginInfo, kind: str, spec_class):
+    """``register(spec)`` for one extension point: a built-in's name stays the built-in's, a name taken by
+    another plugin stays the first one's; either way the plugin is reported as failed for it."""
+    def register(spec) -> None:
+        if not isinstance(spec, spec_class):
+            raise TypeError(f"register() takes a catdog_zoo.{spec_class.__name__}, got {type(spec).__name__}")
+        taken = zoo.extensions[kind].get(spec.name)
+        if taken is not None:
+            info.errors.append(f"{kind[:-1]} name '{spec.name}' is already registered by "
+                               f"{taken.distribution or taken.plugin}; {info.origin}'s was not registered "
+                               "(rename it)")
+            return
+        zoo.extensions[kind][spec.name] = extensions.with_origin(spec, info.name, info.distribution,
+                                                                   info.version)
+        getattr(info, kind).append(spec.name)
+    return register
+
+def _dataset_registrar(zoo: Zoo, info: PluginInfo):
+    def register(source) -> None:
+        if source.name in zoo.datasets:
+            info.errors.append(f"data source '{source.name}' is already registered by "
+                               f"{zoo.datasets[source.name].plugin}")
+            return
+        source.plugin = info.distribution or info.name
+        zoo.datasets[source.name] = source
+        info.datasets.append(source.name)
+    return register
 
 
 _zoo: Optional[Zoo] = None
@@ -243,9 +285,10 @@ def _loadable(info: PluginInfo, ep, disabled: set) -> bool:
     if failed:  # finding the module ran a parent package's __init__, which failed
         info.errors.append(f"failed to load: {failed}")
         return False
-    if declared is not None and declared != hookspecs.PLUGIN_API_VERSION:
-        info.skipped = (f"written for plugin API {declared}, this catdog-zoo provides "
-                        f"{hookspecs.PLUGIN_API_VERSION}; upgrade one of them")
+    if declared is not None and declared not in hookspecs.SUPPORTED_API_VERSIONS:
+        supported = " and ".join(map(str, hookspecs.SUPPORTED_API_VERSIONS))
+        info.skipped = (f"written for plugin API {declared}, this catdog-zoo provides {supported}; upgrade one of "
+                        "them")
         return False
     return True
 

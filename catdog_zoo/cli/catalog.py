@@ -100,7 +100,7 @@ def plugins(as_json):
     for info in infos:
         origin = f"{info['distribution']} {info['version']}".strip() or info["module"]
         echo(f"{terminal(info['name'])} ({terminal(origin)}) [{terminal(info['status'])}]")
-        for key in ("hooks", "models", "datasets", "commands"):
+        for key in ("hooks", "models", "datasets", "commands", "engines", "exporters", "trackers", "stages"):
             if info[key]:
                 echo(f"  {key}: {', '.join(map(terminal, info[key]))}")
         if info["skipped"]:
