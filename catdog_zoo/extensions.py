@@ -40,14 +40,21 @@ class Extension:
 
 @dataclass(frozen=True, kw_only=True)
 class EngineSpec(Extension):
-    """A feature-extraction engine: ``load(layers, image_shape, weights_digest, say)`` returns a callable on
-    float32 batches (``engine(x) -> features``) for a model's frozen layers."""
+    """A feature-extraction engine: what runs a model's frozen layers on float32 batches.
+
+    A converting engine gives ``convert(layers, image_shape) -> bytes`` and ``load(content) -> engine``: the
+    core converts once, checks the result against Keras on a probe image and caches the bytes (keyed by the
+    frozen weights, the shape and ``runtime()``). An engine that runs the layers as they are gives
+    ``load(layers, image_shape) -> engine`` alone. An engine is a callable ``engine(x) -> features`` on float32
+    arrays; one that can compute in bfloat16 also has ``engine.bfloat16() -> engine``.
+    """
 
     load: Callable
+    convert: Optional[Callable] = None
+    runtime: Optional[Callable] = None  # () -> str: what converted bytes depend on beyond the layers
     chunk: int = 64  # images per call the engine runs best with
-    precisions: tuple = ("float32",)  # what it can compute training features in
-    converts: bool = True  # a conversion of the layers: checked against Keras on a probe before it is used
-    available: Optional[Callable] = None  # () -> bool: whether it can run here (None: always)
+    precisions: tuple = ("float32",)  # what it can compute the training split's features in
+    available: Optional[Callable] = None  # () -> str: "" when it can run here, else why not (None: always)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,8 +70,19 @@ class ExporterSpec(Extension):
 
 @dataclass(frozen=True, kw_only=True)
 class TrackerSpec(Extension):
-    """An experiment tracker: ``start(run_dir, config) -> tracker`` with ``params(dict)``,
-    ``epoch(stage, epoch, logs)``, ``artifact(path)`` and ``finish(record)``, each optional."""
+    """An experiment tracker: ``start(run_dir, config) -> tracker`` when a run starts (``run_dir`` a Path,
+    ``config`` the run's recorded config as a dict), the tracker having any of these methods, each called on
+    the chief worker only:
+
+    - ``params(params: dict)``: once, after ``start`` (the config's keys, the model's name and plugin);
+    - ``epoch(stage: str, epoch: int, logs: dict)``: after every epoch (``epoch`` counts across stages;
+      ``logs``: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` as floats);
+    - ``artifact(path: Path)``: each file the run wrote that a tracker keeps (model, metrics, report);
+    - ``finish(status: str, metrics: dict)``: last; ``status`` "finished", "failed" or "interrupted".
+
+    A tracker that raises is named in one warning and dropped for the rest of the run: a run is never lost to
+    its tracker.
+    """
 
     start: Callable
 
