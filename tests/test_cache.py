@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from catdog_zoo.data import cache
-from catdog_zoo.data.decode import decode_split, decoded_key
+from catdog_zoo.data.decode import decode_split
+from catdog_zoo.data.decoded_cache import decoded_key
 from catdog_zoo.data.splits import make_splits
 from catdog_zoo.util.digest import files_digest
 from catdog_zoo.util.rows import FileRows, take
@@ -187,7 +188,8 @@ def test_a_large_entry_damaged_on_disk_stops_at_first_read_and_is_removed(own_ca
 
 
 def test_dropped_pixels_keep_their_verdicts_and_decode_again_on_demand(tiny_data, own_cache):
-    from catdog_zoo.data.decode import DecodedOnTheFly, keeps_pixels
+    from catdog_zoo.data.decoded_cache import keeps_pixels
+    from catdog_zoo.data.on_the_fly import DecodedOnTheFly
     assert keeps_pixels("auto", 14_000, (224, 224)) and not keeps_pixels("auto", 15_000, (224, 224))
     assert keeps_pixels("keep", 10**6, (224, 224)) and not keeps_pixels("drop", 1, (224, 224))
     split = make_splits(tiny_data).train

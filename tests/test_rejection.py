@@ -165,7 +165,7 @@ def test_predictions_are_temperature_scaled(open_run):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     temperature = metrics["calibration"]["temperature"]
     model = catdog_zoo.load_model(run_dir / "model.keras")
-    from catdog_zoo.data.decode import decode_file
+    from catdog_zoo.data.pixels import decode_file
     path = sorted((data / "validation" / "dogs").iterdir())[0]
     logit = float(np.asarray(model(decode_file(str(path), (32, 32))[None].astype("float32")))[0, 0])
     (r,) = catdog_zoo.predict(run_dir, [path])

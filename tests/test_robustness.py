@@ -21,7 +21,8 @@ from PIL import Image
 
 import catdog_zoo
 from catdog_zoo.cli import cli
-from catdog_zoo.data.decode import ImageError, decode_file
+from catdog_zoo.data.limits import ImageError
+from catdog_zoo.data.pixels import decode_file
 from catdog_zoo.data.sources import fetch_archive, safe_extract
 from catdog_zoo.errors import ZooError
 from catdog_zoo.training import checkpoints
@@ -84,7 +85,7 @@ def test_whole_split_pipeline_and_one_by_one_decoding_agree(messy, tmp_path):
     bombs) by hand. Either way every file gets the same pixels and the same verdict."""
     from test_trust import png_bomb
 
-    from catdog_zoo.data.decode import _graph_decoded, decoded_in_order
+    from catdog_zoo.data.bulk_decode import _graph_decoded, decoded_in_order
     paths = sorted(str(p) for p in (messy / "train").rglob("*") if p.is_file() and p.suffix != ".txt")
     paths.insert(3, str(png_bomb(tmp_path / "bomb.png", 23000, 23000)))
     paths.insert(5, str(tmp_path / "gone.jpg"))  # missing
@@ -111,7 +112,7 @@ def test_very_large_image(tmp_path, monkeypatch):
     path = save(Image.fromarray(np.broadcast_to(big, (12000, 12000, 3)).copy()), tmp_path / "big.jpg", "JPEG")
     with pytest.raises(ImageError, match="declares 12000x12000 pixels, more than the 50 million"):
         decode_file(str(path), (64, 64))
-    monkeypatch.setattr("catdog_zoo.data.decode.MAX_PIXELS", 150_000_000)  # as CATDOG_ZOO_MAX_PIXELS does
+    monkeypatch.setattr("catdog_zoo.data.limits.MAX_PIXELS", 150_000_000)  # as CATDOG_ZOO_MAX_PIXELS does
     pixels = decode_file(str(path), (64, 64))
     assert pixels.shape == (64, 64, 3) and pixels[0, 0, 0] < 20 and pixels[0, -1, 0] > 235
 

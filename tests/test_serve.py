@@ -62,7 +62,7 @@ def test_bfloat16_is_said_and_close_or_refused_where_the_cpu_would_emulate_it(se
     from catdog_zoo.serve.served import ServedRun
 
     run, data, _ = served
-    images = np.stack([catdog_zoo.data.decode.decode_file(str(f), (32, 32)) for f in photos(data / "validation", 4)])
+    images = np.stack([catdog_zoo.data.pixels.decode_file(str(f), (32, 32)) for f in photos(data / "validation", 4)])
     exact = ServedRun(run)
     assert exact.info["precision"] == "float32"
     if not (openvino_engine.available() and openvino_engine.native_bfloat16()):
@@ -97,7 +97,7 @@ def test_tf_serving_rest_shapes(served):
         columns = c.post("/v1/models/frozen_serve:predict", json={"inputs": {"image_bytes": [{"b64": b} for b in b64]}}
                          ).json()
         assert columns["outputs"]["class_name"] == [p["class_name"] for p in rows["predictions"]]
-        from catdog_zoo.data.decode import decode_file
+        from catdog_zoo.data.pixels import decode_file
         pixels = decode_file(str(files[0]), (32, 32)).astype(float).tolist()
         by_pixels = c.post("/v1/models/frozen_serve:predict", json={"instances": [pixels]}).json()
         assert by_pixels["predictions"][0]["probabilities"] == pytest.approx(

@@ -309,7 +309,7 @@ def test_serving_signatures_give_probabilities_and_class_names_from_pixels_or_en
     import tensorflow as tf
 
     from catdog_zoo import load_model
-    from catdog_zoo.data.decode import decode_file
+    from catdog_zoo.data.pixels import decode_file
     from catdog_zoo.models.heads import probabilities
     run("export", tiny_run, "--format", "saved_model", "--out", tmp_path / "m")
     served = tf.saved_model.load(str(tmp_path / "m" / "1"))

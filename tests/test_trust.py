@@ -20,7 +20,8 @@ from conftest import our_lines
 
 import catdog_zoo
 from catdog_zoo.cli import cli
-from catdog_zoo.data.decode import ImageError, decode_file
+from catdog_zoo.data.limits import ImageError
+from catdog_zoo.data.pixels import decode_file
 from catdog_zoo.util.files import csv_cell
 from catdog_zoo.util.locks import folder_lock
 

@@ -7,19 +7,17 @@ from pathlib import Path
 from ..config import KEYS, SPLITS
 from ..errors import ConfigError
 from ..util.progress import SILENT
+from . import formats
 from .decode import decode_split
 from .splits import IMAGE_EXTENSIONS, make_splits, missing_from_splits, unlabelable
 
-SIGNATURES = {b"\xff\xd8": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
 EXTENSION_FORMAT = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".gif": "gif", ".bmp": "bmp", ".webp": "webp"}
 
 
 def content_format(path: Path):
     with open(path, "rb") as f:
         head = f.read(12)
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return next((fmt for sig, fmt in SIGNATURES.items() if head.startswith(sig)), None)
+    return formats.content_format(head)
 
 
 def _listing(folder: Path) -> list:

@@ -8,7 +8,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ..data.decode import ImageError, decode_file
+from ..data.limits import ImageError
+from ..data.pixels import decode_file
 from ..data.splits import DataSplits
 from ..errors import ZooError
 from ..models.augment import augmentation_layers
@@ -18,7 +19,7 @@ from .plots import image_grid
 
 def _first_usable(paths, count: int, size, keep_aspect: bool = False) -> list:
     """Up to ``count`` decoded images from ``paths`` in order, passing over broken files (``keep_aspect``: each
-    fitted inside ``size`` with its proportions, see :func:`~catdog_zoo.data.decode.decode_file`)."""
+    fitted inside ``size`` with its proportions, see :func:`~catdog_zoo.data.pixels.decode_file`)."""
     pictures = []
     for path in paths:
         if len(pictures) == count:

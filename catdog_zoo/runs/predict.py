@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.decode import ImageError, decode_file, describe_skipped
+from ..data.decode import describe_skipped
+from ..data.limits import ImageError
+from ..data.pixels import decode_file
 from ..errors import ZooError
 from ..util.files import csv_cell, output_path, write_text
 from ..util.locks import folder_lock

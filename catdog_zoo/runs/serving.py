@@ -7,7 +7,7 @@ SavedModel signatures (each takes a batch):
   string; for a run that rejects (:mod:`.rejection`) also ``ood_score`` ``(N,)`` float32 and ``rejected``
   ``(N,)`` bool, and ``class_name`` is ``unknown`` for a rejected image.
 - ``serve_image_bytes``: ``image_bytes``, ``(N,)`` encoded JPEG, PNG, GIF or BMP files -> the same outputs,
-  each image decoded and resized exactly as training decodes it (:func:`catdog_zoo.data.decode.pixels`).
+  each image decoded and resized exactly as training decodes it (:func:`catdog_zoo.data.pixels.pixels`).
   TF Serving's REST API takes such an input as ``{"instances": [{"image_bytes": {"b64": "..."}}]}``.
 - ``serve``: ``images`` -> the logits of ``model.keras``.
 
@@ -38,7 +38,9 @@ def write_saved_model(model, path, class_names, image_size, temperature: float =
     import keras
     import tensorflow as tf
 
-    from ..data.decode import MAX_PIXELS, declared_pixels, pixels
+    from ..data.formats import declared_pixels
+    from ..data.limits import MAX_PIXELS
+    from ..data.pixels import pixels
     from .rejection import REJECTED
 
     names = tf.constant(list(class_names))
@@ -135,7 +137,8 @@ def tflite_bytes(saved_model_dir, quantize: str, calibration=None) -> bytes:
 def calibration_images(paths, image_size, count: int = CALIBRATION_IMAGES):
     """A function giving up to ``count`` of the image files ``paths`` (evenly spread; a file that does not
     decode is passed over) as float32 pixels, decoding only those: not the whole split."""
-    from ..data.decode import ImageError, decode_file
+    from ..data.limits import ImageError
+    from ..data.pixels import decode_file
 
     picked = np.linspace(0, len(paths) - 1, num=min(count, len(paths))).round().astype(int) if len(paths) else []
 

@@ -10,7 +10,8 @@ import time
 
 import numpy as np
 
-from ..data.decode import ImageError, decode_bytes
+from ..data.limits import ImageError
+from ..data.pixels import decode_bytes
 from .limits import LimitError, Limits
 
 
