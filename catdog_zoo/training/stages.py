@@ -232,7 +232,7 @@ class FineTuneOnActivations(FineTune):
                    f"learning rate {cfg.fine_tune_learning_rate:g}, on cached activations of its layer {parts.cut}")
         lower = FrozenChain(front=chain.front, frozen=[parts.lower], head=[])
         activations, report = cached_inputs(runner, lower, f"activations-{parts.cut}",
-                                            decide(cfg.engine, "float32"))
+                                            decide(cfg.engine))
         self.activation_report = report.as_dict()
         self.prepare(runner.net)
         with runner.cluster.scope():
