@@ -2,12 +2,13 @@
 
 Training extracted the features of a model's frozen backbone on the engine of ``models.engine``
 (TFLite/XNNPACK by default, 2-2.5x TensorFlow's throughput on a CPU, features within 1e-4). Scoring
-does the same, with the run's engine decided as training decides it (``models.extraction``): when the run's plugin names a backbone (``frozen_backbone``) and the model splits there
-into front, backbone and head, ``evaluate`` and ``predict`` run the front in TensorFlow, the backbone on
-the engine (its conversion cached by weights digest, so usually the one training made) and the head in
-Keras. A fine-tuned backbone is just as fixed at inference and runs on the engine too. Anything else
-(no backbone declared, the plugin not installed, a model that does not split, an engine that cannot take
-the backbone) runs whole in Keras, as ``model.keras`` does.
+does the same, with the run's engine decided as training decides it (``models.extraction``): when the
+run's plugin names a backbone (``frozen_backbone``) and the model splits there into front, backbone and
+head, ``evaluate`` and ``predict`` run the front in TensorFlow, the backbone on the engine (its conversion
+cached by weights digest, so usually the one training made) and the head in Keras. A fine-tuned backbone
+is just as fixed at inference and runs on the engine too. Anything else (no backbone declared, the plugin
+not installed, a model that does not split, an engine that is not here or cannot take the backbone) runs
+whole in Keras, as ``model.keras`` does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tensorflow as tf
 
 from ..errors import ConfigError, ZooError
 from ..models.engine import REFERENCE, frozen_engine, frozen_input_shape
-from ..models.extraction import IN_TENSORFLOW, decide
+from ..models.extraction import IN_TENSORFLOW, Extraction, decide
 from ..models.frozen import extractor, split_frozen
 from ..models.heads import probabilities
 from ..plugins import get_zoo
@@ -70,8 +71,9 @@ class RunModel:
         frozen = None
         if extraction.engine != REFERENCE:
             try:
+                # a fallback is Keras' own speed: nothing to say
                 frozen = frozen_engine(chain.frozen, frozen_input_shape(chain, image_size), chain.weights_digest(),
-                                       extraction, say=lambda text: None)  # a fallback is Keras' own speed: nothing to say
+                                       extraction, say=lambda text: None)
             except ConfigError:  # the run's engine is not here (an extra not installed) or cannot run it
                 frozen = None
             if frozen is not None and frozen.name == REFERENCE:
@@ -132,7 +134,7 @@ def run_extraction(engine: str, precision: str = "float32"):
     try:
         return decide(engine, precision)
     except ConfigError:
-        return IN_TENSORFLOW if precision == "float32" else decide("auto", precision)
+        return Extraction(precision=precision)
 
 
 def open_run_model(run_dir, config, record, model, reject: bool = True, precision: str = "float32") -> tuple:
