@@ -55,8 +55,6 @@ class OpenVINOFrozen:
     :meth:`OpenVINOFrozen.bfloat16` is the same model compiled to compute in bfloat16 (made on first use).
     """
 
-    name = "openvino"
-
     def __init__(self, model):
         import openvino as ov
 
@@ -108,7 +106,7 @@ class _Streams:
     thread, so it keeps its pace when another thread takes a core, where one stream over every core (the
     LATENCY compilation) waits at each layer for its slowest thread. Under load that roughly halves a
     request's latency and lifts images/s by a third (docs/serve.md). The kernels are the same: results are
-    bit-identical to :class:`_Compiled`'s (tests/test_openvino_engine.py)."""
+    bit-identical to :class:`_Compiled`'s (tests/test_engine.py)."""
 
     def __init__(self, core, model, precision: str):
         import openvino as ov

@@ -18,8 +18,6 @@ from .engine import TensorFlowFrozen
 class TFLiteFrozen:
     """A converted TFLite model of the frozen layers, run by the LiteRT interpreter on every core."""
 
-    name = "tflite"
-
     def __init__(self, content: bytes):
         import warnings
 
