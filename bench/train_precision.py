@@ -33,14 +33,16 @@ def main() -> None:
     from catdog_zoo.data.sources import resolve_data
     from catdog_zoo.data.splits import make_splits
     from catdog_zoo.models import openvino_engine
-    from catdog_zoo.models.engine import convert
+    from catdog_zoo.models.engine import Loaded
+    from catdog_zoo.models.tflite_engine import convert
+    from catdog_zoo.plugins import get_zoo
 
     root = resolve_data(args.data)
     size = (args.size, args.size)
     backbone = keras.applications.MobileNetV2(input_shape=(*size, 3), include_top=False, weights="imagenet")
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1)
-    engine = openvino_engine.load(openvino_engine.convert(
-        convert([scaled, backbone, keras.layers.GlobalAveragePooling2D()], (*size, 3))))
+    engine = Loaded(get_zoo().extension("engines", "openvino"), openvino_engine.load(openvino_engine.convert(
+        convert([scaled, backbone, keras.layers.GlobalAveragePooling2D()], (*size, 3)))))  # called as training does
     run = {"float32": engine, "bfloat16": engine.bfloat16()}
 
     def features(images, precision):

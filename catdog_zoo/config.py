@@ -25,7 +25,6 @@ from .util.reading import read_yaml
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 SPLITS = ("train", "validation", "test")
-ENGINES = ("auto", "openvino", "tflite", "tensorflow")
 DECODED_CACHE = ("auto", "keep", "drop")
 TRAIN_PRECISIONS = ("auto", "float32", "bfloat16")
 MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse anything absurd before parsing
@@ -129,6 +128,14 @@ def _check_choice(key: Key, value):
     return value
 
 
+def _check_name(key: Key, value):
+    """A registered name's shape (letters, digits, '_', '-'); whether it is registered is checked against the zoo
+    (:func:`check_engine`)."""
+    if not isinstance(value, str) or not value.isascii() or not value.replace("_", "").replace("-", "").isalnum():
+        raise ConfigError(f"{key.name} must be a name (letters, digits, '_' or '-'), got {str(value)[:40]!r}")
+    return value
+
+
 def _check_size(key: Key, value):
     """160, "160", "160x128" or [160, 128] -> (160, 128), each side within the key's bounds."""
     if isinstance(value, str):
@@ -153,7 +160,7 @@ def _check_layer(key: Key, value):
 
 
 _CHECKS = {"int": _check_int, "float": _check_float, "bool": _check_bool, "str": _check_str,
-           "choice": _check_choice, "size": _check_size, "layer": _check_layer}
+           "choice": _check_choice, "size": _check_size, "layer": _check_layer, "name": _check_name}
 
 _KEY_LIST = [
     Key("model", "str", None, "Registered model name.", flag="none"),
@@ -196,11 +203,11 @@ _KEY_LIST = [
     Key("decoded_cache", "choice", "auto", "Keep decoded pixels in the cache between runs (keep), or only which "
         "files are usable, decoding pixels again when needed (drop); auto: keep a split's pixels when they take "
         "at most 2 GiB (about 14,000 images at 224 px).", choices=DECODED_CACHE),
-    Key("engine", "choice", "auto", "What runs a frozen backbone's forward pass when features are extracted: "
+    Key("engine", "name", "auto", "What runs a frozen backbone's forward pass when features are extracted: "
         "tflite (XNNPACK kernels on the CPU, the same float32 results), openvino (the same, and bfloat16 for "
-        "--train-precision; pip install 'catdog-zoo[openvino]'), tensorflow, or auto (openvino when installed "
-        "and the CPU computes in bfloat16, else tflite; tensorflow when neither converts the backbone or a GPU is "
-        "visible).", choices=ENGINES, backbone_only=True),
+        "--train-precision; pip install 'catdog-zoo[openvino]'), tensorflow, a plugin's engine ('catdog-zoo "
+        "plugins' lists them), or auto (openvino when installed and the CPU computes in bfloat16, else tflite; "
+        "tensorflow when neither converts the backbone or a GPU is visible).", backbone_only=True, metavar="NAME"),
     Key("train_precision", "choice", "auto", "What the training split's backbone features are computed in: "
         "float32, or bfloat16 (about 2x faster with the openvino engine on a CPU with AMX or AVX512-BF16; heads "
         "scored the same in every measurement, docs/performance.md); auto: bfloat16 where OpenVINO runs on a CPU "
@@ -328,8 +335,9 @@ def check_paths_here(cfg, where: str, keys=("data", "weights")) -> None:
             raise ConfigError(missing_text(name, value, where))
 
 
-def check_for_model(spec, cfg) -> None:
-    """Options the chosen model cannot honour, refused before any work."""
+def check_for_model(spec, cfg, engines: dict) -> None:
+    """Options the chosen model cannot honour, refused before any work; ``engines``: the zoo's registered
+    engines (name -> ``EngineSpec``)."""
     if cfg.weights is not None:
         if spec.pretrained is None:
             raise ConfigError(spec.no_weights_message())
@@ -339,11 +347,24 @@ def check_for_model(spec, cfg) -> None:
         raise ConfigError(f"model '{spec.name}' declares no frozen backbone; --fine-tune-epochs does not apply")
     if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("--tensorboard needs the tensorboard package: pip install 'catdog-zoo[tensorboard]'")
-    if cfg.train_precision == "bfloat16":  # only OpenVINO computes in bfloat16 (models/openvino_engine.py)
-        if cfg.engine not in ("auto", "openvino"):
-            raise ConfigError(f"--train-precision bfloat16 needs --engine openvino or auto, not {cfg.engine}")
-        if importlib.util.find_spec("openvino") is None:
-            raise ConfigError("--train-precision bfloat16 needs OpenVINO: pip install 'catdog-zoo[openvino]'")
+    check_engine(cfg, engines)
+
+
+def check_engine(cfg, engines: dict) -> None:
+    """``engine`` must be ``auto`` or a registered engine (one line listing them); ``--train-precision bfloat16``
+    an engine that computes in it, installed here."""
+    if cfg.engine != "auto" and cfg.engine not in engines:
+        raise ConfigError(f"engine must be one of auto, {', '.join(sorted(engines))}, got {cfg.engine!r} (a plugin's "
+                          "engine: 'catdog-zoo plugins' lists what is installed)")
+    if cfg.train_precision == "bfloat16":
+        able = [name for name, spec in engines.items() if "bfloat16" in spec.precisions]
+        if cfg.engine not in ("auto", *able):
+            raise ConfigError(f"--train-precision bfloat16 needs --engine {' or '.join([*able, 'auto'])}, not "
+                              f"{cfg.engine}")
+        why = [engines[name].available() for name in able if engines[name].available and
+               (cfg.engine in ("auto", name))]
+        if why and all(why):  # none of the engines that could is installed here
+            raise ConfigError(f"--train-precision bfloat16 {why[0]}")
 
 
 # What decides a run's data, split and input: every run folder has always recorded them.

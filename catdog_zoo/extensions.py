@@ -17,7 +17,7 @@ The core fills in ``plugin``, ``distribution`` and ``version`` from the entry po
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,21 +40,37 @@ class Extension:
 
 @dataclass(frozen=True, kw_only=True)
 class EngineSpec(Extension):
-    """A feature-extraction engine: what runs a model's frozen layers on float32 batches.
+    """A feature-extraction engine: what runs a model's frozen layers on float32 batches (``--engine NAME``).
 
     A converting engine gives ``convert(layers, image_shape) -> bytes`` and ``load(content) -> engine``: the
-    core converts once, checks the result against Keras on a probe image and caches the bytes (keyed by the
-    frozen weights, the shape and ``runtime()``). An engine that runs the layers as they are gives
-    ``load(layers, image_shape) -> engine`` alone. An engine is a callable ``engine(x) -> features`` on float32
-    arrays; one that can compute in bfloat16 also has ``engine.bfloat16() -> engine``.
+    core converts once, checks the result against Keras on a probe image (features within 1e-4) and caches the
+    bytes (keyed by the frozen weights, the shape and ``runtime()``), so a conversion is checked once. An engine
+    that runs the layers as they are gives ``load(layers, image_shape) -> engine`` alone, checked the same way
+    each time it is made. An engine that fails its check is named in one line: ``--engine NAME`` stops there,
+    ``auto`` goes on to the next engine.
+
+    An engine is a callable ``engine(x) -> features`` on float32 arrays, called ``chunk`` rows at a time (the
+    last call padded); one with ``"bfloat16"`` in ``precisions`` also has ``engine.bfloat16() -> engine``, and
+    ``engine.native_bfloat16`` true where that is faster than float32 here (else it is used only when asked
+    for).
     """
 
     load: Callable
     convert: Optional[Callable] = None
     runtime: Optional[Callable] = None  # () -> str: what converted bytes depend on beyond the layers
-    chunk: int = 64  # images per call the engine runs best with
+    chunk: Union[int, dict] = 64  # images per call it runs best with, or {precision: images}; 0: whole batches
     precisions: tuple = ("float32",)  # what it can compute the training split's features in
     available: Optional[Callable] = None  # () -> str: "" when it can run here, else why not (None: always)
+    faster_here: Optional[Callable] = None  # () -> bool: --engine auto tries it here (None: only by name)
+    title: str = ""  # how messages name it ("" : its name)
+
+    def chunk_for(self, precision: str = "float32") -> int:
+        """Images per call when computing in ``precision`` (0: the whole batch in one call)."""
+        return self.chunk.get(precision, 0) if isinstance(self.chunk, dict) else self.chunk
+
+    @property
+    def shown(self) -> str:
+        return self.title or self.name
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,8 +8,11 @@ import tensorflow as tf
 
 from catdog_zoo import ConfigError
 from catdog_zoo.models import openvino_engine
-from catdog_zoo.models.chunks import CHUNK, in_chunks
-from catdog_zoo.models.engine import TensorFlowFrozen, frozen_engine
+from catdog_zoo.models.chunks import in_chunks
+from catdog_zoo.models.engine import TensorFlowFrozen
+from catdog_zoo.models.engine import frozen_engine as make_engine
+from catdog_zoo.models.extraction import decide
+from catdog_zoo.plugins import get_zoo
 
 needs_openvino = pytest.mark.skipif(not openvino_engine.available(), reason="OpenVINO not installed (extra)")
 
@@ -36,6 +39,11 @@ def frozen_layers(weird=False):
     for layer in layers:
         x = layer(x, training=False)
     return layers
+
+
+def frozen_engine(layers, shape, digest, choice, say=print):
+    """The engine the core makes for ``--engine choice``, decided as a run decides it."""
+    return make_engine(layers, shape, digest, decide(choice), say=say)
 
 
 def images(n=5):
@@ -103,7 +111,7 @@ def test_openvino_streams_give_the_engines_own_results_for_any_batch(own_cache):
         got = streams(x)
         assert got.shape == (n, 8) and got.dtype == np.float32
         assert np.array_equal(got, engine(x))  # the same kernels, one image per request: bit-identical
-    assert engine.streams() is streams and engine.streams("bf16") is not streams
+    assert engine.streams() is streams and engine.streams("bfloat16") is not streams
 
 
 def test_without_openvino_auto_takes_tflite_and_openvino_is_refused_by_name(own_cache, monkeypatch):
@@ -126,7 +134,10 @@ def test_chunks_give_every_call_the_same_number_of_rows_and_keep_the_order():
     assert calls == [4, 4, 4] and out.shape == (11, 2)
     np.testing.assert_array_equal(out, x.reshape(11, -1)[:, :2] * 2)
     assert in_chunks(run, x[:0], 4).shape == (0, 2) and calls[-1] == 4
-    assert set(CHUNK) == {"tflite", "openvino-f32", "openvino-bf16"}
+    engines = get_zoo().extensions["engines"]
+    assert engines["tflite"].chunk_for() == 8 and engines["tflite"].precisions == ("float32",)
+    assert [engines["openvino"].chunk_for(p) for p in ("float32", "bfloat16")] == [4, 8]
+    assert engines["tensorflow"].chunk_for() == 0  # whole batches
 
 
 def test_a_cached_conversion_is_trusted_only_as_stored(own_cache, monkeypatch):
@@ -135,7 +146,7 @@ def test_a_cached_conversion_is_trusted_only_as_stored(own_cache, monkeypatch):
     layers = frozen_layers()
     frozen_engine(layers, (32, 32, 3), "digest-e", "auto")
     checks = []
-    monkeypatch.setattr(engines, "_parity", lambda *a: checks.append(1) or 0.0)
+    monkeypatch.setattr(engines, "_check_parity", lambda *a: checks.append(1) or 0.0)
     again = frozen_engine(layers, (32, 32, 3), "digest-e", "auto")
     assert again.name == "tflite" and checks == []  # passed when it was made: not checked on every run
     (entry,) = own_cache.glob("engine-tflite-*.entry")
@@ -151,11 +162,11 @@ def own_cache(tmp_path, monkeypatch):
 
 def test_auto_leaves_a_visible_gpu_to_tensorflow(own_cache, monkeypatch):
     """XNNPACK runs on the CPU: with a GPU in the machine, auto keeps TensorFlow (which runs there)."""
-    from catdog_zoo.models import engine as engines
+    from catdog_zoo.models import extraction
     monkeypatch.setattr(openvino_engine, "available", lambda: False)
     layers = frozen_layers()
-    monkeypatch.setattr(engines, "gpu_visible", lambda: True)
+    monkeypatch.setattr(extraction, "gpu_visible", lambda: True)
     assert frozen_engine(layers, (32, 32, 3), "digest-g", "auto").name == "tensorflow"
     assert frozen_engine(layers, (32, 32, 3), "digest-g", "tflite").name == "tflite"  # asked for: still given
-    monkeypatch.setattr(engines, "gpu_visible", lambda: False)
+    monkeypatch.setattr(extraction, "gpu_visible", lambda: False)
     assert frozen_engine(layers, (32, 32, 3), "digest-g", "auto").name == "tflite"

@@ -195,10 +195,16 @@ def test_fine_tuning_errors(frozen_plugin, tiny_data, tmp_path):
 
 
 def test_training_precision_is_decided_without_an_engine_when_it_can_be():
-    from catdog_zoo.models.features import training_precision
+    from types import SimpleNamespace
+
+    from catdog_zoo.models.precision import training_precision
 
     class Native:
         native_bfloat16 = True
+        spec = SimpleNamespace(shown="OpenVINO")
+
+        def computes(self, precision):
+            return True
 
         def bfloat16(self):
             return lambda x: x
@@ -214,16 +220,33 @@ def test_training_precision_is_decided_without_an_engine_when_it_can_be():
     yes, no = (lambda: True), (lambda: False)
     assert training_precision("float32", yes, lambda: made.append(1)) == "float32"
     assert training_precision("auto", yes, lambda: made.append(1)) == "bfloat16" and made == []  # cached: no engine
-    assert training_precision("auto", yes, lambda: made.append(1), likely=False) == "float32" and made == []
     assert training_precision("auto", no, Native) == "bfloat16"
     assert training_precision("auto", no, Emulated) == "float32"  # emulated bfloat16 is slower: not taken
     assert training_precision("bfloat16", no, Emulated) == "bfloat16"  # asked for: given
     assert training_precision("auto", no, Broken) == "float32"
     assert training_precision("auto", no, lambda: None) == "float32"  # TensorFlow: float32
-    with pytest.raises(catdog_zoo.ConfigError, match="cannot compile this backbone in bfloat16"):
+    with pytest.raises(catdog_zoo.ConfigError, match="the OpenVINO engine cannot compile this backbone in bfloat16"):
         training_precision("bfloat16", no, Broken)
-    with pytest.raises(catdog_zoo.ConfigError, match="needs the OpenVINO engine"):
+    with pytest.raises(catdog_zoo.ConfigError, match="needs an engine that computes in bfloat16"):
         training_precision("bfloat16", no, lambda: None)
+
+
+def test_auto_precision_is_float32_where_no_engine_computes_bfloat16_natively(monkeypatch):
+    """Decided once, before any engine is made (a warm run makes none): bfloat16 only with an engine that
+    computes in it natively here."""
+    from catdog_zoo.models import extraction, openvino_engine
+
+    monkeypatch.setattr(extraction, "gpu_visible", lambda: False)
+    monkeypatch.setattr(openvino_engine, "faster_here", lambda: False)
+    assert extraction.decide("auto", "auto") == extraction.Extraction("auto", ("tflite",), "float32")
+    assert extraction.decide("openvino", "auto").precision == "float32"
+    assert extraction.decide("tflite", "bfloat16").precision == "bfloat16"  # asked: the engine is told, not us
+    monkeypatch.setattr(openvino_engine, "faster_here", lambda: True)
+    assert extraction.decide("auto", "auto") == extraction.Extraction("auto", ("openvino", "tflite"), "auto")
+    assert extraction.decide("tflite", "auto").precision == "float32"
+    monkeypatch.setattr(extraction, "gpu_visible", lambda: True)  # the CPU engines would leave the GPU idle
+    assert extraction.decide("auto", "auto") == extraction.Extraction("auto", (), "float32")
+    assert extraction.decide("tensorflow", "auto") == extraction.IN_TENSORFLOW
 
 
 def test_a_run_whose_engine_is_missing_here_is_scored_by_keras(frozen_plugin, tiny_data, tmp_path, own_cache,

@@ -19,6 +19,7 @@ from ..data.sources import resolve_data
 from ..data.splits import describe_left_out, make_splits
 from ..errors import ConfigError
 from ..models.duplicates import groups, near_duplicate_pairs
+from ..models.extraction import decide
 from ..models.features import FeatureStore
 from ..models.frozen import split_frozen
 from ..plugins import get_zoo
@@ -64,7 +65,7 @@ def audit(data=None, *, model: str = MODEL, seed: int | None = None, val_fractio
         say(f"Warning: {describe_left_out(splits.left_out)}")
     net = spec.build(len(splits.class_names), size, **({"weights": weights} if weights else {}))
     chain = split_frozen(net, spec.frozen_backbone)
-    store = FeatureStore(chain, spec.qualified_name, size, seed, progress, engine=engine, say=say)
+    store = FeatureStore(chain, spec.qualified_name, size, seed, progress, decide(engine), say=say)
     features = {name: store.plain(decoded[name].images, decoded[name].digest, f"features of {name}") for name in names}
     whole = _Whole(root, names, decoded, features)
     result = findings(whole, splits.class_names, seed)

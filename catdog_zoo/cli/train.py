@@ -81,7 +81,7 @@ def train(model, resume_dir, config_file, quiet, overwrite, as_json, **flags):
     model = _model_from(model, config_file)
     # Everything that can be refused is refused here, before TensorFlow loads.
     spec = get_zoo().model(model)
-    check_for_model(spec, resolve_config(spec, config_file, **flags))
+    check_for_model(spec, resolve_config(spec, config_file, **flags), get_zoo().extensions["engines"])
     from ..training.session import train as run_training
     with _progress_to_stderr(as_json):
         result = run_training(model, config_file=config_file, quiet=quiet, overwrite=overwrite, **flags)
@@ -189,7 +189,7 @@ def lr_find(model, config_file, start, end, steps, out, overwrite, quiet, as_jso
     model = _model_from(model, config_file)
     spec = get_zoo().model(model)
     cfg = resolve_config(spec, config_file, **options)
-    check_for_model(spec, cfg)  # bad values stop before TensorFlow loads
+    check_for_model(spec, cfg, get_zoo().extensions["engines"])  # bad values stop before TensorFlow loads
     check_can_write(out)  # before the sweep, not after it
     check_output(out, overwrite=overwrite, reads=[cfg.data if cfg.data and Path(cfg.data).is_dir() else None])
     from ..reports.plots import lr_curve

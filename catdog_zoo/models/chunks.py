@@ -1,17 +1,13 @@
-"""How many images each call into a CPU engine gets (``models.engine``, ``models.openvino_engine``).
+"""Calling an engine a fixed number of images at a time (its ``EngineSpec.chunk``, ``models.engine``).
 
 The extraction loop hands engines batches of 64 (one cache write, one traced front call per batch); inside,
-each engine runs them a few images at a time, where both CPU engines are fastest here.
+each CPU engine runs them a few images at a time, where it is fastest (the built-in engines' chunks, with the
+measurements behind them, are in :mod:`.builtin_engines`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-# Images per call into a CPU engine. Small batches keep each layer's activations in the caches: MobileNetV2 at
-# 224 px on this project's machine, images/s by batch size (docs/performance.md): XNNPACK 445 (4), 438 (8),
-# 371 (16), 312 (64); OpenVINO float32 423 (4), 359 (8), 262 (64); bfloat16 739 (4), 895 (8), 630 (64).
-CHUNK = {"tflite": 8, "openvino-f32": 4, "openvino-bf16": 8}
 
 
 def in_chunks(run, x: np.ndarray, chunk: int) -> np.ndarray:

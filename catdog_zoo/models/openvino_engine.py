@@ -21,11 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunks import CHUNK, in_chunks
-
 
 def available() -> bool:
-    """OpenVINO is installed and importable."""
+    """OpenVINO is installed and importable (the ``openvino`` EngineSpec's ``available``, :mod:`.builtin_engines`)."""
     try:
         import openvino  # noqa: F401
     except Exception:  # noqa: BLE001 - not installed, or a broken install: the TFLite engine runs instead
@@ -56,8 +54,6 @@ class OpenVINOFrozen:
 
     :meth:`OpenVINOFrozen.bfloat16` is the same model compiled to compute in bfloat16 (made on first use).
     """
-
-    name = "openvino"
 
     def __init__(self, model):
         import openvino as ov
@@ -98,9 +94,7 @@ class _Compiled:
         self.precision = precision
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return in_chunks(self._infer, x, CHUNK[f"openvino-{self.precision}"])
-
-    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """One chunk of rows (the core calls it ``EngineSpec.chunk`` rows at a time, models/engine.py)."""
         return np.array(self._request.infer({0: x})[0])  # a copy: the request reuses its output buffer
 
 
@@ -112,7 +106,7 @@ class _Streams:
     thread, so it keeps its pace when another thread takes a core, where one stream over every core (the
     LATENCY compilation) waits at each layer for its slowest thread. Under load that roughly halves a
     request's latency and lifts images/s by a third (docs/serve.md). The kernels are the same: results are
-    bit-identical to :class:`_Compiled`'s (tests/test_openvino_engine.py)."""
+    bit-identical to :class:`_Compiled`'s (tests/test_engine.py)."""
 
     def __init__(self, core, model, precision: str):
         import openvino as ov
@@ -141,7 +135,7 @@ def _keep_rows(request, place) -> None:
 
 
 def convert(tflite: bytes) -> bytes:
-    """The frozen layers' float32 TFLite model (``engine.convert``) as OpenVINO's IR, XML and weights in one
+    """The frozen layers' float32 TFLite model (``tflite_engine.convert``) as OpenVINO's IR, XML and weights in one
     blob (:func:`load`), then cached. Read by OpenVINO's runtime (``Core.read_model``), not converted by
     ``openvino.convert_model``: that one sends usage statistics over the network unless the user opted out,
     and this tool never phones home."""

@@ -112,7 +112,7 @@ def tflite_bytes(saved_model_dir, quantize: str, calibration=None) -> bytes:
 
     import tensorflow as tf
 
-    from ..models.engine import quiet_native
+    from ..models.tflite_engine import quiet_native
 
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")

@@ -65,7 +65,7 @@ def lr_find(model: str, *, start: float = 1e-7, end: float = 10.0, steps: int = 
     check_option_names(options)  # keys that say nothing of the first stage's batches (epochs, run_dir) are ignored
     spec = get_zoo().model(model)
     cfg = resolve_config(spec, config_file, **options)
-    check_for_model(spec, cfg)
+    check_for_model(spec, cfg, get_zoo().extensions["engines"])
     cluster = make_cluster("one_device")
     net, splits, decoded, _, _, stages = _build(spec, cfg, cluster, quiet, configured_weights(cfg.weights))
     with tempfile.TemporaryDirectory(prefix="catdog-zoo-lr-find-") as scratch:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..runs import rejection
-from ..runs.inference import RunModel
+from ..runs.inference import RunModel, run_extraction
 
 NO_BACKBONE = ("its model has no pretrained backbone (ModelSpec.frozen_backbone), and features learnt from scratch "
                "on these classes alone cannot tell them from everything else")
@@ -37,7 +37,7 @@ def _features(runner, scorer):
     backbone = runner.net.get_layer(runner.spec.frozen_backbone)
     trainable = [(layer, layer.trainable) for layer in [backbone, *getattr(backbone, "layers", [])]]
     try:
-        model = RunModel(runner.net, runner.spec.name, runner.cfg.image_size, runner.cfg.engine)
+        model = RunModel(runner.net, runner.spec.name, runner.cfg.image_size, run_extraction(runner.cfg.engine))
         if not model.has_backbone:
             return None
         out = {}

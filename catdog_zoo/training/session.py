@@ -52,7 +52,7 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
     if config_file and options.get("run_dir") is None and is_run_config(config_file):
         cfg.run_dir = None  # a run's own config.yaml (or a copy's): the repeat gets a new folder, never that run's
     absolute(cfg)  # recorded so, the run means the same from any directory or machine (runs/portable.py)
-    check_for_model(spec, cfg)
+    check_for_model(spec, cfg, get_zoo().extensions["engines"])
     data = Path(cfg.data).expanduser() if cfg.data and Path(cfg.data).expanduser().is_dir() else None
     check_output(cfg.run_dir or runs_root, flag="--run-dir" if cfg.run_dir else "runs folder", folder=True,
                  reads=[data], own_run=cfg.run_dir)  # never inside the data, nor inside another run

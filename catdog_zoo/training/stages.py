@@ -20,7 +20,9 @@ import keras
 
 from ..data.batches import EpochBatches
 from ..data.cache import cache_root
-from ..models.features import FeatureStore, prepared_engine
+from ..models.engine import prepared_engine
+from ..models.extraction import decide
+from ..models.features import FeatureStore
 from ..models.frozen import FrozenChain, split_backbone, split_frozen, unfreeze_top
 from ..models.heads import probabilities
 from ..util.names import terminal
@@ -94,6 +96,7 @@ class HeadOnFeatures(HeadOnImages):
         self.backbone = backbone
         self.used = True
         self.chain = self.engine = None  # the model split and its engine, when prepared while images were decoded
+        self.extraction = None  # engines and precision, decided once (models/extraction.py)
 
     def facts(self) -> dict:
         return {"feature_cache": self.used}
@@ -102,9 +105,9 @@ class HeadOnFeatures(HeadOnImages):
         """Convert the frozen part for the feature engine: single-threaded work that decoding leaves a core
         for (about 1.5 s of a cold run's set-up at 224 px)."""
         self.chain = split_frozen(net, self.backbone)
-        if self.chain is not None and cfg.engine != "tensorflow":
-            self.engine = prepared_engine(self.chain, cfg.image_size, cfg.engine, say,
-                                          bfloat16=cfg.train_precision != "float32")
+        self.extraction = decide(cfg.engine, cfg.train_precision)
+        if self.chain is not None and self.extraction.candidates:
+            self.engine = prepared_engine(self.chain, cfg.image_size, self.extraction, say)
 
     def run(self, runner, first: int, last: int, checkpoint):
         runner.compile(runner.net, runner.cfg.learning_rate)
@@ -119,7 +122,8 @@ class HeadOnFeatures(HeadOnImages):
         # Handed over, not kept: the engine's working memory (hundreds of MB at batch 64) must go once the
         # features are extracted, before the head trains.
         engine, self.engine = self.engine, None
-        features, report = cached_inputs(runner, chain, "features", engine)
+        self.extraction = self.extraction or decide(runner.cfg.engine, runner.cfg.train_precision)  # resumed
+        features, report = cached_inputs(runner, chain, "features", self.extraction, engine)
         del engine
         runner.cache_report = report
         if not runner.cfg.aug_views:  # training features are the photos themselves: copies across splits show
@@ -134,15 +138,15 @@ class HeadOnFeatures(HeadOnImages):
         return scorer
 
 
-def cached_inputs(runner, chain, part: str, engine=None) -> tuple:
+def cached_inputs(runner, chain, part: str, extraction, engine=None) -> tuple:
     """``({"train": [view, ...], "validation": rows, "test": rows}, report)`` (each view or rows ``(N, ...)``,
     read from disk on demand): what ``chain``'s
     frozen part makes of every image (and augmented view), cached on disk (``models.features``)."""
     cfg, decoded = runner.cfg, runner.decoded
     # Only the head's training features may be bfloat16: fine-tuning's activations were not measured so.
     store = FeatureStore(chain, runner.spec.qualified_name, cfg.image_size, cfg.seed, runner.progress,
-                         engine=cfg.engine, say=runner.say, part=part, cluster=runner.cluster, prepared=engine,
-                         train_precision=cfg.train_precision if part == "features" else "float32")
+                         extraction if part == "features" else extraction.in_float32(), say=runner.say, part=part,
+                         cluster=runner.cluster, prepared=engine)
     train = decoded["train"]
     inputs = {"train": store.augmented(train.images, train.digest, cfg.aug_views) if cfg.aug_views
               else [store.plain(train.images, train.digest, f"{part} of train", training=True)]}
@@ -227,7 +231,8 @@ class FineTuneOnActivations(FineTune):
         runner.say(f"Fine-tuning {terminal(self.backbone)} from layer {self.from_layer} for {self.epochs} epochs at "
                    f"learning rate {cfg.fine_tune_learning_rate:g}, on cached activations of its layer {parts.cut}")
         lower = FrozenChain(front=chain.front, frozen=[parts.lower], head=[])
-        activations, report = cached_inputs(runner, lower, f"activations-{parts.cut}")
+        activations, report = cached_inputs(runner, lower, f"activations-{parts.cut}",
+                                            decide(cfg.engine))
         self.activation_report = report.as_dict()
         self.prepare(runner.net)
         with runner.cluster.scope():

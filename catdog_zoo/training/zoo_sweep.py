@@ -122,7 +122,7 @@ def _check_weights(specs, pattern, wanted: dict) -> None:
     if len(pretrained) > 1:
         raise ConfigError(f"--weights is one file, for one pretrained model, and {matched} {len(pretrained)} "
                           f"({', '.join(terminal(s.name) for s in pretrained)}): give a PATTERN that matches one")
-    check_for_model(pretrained[0], resolve_config(pretrained[0], None, **wanted))
+    check_for_model(pretrained[0], resolve_config(pretrained[0], None, **wanted), get_zoo().extensions["engines"])
 
 
 def _sweep(specs, runs_dir, wanted: dict, weights, quiet: bool, overwrite: bool, say) -> SweepResult:
