@@ -1,5 +1,7 @@
 """The MLflow tracker driven through catdog-zoo's tracker protocol (catdog_zoo.TrackerSpec) into a real SQLite store,
-and read back through MLflow's own client."""
+and read back through MLflow's own client. Run from a clone without installing the plugin: its module is imported
+from the folder above (no conftest.py, so this folder can join any test run without shadowing another's).
+"""
 
 import os
 import socket
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 mlflow = pytest.importorskip("mlflow", reason="MLflow is not installed: pip install -e plugins/catdog-zoo-mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402
 
@@ -19,6 +22,16 @@ from catdog_zoo import TrackerSpec, ZooError  # noqa: E402
 EPOCHS = [("head", 1, {"loss": 0.7, "accuracy": 0.5, "val_loss": 0.6, "val_accuracy": 0.55}),
           ("head", 2, {"loss": 0.5, "accuracy": 0.7, "val_loss": 0.45, "val_accuracy": 0.75}),
           ("fine_tune", 3, {"loss": 0.3, "accuracy": 0.9, "val_loss": 0.35, "val_accuracy": 0.85})]
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A fresh SQLite store of its own, named the way a user names theirs (MLFLOW_TRACKING_URI)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.chdir(tmp_path)  # MLflow puts artifacts in ./mlruns: under tmp_path too
+    return uri
 
 
 def a_run(tmp_path) -> Path:
