@@ -68,10 +68,8 @@ def failing_fast():
 
 
 def tracking_uri() -> str:
-    import mlflow
-    if mlflow.is_tracking_uri_set():
-        return mlflow.get_tracking_uri()
-    return f"sqlite:///{Path.cwd() / STORE_FILE}"
+    from mlflow.tracking import get_tracking_uri, is_tracking_uri_set
+    return get_tracking_uri() if is_tracking_uri_set() else f"sqlite:///{Path.cwd() / STORE_FILE}"
 
 
 def start(run_dir, config):
