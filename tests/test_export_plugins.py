@@ -21,7 +21,7 @@ needs_onnx = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in
                                 reason="the ONNX plugin's dependencies (onnx, onnxruntime, tf2onnx) are not installed")
 
 # A plugin's export format: the model as a .keras file (``.keras``) or inside a folder (``dir``), opened again by
-# Keras; ``scale`` times the logits ``load`` answers makes an export that disagrees with the model it came from.
+# Keras; ``answer`` is what the opened export answers (another answer than the model's: a wrong export).
 KERAS_FORMAT = """
     from catdog_zoo import ExporterSpec, hookimpl
 
@@ -41,7 +41,7 @@ KERAS_FORMAT = """
     def load(path):
         import keras
         model = keras.saving.load_model(path / "model.keras" if path.is_dir() else path)
-        return lambda x: model.predict_on_batch(x) * {scale}
+        return lambda x: {answer}
 
     @hookimpl
     def register_exporters(register):
@@ -50,9 +50,9 @@ KERAS_FORMAT = """
 """
 
 
-def keras_format(site, name: str, suffix: str = ".keras", scale: float = 1.0) -> None:
+def keras_format(site, name: str, suffix: str = ".keras", answer: str = "model.predict_on_batch(x)") -> None:
     install_dist(site, f"fmt-{name}", "0.3", {name: f"{name}_mod"},
-                 {f"{name}_mod": KERAS_FORMAT.format(name=name, suffix=suffix, scale=scale)})
+                 {f"{name}_mod": KERAS_FORMAT.format(name=name, suffix=suffix, answer=answer)})
     reset_zoo()
 
 
@@ -102,11 +102,22 @@ def test_a_plugins_format_gets_the_cores_record_labels_and_parity_check(site, ti
 
 
 def test_a_plugins_export_that_disagrees_with_the_keras_model_is_refused_by_the_core(site, tiny_run, tmp_path):
-    keras_format(site, "lying", scale=-1.0)  # its own write says parity_ok: the core measures instead
+    keras_format(site, "lying", answer="-model.predict_on_batch(x)")  # its write says parity_ok: the core measures
     out = tmp_path / "m.keras"
     result = cli_run("export", tiny_run, "--format", "lying", "--out", out, ok=False)
     assert result.exit_code == 1 and "ABOVE the 0.001 tolerance" in result.output
     assert record(out)["parity_ok"] is False and record(out)["max_probability_difference"] > 0.05
+
+
+@pytest.mark.parametrize("answer, said", [("model.predict_on_batch(x)[:1]", "answered shape (1, 2) for 4 images"),
+                                          ("model.predict_on_batch(x).repeat(2, axis=1)", "answers 4 classes, the run has 2"),
+                                          ("1 / 0", "failed on 4 images: division by zero")])
+def test_an_export_that_answers_wrongly_or_fails_when_checked_is_one_line_and_not_kept(site, tiny_run, tmp_path,
+                                                                                         answer, said):
+    keras_format(site, "odd", answer=answer)
+    result = cli_run("export", tiny_run, "--format", "odd", "--out", tmp_path / "m.keras", ok=False)
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1 and said in result.output
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "site"]  # an export never checked is taken back
 
 
 def test_a_plugins_write_that_fails_is_one_line_naming_it_and_leaves_nothing(site, tiny_run, tmp_path):

@@ -240,8 +240,27 @@ def _replace(staged: Path, out: Path) -> None:
 
 
 def runner(path: Path, fmt: str):
-    """``images (N, H, W, 3) float32 -> logits`` for an export in the registered format ``fmt``."""
-    return get_zoo().extension("exporters", fmt, "export format").load(Path(path))
+    """``images (N, H, W, 3) float32 -> logits`` for an export in the registered format ``fmt``, by its exporter's
+    ``load``; what a plugin's runtime raises, or logits of another shape, is one line naming the format."""
+    spec = get_zoo().extension("exporters", fmt, "export format")
+    which = f"--format {fmt} ({spec.distribution or spec.plugin})"
+    try:
+        run = spec.load(Path(path))
+    except ZooError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's runtime can fail in any way
+        raise ZooError(f"{which} cannot open its export {path}: {first_line(exc)}") from None
+
+    def checked(x):
+        try:
+            logits = np.asarray(run(x))
+        except Exception as exc:  # noqa: BLE001
+            raise ZooError(f"{which}: its export {path} failed on {len(x)} images: {first_line(exc)}") from None
+        if logits.ndim != 2 or len(logits) != len(x):
+            raise ZooError(f"{which}: its export {path} answered shape {logits.shape} for {len(x)} images, "
+                           "not (images, logits)")
+        return logits
+    return checked
 
 
 def check_parity(model, path: Path, fmt: str, config, splits, split: str = "test", batch_size: int = 32,
@@ -258,6 +277,9 @@ def check_parity(model, path: Path, fmt: str, config, splits, split: str = "test
         for start in range(0, len(decoded.images), batch_size):
             x = decoded.images[start:start + batch_size].astype(np.float32)
             expected, got = probabilities(model.predict_on_batch(x)), probabilities(run(x))
+            if got.shape != expected.shape:
+                raise ZooError(f"--format {fmt}: its export {path} answers {got.shape[1]} classes, the run has "
+                               f"{expected.shape[1]}")
             truth = labels[start:start + len(x)]
             worst = max(worst, float(np.abs(got - expected).max()))
             agree += int((got.argmax(1) == expected.argmax(1)).sum())
