@@ -70,8 +70,8 @@ class ExporterSpec(Extension):
     ``--overwrite`` rules, the ``OUT.export.json`` record written before the export is moved into place, the
     labels file (``labels.txt`` inside a folder, ``OUT.labels.txt`` beside a file), and the parity check: the
     export, opened by ``load``, beside the Keras model on the run's test split; a float export whose
-    probabilities differ by more than 1e-3 fails the command. An exception from ``write`` is reported in one line
-    naming the format.
+    probabilities differ by more than 1e-3 fails the command. An exception from ``write``, ``load`` or ``run``, and
+    logits of another shape than ``(N, classes)``, are reported in one line naming the format.
     """
 
     write: Callable
