@@ -17,6 +17,7 @@ The core fills in ``plugin``, ``distribution`` and ``version`` from the entry po
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable, Optional, Union
 
 
@@ -75,13 +76,42 @@ class EngineSpec(Extension):
 
 @dataclass(frozen=True, kw_only=True)
 class ExporterSpec(Extension):
-    """An export format: ``write(model, out, context) -> dict`` writes ``model`` (a trained Keras model) to
-    ``out``; ``load(out) -> callable`` runs the export on float32 images for the parity check."""
+    """An export format (``export --format NAME``): ``write(model, staged, context) -> dict`` writes ``model`` (the
+    run's trained Keras model, augmentation left out; images in [0, 255] -> logits) to the path ``staged`` (a file
+    or a folder, not there yet) and returns what it adds to the export's report (e.g. ``{"output": "..."}``;
+    ``{}`` for none); ``load(path) -> run`` opens the written export, ``run(images) -> logits`` on float32 batches
+    ``(N, H, W, 3)`` in [0, 255].
+
+    The core does everything around it, for every format alike: the run's lock, the destination's checks and
+    ``--overwrite`` rules, the ``OUT.export.json`` record written before the export is moved into place, the
+    labels file (``labels.txt`` inside a folder, ``OUT.labels.txt`` beside a file), and the parity check: the
+    export, opened by ``load``, beside the Keras model on the run's test split; a float export whose
+    probabilities differ by more than 1e-3 fails the command. An exception from ``write``, ``load`` or ``run``, and
+    logits of another shape than ``(N, classes)``, are reported in one line naming the format.
+    """
 
     write: Callable
-    load: Optional[Callable] = None
-    suffix: str = ""  # the default file name's suffix ("" for a folder)
-    options: tuple = ()  # the export options that apply to it (e.g. "quantize", "version")
+    load: Callable
+    suffix: str = ""  # the default file name's suffix ("" for a folder): RUN_DIR/export/model[-QUANTIZE]SUFFIX
+    quantizations: tuple = ()  # the --quantize values it takes beyond "none" (a quantized export is judged by accuracy)
+    versioned: bool = False  # TF Serving's layout: OUT/VERSION/ (--version), default OUT RUN_DIR/export/serving/MODEL
+    steps: int = 1  # how many times write() calls context.advance(): the progress bar's length
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportContext:
+    """What an exporter's ``write`` is told about the run besides its model."""
+
+    run_dir: Path
+    class_names: tuple  # the class of each logit, in order
+    image_size: tuple  # (height, width) of the images the export takes
+    quantize: str = "none"  # one of the spec's ``quantizations``, or "none"
+    temperature: float = 1.0  # the run's calibration: logits / temperature before probabilities
+    calibration: Optional[Callable] = None  # () -> iterator of float32 training images (HxWx3), for quantizing
+    novelty: object = None  # the run's open-set rejection (the core's, for the SavedModel's answers), or None
+    chain: object = None  # the model split at its frozen backbone (with ``novelty``), or None
+    scratch: Optional[Path] = None  # a folder for intermediate files, removed after the export
+    advance: Callable = lambda steps=1: None  # a step of ``write`` done (the progress bar)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,7 +21,7 @@ EVERY_KIND = """
 
     @hookimpl
     def register_exporters(register):
-        register(ExporterSpec(name="{p}_format", summary="a format", write=lambda *a: {{}}))
+        register(ExporterSpec(name="{p}_format", summary="a format", write=lambda *a: {{}}, load=lambda *a: None))
 
     @hookimpl
     def register_trackers(register):
@@ -66,7 +66,7 @@ def test_registering_the_wrong_kind_of_spec_is_the_plugins_error_alone(site):
 
         @hookimpl
         def register_engines(register):
-            register(ExporterSpec(name="fmt", summary="", write=print))
+            register(ExporterSpec(name="fmt", summary="", write=print, load=print))
     """})
     zoo = Zoo()
     (error,) = zoo.plugins["wrong"].errors
@@ -85,7 +85,7 @@ def test_a_spec_with_a_name_a_user_cannot_type_is_refused_where_it_is_made():
         with pytest.raises(ValueError, match="name must be"):
             TrackerSpec(name=bad, summary="x", start=print)
     assert EngineSpec(name="my-engine_2", summary="", load=print).chunk == 64
-    assert ExporterSpec(name="onnx", summary="", write=print).options == ()
+    assert ExporterSpec(name="onnx", summary="", write=print, load=print).quantizations == ()
     assert StageSpec(name="s", summary="", make=print).order == 100
 
 

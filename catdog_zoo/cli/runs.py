@@ -159,17 +159,21 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, ex
 
 @click.command()
 @run_dir_argument
-@click.option("--format", "fmt", type=click.Choice(["saved_model", "tflite"]), required=True,
-              help="saved_model: a SavedModel in TF Serving's OUT/VERSION layout, returning probabilities and "
-              "class names (also from encoded image bytes); tflite: one .tflite file returning logits.")
-@click.option("--quantize", type=click.Choice(["none", "dynamic", "float16", "int8"]), default="none",
-              show_default=True, help="TFLite only: int8 weights (dynamic), float16 weights, or int8 weights and "
-              "activations calibrated on 200 of the run's training images (int8). The test accuracy of both "
-              "the file and model.keras is printed.")
+@click.option("--format", "fmt", metavar="NAME", required=True,
+              help="Any registered export format ('catdog-zoo plugins' lists them). Built in: saved_model, a "
+              "SavedModel in TF Serving's OUT/VERSION layout, returning probabilities and class names (also from "
+              "encoded image bytes); tflite, one .tflite file returning logits. Plugins add more (onnx: "
+              "plugins/catdog-zoo-onnx).")
+@click.option("--quantize", metavar="KIND", default="none", show_default=True,
+              help="Formats that quantize (tflite: dynamic, float16 or int8): int8 weights (dynamic), float16 "
+              "weights, or int8 weights and activations calibrated on 200 of the run's training images (int8). "
+              "The test accuracy of both the file and model.keras is printed.")
 @click.option("--version", type=click.IntRange(min=1), default=None,
-              help="saved_model only: the version folder to write [default: the next free number].")
+              help="Versioned formats only (saved_model): the version folder to write [default: the next free "
+              "number].")
 @click.option("--out", type=click.Path(), help="Where to write: the model base path for saved_model (default "
-              "RUN_DIR/export/serving/MODEL), the file for tflite (default RUN_DIR/export/model[-QUANTIZE].tflite).")
+              "RUN_DIR/export/serving/MODEL), the file for tflite (default RUN_DIR/export/model[-QUANTIZE].tflite) "
+              "and other formats (RUN_DIR/export/model with the format's suffix: model.onnx).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing export at --out (or that --version).")
 @click.option("--data", metavar="DIR|NAME", help="Where the run's data is now, when not where its config.yaml "
               "records it (a run copied to another machine); the export is checked on its test split.")
@@ -178,7 +182,7 @@ def predict(run_dir, images, out, threshold, as_json, strict, tta, no_reject, ex
 def export(run_dir, fmt, quantize, version, out, overwrite, data, as_json):
     """Export a finished run's model for serving, and check it against the Keras model.
 
-    Both formats take float32 images in [0, 255] at the run's image size. Class names are written
+    Every format takes float32 images in [0, 255] at the run's image size. Class names are written
     one per line beside every export (labels.txt). The export is then run on the run's test split
     beside model.keras: both accuracies, and for a float export the largest difference in class
     probabilities, are printed and saved beside it (OUT.export.json); a float export that differs
@@ -189,13 +193,12 @@ def export(run_dir, fmt, quantize, version, out, overwrite, data, as_json):
       catdog-zoo export runs/mobilenet_v2-20261124-101500 --format saved_model
       catdog-zoo export runs/mobilenet_v2-20261124-101500 --format saved_model --out serving/catdog
       catdog-zoo export runs/mobilenet_v2-20261124-101500 --format tflite --quantize int8
+      catdog-zoo export runs/mobilenet_v2-20261124-101500 --format onnx   (plugins/catdog-zoo-onnx)
     Then, for instance: docker run -p 8501:8501 -v $PWD/serving/catdog:/models/catdog
     -e MODEL_NAME=catdog tensorflow/serving (docs/deploy.md).
     """
-    if quantize != "none" and fmt != "tflite":
-        raise click.UsageError("--quantize applies to --format tflite only")
-    if version is not None and fmt != "saved_model":
-        raise click.UsageError("--version applies to --format saved_model only")
+    from ..runs.export_formats import exporter
+    exporter(fmt, quantize, version)  # an unknown format or an option it does not take: before TensorFlow loads
     recorded_data_first(run_dir, data)
     from ..runs.export import describe
     from ..runs.export import export as run_export

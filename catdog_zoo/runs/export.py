@@ -1,12 +1,13 @@
-"""A finished run's model for serving: a SavedModel in TF Serving's layout or a TFLite file, checked.
+"""A finished run's model exported in a registered format, and checked: everything the core does around any export.
 
-A SavedModel goes to ``OUT/VERSION/`` (``OUT``: TF Serving's model base path, default
-``RUN_DIR/export/serving/MODEL``; ``VERSION``: the next free number unless given), with the signatures of
-:mod:`.serving` (probabilities and class names; encoded images accepted). A TFLite file takes float32
-images in [0, 255] at the run's image size and returns logits, float32 or quantized (``--quantize``).
-Random augmentation layers (identity at inference) are left out: traced, they would still carry
-random-number and image-transform ops that TFLite does not have. Every export gets its class names one
-per line (``labels.txt`` in a SavedModel's version folder, ``OUT.labels.txt`` beside a TFLite file).
+The format is an exporter (:class:`catdog_zoo.ExporterSpec`, looked up in :mod:`.export_formats`): the built-in
+``saved_model`` and ``tflite`` (:mod:`.builtin_exporters`) or a plugin's (``onnx``: ``plugins/catdog-zoo-onnx``).
+It writes the model (images in [0, 255] at the run's image size in; augmentation layers, identity at inference,
+left out: traced, they would still carry random-number and image-transform ops converters lack) and opens what
+it wrote; the rest is done here alike for every format. A versioned format (SavedModel) goes to ``OUT/VERSION/``
+(``OUT``: TF Serving's model base path, default ``RUN_DIR/export/serving/MODEL``; ``VERSION``: the next free
+number unless given), any other to ``OUT`` (default ``RUN_DIR/export/model[-QUANTIZE]SUFFIX``). Every export
+gets its class names one per line (``labels.txt`` inside a folder, ``OUT.labels.txt`` beside a file).
 
 After writing, the export is run on the run's test split beside the Keras model: the largest difference in
 class probabilities and both accuracies are reported (and stored in ``OUT.export.json``), so a conversion
@@ -28,7 +29,6 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,41 +46,31 @@ from ..models.frozen import split_frozen
 from ..plugins import get_zoo
 from .evaluate import decode_run_split, load_run_model
 from .inference import run_temperature
-from .confine import check_output, confined, safe_name
+from .confine import check_output, confined
 from .layout import EXPORT_DIR, is_leftover
 from .portable import run_data
 from .record import read_run
 from .rejection import load as load_novelty
-from .serving import QUANTIZATIONS, calibration_images, tflite_bytes, write_saved_model
+from .serving import calibration_images
+from .export_formats import NO_QUANTIZATION, default_out, exporter
+from ..extensions import ExportContext
+from ..models.engine import first_line
 
-FORMATS = ("saved_model", "tflite")
 PARITY_TOLERANCE = 1e-3  # max |p_export - p_keras| of a float export
 
 
-def default_out(run_dir, fmt: str, model_name: str, quantize: str = "none") -> Path:
-    """Where an export goes without ``--out``: TF Serving's model base path, or the TFLite file. The model's
-    name comes from the run's ``config.yaml``: made a plain folder name, never a path (``../../x``)."""
-    if fmt == "saved_model":
-        return Path(run_dir) / EXPORT_DIR / "serving" / safe_name(model_name)
-    return Path(run_dir) / EXPORT_DIR / ("model.tflite" if quantize == "none" else f"model-{quantize}.tflite")
-
-
 def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split: str = "test",
-           quantize: str = "none", version: int | None = None, data: str | None = None, progress=SILENT) -> dict:
-    """Write the export (``out``: see :func:`default_out`) and measure it on ``check_split`` of the run's data
-    (``data``: where that is now, when not where the run recorded it; a folder of other photos is checked on
-    all its images, :mod:`.portable`); ``progress``: a :func:`catdog_zoo.util.progress.progress_factory` (the
-    conversion's steps, then the check's images)."""
-    if fmt not in FORMATS:
-        raise ZooError(f"unknown export format '{fmt}' (known: {', '.join(FORMATS)})")
-    if quantize not in QUANTIZATIONS or (quantize != "none" and fmt != "tflite"):
-        raise ZooError(f"--quantize {quantize} applies to --format tflite only (one of {', '.join(QUANTIZATIONS)})")
-    if version is not None and (fmt != "saved_model" or version < 1):
-        raise ZooError("--version applies to --format saved_model only, and is a whole number from 1")
+           quantize: str = NO_QUANTIZATION, version: int | None = None, data: str | None = None,
+           progress=SILENT) -> dict:
+    """Write the export in the registered format ``fmt`` (``out``: see :func:`.export_formats.default_out`) and
+    measure it on ``check_split`` of the run's data (``data``: where that is now, when not where the run recorded
+    it; a folder of other photos is checked on all its images, :mod:`.portable`); ``progress``: a
+    :func:`catdog_zoo.util.progress.progress_factory` (the conversion's steps, then the check's images)."""
+    spec = exporter(fmt, quantize, version)
     with folder_lock(run_dir):  # the whole export: no train --overwrite or other export of the run beside it
         config, record = read_run(run_dir)  # again, under the lock: the run may have changed since the caller's
-        out = _destination(Path(run_dir), Path(out) if out else default_out(run_dir, fmt, config.model, quantize),
-                           fmt, version)
+        out = _destination(Path(run_dir), Path(out) if out else default_out(run_dir, spec, config.model, quantize),
+                           spec, version)
         found = run_data(run_dir, config, record, data)
         if found.note:
             print(f"Note: {found.note}; the export is checked on all its images", file=sys.stderr)
@@ -89,7 +79,7 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
         output_path(out, folder_ok=True)
         _remove_stale_staging(out.parent)
         try:
-            return _export(run_dir, config, record, model, fmt, out, quantize,
+            return _export(run_dir, config, record, model, spec, out, quantize,
                            (found.splits, check_split if found.own else ALL), progress)
         except BaseException:
             if _incomplete(out):  # this export got as far as moving its files into place: take them back
@@ -97,11 +87,11 @@ def export(run_dir, fmt: str, out=None, *, overwrite: bool = False, check_split:
             raise
 
 
-def _destination(run_dir: Path, out: Path, fmt: str, version) -> Path:
-    """``out`` (with its version folder for a SavedModel), kept inside the run when it is inside the run."""
+def _destination(run_dir: Path, out: Path, spec, version) -> Path:
+    """``out`` (with its version folder for a versioned format), kept inside the run when it is inside the run."""
     if _lexically_inside(out, run_dir):
         confined(run_dir, out)  # export/ or serving/ linked elsewhere is refused, not written through
-    if fmt == "saved_model":
+    if spec.versioned:
         out = out / str(version or _next_version(out))
     return out
 
@@ -111,45 +101,60 @@ def _lexically_inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _export(run_dir, config, record, model, fmt, out: Path, quantize, checked_on: tuple, progress) -> dict:
+def _export(run_dir, config, record, model, spec, out: Path, quantize, checked_on: tuple, progress) -> dict:
     """``checked_on``: ``(splits, split)``, the images the export is checked on."""
     labels = labels_file(record.class_names, run_dir)  # labels.txt: one class name per line, or refused
-    steps = 1 if fmt == "saved_model" else 2
     with tempfile.TemporaryDirectory(prefix=temp_prefix("export"), dir=out.parent) as tmp, \
-            progress(f"exporting {fmt}" + (f" ({quantize})" if quantize != "none" else ""), steps, "steps") as bar:
-        saved = Path(tmp) / "saved_model"
-        write_saved_model(model, saved, record.class_names, config.image_size, run_temperature(record),
-                          *_rejection(run_dir, record, model))
-        bar.advance(1)
-        if fmt == "saved_model":
-            (saved / "labels.txt").write_text(labels, encoding="utf-8")
-            staged = saved
-        else:
-            calibration = calibration_images(checked_on[0].train.paths, config.image_size) \
-                if quantize == "int8" else None
-            staged = Path(tmp) / "model.tflite"
-            try:
-                staged.write_bytes(tflite_bytes(saved, quantize, calibration))
-            except Exception as exc:  # ConverterError's message is a whole MLIR dump; its first line says why
-                raise ZooError(f"TFLite cannot convert the model of {run_dir}: {str(exc).splitlines()[0][:300]}; "
-                               "--format saved_model exports any model") from None
-            bar.advance(1)
+            progress(f"exporting {spec.name}" + (f" ({quantize})" if quantize != NO_QUANTIZATION else ""),
+                     spec.steps, "steps") as bar:
+        staged = Path(tmp) / ("export" + spec.suffix)
+        (Path(tmp) / "scratch").mkdir()
+        novelty, chain = _rejection(run_dir, record, model)
+        context = ExportContext(run_dir=Path(run_dir), class_names=tuple(record.class_names),
+                                image_size=tuple(config.image_size), quantize=quantize,
+                                temperature=run_temperature(record),
+                                calibration=calibration_images(checked_on[0].train.paths, config.image_size),
+                                novelty=novelty, chain=chain,
+                                scratch=Path(tmp) / "scratch", advance=bar.advance)
+        added = _written(spec, model, staged, context)
+        if staged.is_dir():
+            (staged / "labels.txt").write_text(labels, encoding="utf-8")
         # The record first, marked incomplete: from here on, what is at ``out`` is provably the zoo's.
-        write_json(export_record(out), {"run": str(run_dir), "format": fmt, "path": str(out), "complete": False})
+        write_json(export_record(out), {"run": str(run_dir), "format": spec.name, "path": str(out),
+                                        "complete": False})
         _replace(staged, out)
-    if fmt == "tflite":
+    if out.is_file():
         write_text(out.parent / f"{out.name}.labels.txt", labels)
-    checked = check_parity(model, out, fmt, config, *checked_on, progress=progress)
-    if quantize != "none":
+    checked = check_parity(model, out, spec.name, config, *checked_on, progress=progress)
+    if quantize != NO_QUANTIZATION:
         checked["parity_ok"] = None  # meant to differ: judged by its accuracy, not by parity
-    report = {"run": str(run_dir), "format": fmt, "quantize": quantize, "path": str(out),
+    report = {"run": str(run_dir), "format": spec.name, "quantize": quantize, "path": str(out),
               "size_bytes": dir_size(out) if out.is_dir() else out.stat().st_size,
               "input": f"float32 (batch, {config.image_size[0]}, {config.image_size[1]}, 3) in [0, 255]",
-              "output": "probabilities, class_index, class_name" + (", ood_score, rejected" if record.rejection.get(
-                  "available") else "") + " (signature serving_default); logits (serve)"
-              if fmt == "saved_model" else "logits", "class_names": record.class_names, **checked}
+              "output": "logits", **added, "class_names": record.class_names, **checked}
     write_json(export_record(out), report)  # replaces the incomplete record: the export is whole and checked
     return report
+
+
+def _written(spec, model, staged: Path, context) -> dict:
+    """The exporter's ``write``; what a plugin's raises is one line naming the format and its plugin."""
+    try:
+        added = spec.write(model, staged, context)
+    except ZooError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's converter can fail in any way
+        raise ZooError(f"--format {spec.name} ({spec.distribution or spec.plugin}) could not export the model of "
+                       f"{context.run_dir}: {first_line(exc)}") from None
+    if not os.path.lexists(staged):
+        raise ZooError(f"--format {spec.name} ({spec.distribution or spec.plugin}) wrote nothing at {staged.name}")
+    if not isinstance(added, dict):  # the report is the zoo's: an exporter adds to it, never replaces it
+        return {}
+    return {key: value for key, value in added.items() if key == "output" or key not in _REPORT_KEYS}
+
+
+_REPORT_KEYS = ("run", "format", "quantize", "path", "size_bytes", "input", "class_names", "parity_split",
+                "parity_images", "max_probability_difference", "same_label_fraction", "parity_ok",
+                "accuracy_keras", "accuracy_export")
 
 
 def _rejection(run_dir, record, model) -> tuple:
@@ -192,7 +197,7 @@ def _check_destination(out: Path, run_dir: Path, data_root, overwrite: bool) -> 
 
 
 def _is_export(path: Path) -> bool:
-    return is_ours(path, "export") and (path.is_file() or (path / "saved_model.pb").is_file() or _incomplete(path))
+    return is_ours(path, "export") and (path.is_file() or path.is_dir() or _incomplete(path))
 
 
 def _incomplete(out: Path) -> bool:
@@ -235,28 +240,27 @@ def _replace(staged: Path, out: Path) -> None:
 
 
 def runner(path: Path, fmt: str):
-    """``images (N, H, W, 3) float32 -> logits`` for an exported file."""
-    import tensorflow as tf
-
-    if fmt == "saved_model":
-        loaded = tf.saved_model.load(str(path))  # keep the object: its variables die with it
-        return lambda x: loaded.serve(tf.constant(x)).numpy()
+    """``images (N, H, W, 3) float32 -> logits`` for an export in the registered format ``fmt``, by its exporter's
+    ``load``; what a plugin's runtime raises, or logits of another shape, is one line naming the format."""
+    spec = get_zoo().extension("exporters", fmt, "export format")
+    which = f"--format {fmt} ({spec.distribution or spec.plugin})"
     try:
-        from ai_edge_litert.interpreter import Interpreter  # TFLite's new home, when installed
-    except ImportError:
-        Interpreter = tf.lite.Interpreter
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf.lite.Interpreter "is deprecated": it is still the bundled one
-        interpreter = Interpreter(model_path=str(path))
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        run = spec.load(Path(path))
+    except ZooError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's runtime can fail in any way
+        raise ZooError(f"{which} cannot open its export {path}: {first_line(exc)}") from None
 
-    def run(x):
-        interpreter.resize_tensor_input(source["index"], x.shape)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(source["index"], x)
-        interpreter.invoke()
-        return interpreter.get_tensor(target["index"])
-    return run
+    def checked(x):
+        try:
+            logits = np.asarray(run(x))
+        except Exception as exc:  # noqa: BLE001
+            raise ZooError(f"{which}: its export {path} failed on {len(x)} images: {first_line(exc)}") from None
+        if logits.ndim != 2 or len(logits) != len(x):
+            raise ZooError(f"{which}: its export {path} answered shape {logits.shape} for {len(x)} images, "
+                           "not (images, logits)")
+        return logits
+    return checked
 
 
 def check_parity(model, path: Path, fmt: str, config, splits, split: str = "test", batch_size: int = 32,
@@ -273,6 +277,9 @@ def check_parity(model, path: Path, fmt: str, config, splits, split: str = "test
         for start in range(0, len(decoded.images), batch_size):
             x = decoded.images[start:start + batch_size].astype(np.float32)
             expected, got = probabilities(model.predict_on_batch(x)), probabilities(run(x))
+            if got.shape != expected.shape:
+                raise ZooError(f"--format {fmt}: its export {path} answers {got.shape[1]} classes, the run has "
+                               f"{expected.shape[1]}")
             truth = labels[start:start + len(x)]
             worst = max(worst, float(np.abs(got - expected).max()))
             agree += int((got.argmax(1) == expected.argmax(1)).sum())
