@@ -163,11 +163,16 @@ def test_a_frozen_backbone_the_model_does_not_have_is_named(site):
     assert frozen.status == FAIL and "frozen_backbone 'backbone' is not a layer of the model" in frozen.why
 
 
-def test_an_unknown_name_is_one_line_and_exit_2():
+def test_an_unknown_name_or_a_plugin_without_models_is_one_line_and_exit_2():
     result = cli_run("check-plugin", "no_such_model", ok=False)
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "Error: unknown model or plugin 'no_such_model' (see 'catdog-zoo models' and 'catdog-zoo plugins')"]
+    close = cli_run("check-plugin", "baselin", ok=False)
+    assert close.exit_code == 2 and "(did you mean baseline?)" in close.output
+    builtin = cli_run("check-plugin", "catdog_zoo.default_plugins.cats_and_dogs", ok=False)
+    assert builtin.exit_code == 2 and builtin.output.strip().splitlines() == [
+        "Error: plugin 'catdog_zoo.default_plugins.cats_and_dogs' registers no models (the kit checks models)"]
 
 
 @pytest.mark.slow

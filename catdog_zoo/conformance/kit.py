@@ -4,6 +4,7 @@ that one failure never hides the next."""
 from __future__ import annotations
 
 import contextlib
+import difflib
 import time
 from functools import partial
 
@@ -25,8 +26,10 @@ def specs_for(name: str) -> list:
         pass
     infos = [info for key, info in zoo.plugins.items() if name in (key, info.name, info.distribution)]
     if not infos:
-        raise UnknownModelError(f"unknown model or plugin '{terminal(name)}' (see 'catdog-zoo models' and "
-                                "'catdog-zoo plugins')")
+        close = difflib.get_close_matches(name, sorted({s.name for s in zoo.models.list()} | set(zoo.plugins)), n=3)
+        hint = f"did you mean {', '.join(map(terminal, close))}?" if close else \
+            "see 'catdog-zoo models' and 'catdog-zoo plugins'"
+        raise UnknownModelError(f"unknown model or plugin '{terminal(name)}' ({hint})")
     names = sorted({m for info in infos for m in info.models})
     if not names:
         why = "; ".join(e for info in infos for e in info.errors)
