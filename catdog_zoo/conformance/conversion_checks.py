@@ -104,6 +104,8 @@ def check_export(subject, target) -> tuple:
 
     if subject.quick:
         return skipped(QUICK)
+    if target.unavailable:
+        return skipped(target.unavailable)
     size = subject.work_size
     model = without_augmentation(subject.model(2, size))
     x = subject.images(size, n=4)

@@ -4,7 +4,7 @@ formats, each as a :class:`Target` with a name, why it cannot run here ("" when 
 They are the zoo's registered extensions (``get_zoo().extensions``: the built-in ones and every plugin's), called
 through the extension protocols of ``catdog_zoo/extensions.py``: an engine's ``convert(layers, shape) -> bytes``
 and ``load(bytes)``, an exporter's ``write(model, path, context)`` and ``load(path)``. Where the built-in engines
-or formats are not registered yet, the kit takes them from ``models/engine.py`` and ``runs/export.py`` directly
+or formats are not registered (yet), the kit adds them from ``models/engine.py`` and ``runs/export.py`` directly
 (:func:`_builtin_engines`, :func:`_builtin_exporters`): delete those two once the registry holds the built-ins.
 """
 
@@ -30,22 +30,24 @@ def converting_engines() -> list:
     """Every registered engine that converts the frozen layers (one that runs them as they are, as the
     ``tensorflow`` reference, has nothing to check): ``make(layers, image_shape)``."""
     specs = get_zoo().extensions["engines"]
-    if not specs:
-        return _builtin_engines()
-    return [Target(spec.name, spec.available() if spec.available else "",
-                   lambda layers, shape, spec=spec: spec.load(spec.convert(layers, shape)))
-            for spec in specs.values() if spec.convert is not None]
+    registered = [Target(spec.name, spec.available() if spec.available else "",
+                         lambda layers, shape, spec=spec: spec.load(spec.convert(layers, shape)))
+                  for spec in specs.values() if spec.convert is not None]
+    return registered + [t for t in _builtin_engines() if t.name not in specs]
 
 
 def exporters() -> list:
     """Every registered export format: ``make(model, folder, class_names, image_size)`` writes the export into
     ``folder`` and opens it."""
+    from .. import extensions
+
     specs = get_zoo().extensions["exporters"]
-    if not specs:
-        return _builtin_exporters()
-    return [Target(spec.name, "", lambda model, folder, names, size, spec=spec: _exported(spec, model, folder, names,
-                                                                                          size))
-            for spec in specs.values()]
+    # A core without ExportContext cannot run a registered format (its export command knows only its own).
+    unusable = "" if hasattr(extensions, "ExportContext") else \
+        "this catdog-zoo's export does not run registered formats"
+    registered = [Target(spec.name, unusable, lambda model, folder, names, size, spec=spec: _exported(
+        spec, model, folder, names, size)) for spec in specs.values()]
+    return registered + [t for t in _builtin_exporters() if t.name not in specs]
 
 
 def _exported(spec, model, folder: Path, class_names, image_size):
