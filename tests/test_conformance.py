@@ -187,3 +187,58 @@ def test_every_bundled_model_passes(model):
     assert found["export saved_model"] == found["export tflite"] == found["seeding"] == PASS
     if model == "mobilenet_v2":  # built with weights=None: nothing downloaded, its engines still checked
         assert found["frozen backbone"] == found["engine tflite"] == PASS
+
+
+# An engine that converts anything and computes the wrong features, and a backbone no converter can take.
+WRONG_ENGINE = """
+    import numpy as np
+    from catdog_zoo import EngineSpec, hookimpl
+
+    @hookimpl
+    def register_engines(register):
+        register(EngineSpec(name="wrong_engine", summary="converts anything, computes halves",
+                            convert=lambda layers, shape: b"nothing",
+                            load=lambda content: lambda x: np.full((len(x), 8), 0.5, np.float32)))
+"""
+UNCONVERTIBLE = """
+    from catdog_zoo import ModelSpec, hookimpl
+
+    def build(num_classes, image_size, weights=None):
+        import keras
+        import tensorflow as tf
+
+        class NumpyTanh(keras.layers.Layer):  # runs Python: nothing converts it to TFLite
+            def call(self, x):
+                y = tf.numpy_function(lambda a: a.clip(-1, 1), [x], tf.float32)
+                return tf.ensure_shape(y, x.shape)
+
+        shape = tuple(image_size) + (3,)
+        backbone = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(8, 3), NumpyTanh()], name="backbone")
+        backbone.trainable = False
+        inputs = keras.Input(shape)
+        x = backbone(keras.layers.Rescaling(1 / 255)(inputs), training=False)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
+
+    @hookimpl
+    def register_models(register):
+        register(ModelSpec(name="unconvertible", summary="a backbone running Python", builder=build,
+                           pretrained="none", weights_licence="none", frozen_backbone="backbone"))
+"""
+
+
+def test_an_engine_off_from_keras_fails_and_one_that_cannot_convert_says_runs_fall_back(site):
+    install_frozen(site, "tiny_frozen", size=32, filters=8)
+    install_dist(site, "wrong-engine", "0.1", {"wrong_engine": "wrong_engine_mod"},
+                 {"wrong_engine_mod": WRONG_ENGINE})
+    install_dist(site, "unconvertible", "0.1", {"unconvertible": "unconvertible_mod"},
+                 {"unconvertible_mod": UNCONVERTIBLE})
+    wrong = next(o for o in check_spec(specs_for("tiny_frozen")[0]).outcomes if o.check == "engine wrong_engine")
+    assert wrong.status == FAIL and wrong.why.startswith("features differ from Keras' by")
+    assert "runs would refuse this engine and extract with TensorFlow" in wrong.why
+
+    report = check_spec(specs_for("unconvertible")[0])
+    tflite = next(o for o in report.outcomes if o.check == "engine tflite")
+    assert tflite.status == SKIP and tflite.why.startswith("cannot convert this backbone (")
+    assert tflite.why.endswith("runs extract with TensorFlow instead")
+    assert statuses(report)["frozen backbone"] == PASS
