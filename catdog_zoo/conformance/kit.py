@@ -13,7 +13,7 @@ from ..plugins import get_zoo
 from ..util.names import terminal
 from . import conversion_checks, model_checks, targets
 from .outcome import FAIL, Outcome, Report, skipped
-from .subject import NotBuilt, Subject, shown
+from .subject import FIXED_SIZE_TAG, NotBuilt, Subject, shown
 
 
 def specs_for(name: str) -> list:
@@ -30,13 +30,12 @@ def specs_for(name: str) -> list:
         hint = f"did you mean {', '.join(map(terminal, close))}?" if close else \
             "see 'catdog-zoo models' and 'catdog-zoo plugins'"
         raise UnknownModelError(f"unknown model or plugin '{terminal(name)}' ({hint})")
-    names = sorted({m for info in infos for m in info.models})
-    if not names:
+    specs = [spec for spec in zoo.models.list() if any(spec.plugin == info.name for info in infos)]
+    if not specs:
         why = "; ".join(e for info in infos for e in info.errors)
         raise ConfigError(f"plugin '{terminal(name)}' registers no models" + (f": {why}" if why else
                                                                              " (the kit checks models)"))
-    return [spec for spec in zoo.models.list() if spec.name in names and
-            any(spec.plugin == info.name for info in infos)]
+    return specs
 
 
 def planned(subject) -> list:
@@ -50,7 +49,7 @@ def planned(subject) -> list:
     else:
         sizes += [(3, subject.default_size), (5, subject.default_size)]
         checks.append(("build at another size", lambda: skipped(
-            f"the spec declares one input size (tag '{model_checks.FIXED_SIZE_TAG}')")))
+            f"the spec declares one input size (tag '{FIXED_SIZE_TAG}')")))
     checks += [(f"build {c} classes {shown(s)}", partial(model_checks.check_build, subject, c, s)) for c, s in sizes]
     checks += [("train step", partial(model_checks.check_train_step, subject)),
                ("seeding", partial(model_checks.check_seeding, subject)),
