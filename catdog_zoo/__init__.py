@@ -45,13 +45,15 @@ _LAZY = {
     "small_cnn": "catdog_zoo.models.blocks",
     "logit_units": "catdog_zoo.models.heads",
     "DROPOUT_POSITIONS": "catdog_zoo.models.blocks",
+    "check_plugin": "catdog_zoo.conformance",
 }
 
 # What a plugin may rely on: covered by PLUGIN_API_VERSION, together with the hooks in catdog_zoo.hookspecs.
 PLUGIN_API = ("ModelSpec", "TrainingDefaults", "DataSource", "EngineSpec", "ExporterSpec", "TrackerSpec",
               "StageSpec", "hookimpl", "PLUGIN_API_VERSION", "augmentation",
               "mobilenet_v2_preprocessing", "small_cnn", "logit_units", "DROPOUT_POSITIONS", "ZooError",
-              "ConfigError")
+              "ConfigError",
+              "check_plugin")
 
 
 def list_models(pattern: str | None = None) -> list:

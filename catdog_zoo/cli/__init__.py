@@ -20,6 +20,7 @@ from ..plugins import get_zoo  # noqa: E402
 from ..util.names import terminal  # noqa: E402
 from ..util.system import address_space_note, described, problem  # noqa: E402
 from . import audit, cache, catalog, data, install, runs, serve, train  # noqa: E402
+from .check_plugin import check_plugin  # noqa: E402
 from ..util.quiet import filter_tensorflow_noise  # noqa: E402
 
 
@@ -78,6 +79,7 @@ for command in (catalog.models, catalog.plugins, catalog.info, data.data, audit.
                 runs.predict, serve.serve, runs.export, data.augment_preview, runs.compare, train.zoo, train.lr_find,
                 catalog.new_plugin, install.install, install.uninstall, cache.cache):
     cli.add_command(command)
+cli.add_command(check_plugin)  # the conformance kit (catdog_zoo/conformance/)
 
 
 # Commands that must work whatever the installed plugins do at import (even os._exit or a hang): they never load them.
