@@ -5,6 +5,7 @@ import json
 import resource
 import signal
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from catdog_zoo.data.pixels import decode_file
 from catdog_zoo.data.sources import fetch_archive, safe_extract
 from catdog_zoo.errors import ZooError
 from catdog_zoo.training import checkpoints
+from catdog_zoo.util.owned import TEMP_MARK
 
 
 def save(img: Image.Image, path: Path, fmt: str, **kw) -> Path:
@@ -237,6 +239,37 @@ def zoo_process(*args, limit_bytes=None):
     return subprocess.Popen(zoo_command(*args), env=zoo_env(), text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE,
                             preexec_fn=limited(resource.RLIMIT_FSIZE, limit_bytes) if limit_bytes else None)
+
+
+# Decodes the train split of the folder argv[1] at 64x64 through the package's cache and prints what it got.
+DECODE_A_SPLIT = """
+import hashlib, sys
+import numpy as np
+from catdog_zoo.data.decode import decode_split
+from catdog_zoo.data.splits import make_splits
+images = np.asarray(decode_split(make_splits(sys.argv[1]).train, (64, 64)).images)
+print(images.shape, hashlib.sha256(images.tobytes()).hexdigest())
+"""
+
+
+def test_a_disk_that_fills_up_while_caching_costs_the_entry_not_the_run(tmp_path):
+    """The cache's own writer (``data/entries.EntryWriter``: unbuffered writes of decoded chunks into a temporary
+    file) meets a real limit: under ``ulimit -f`` of 3.4 MB the first chunk of 256 images (3.1 MB) is written, the
+    second is cut short and refused (EFBIG, what a full disk is to a writer). Decoding goes on in memory with the
+    rows already written read back: the same pixels as with room to spare, exit 0, and no entry nor temporary file
+    left in the cache (a half entry would be found by the next run)."""
+    data = make_image_folder(tmp_path / "data", n_train=150, n_val=2, size=64)  # 300 training images: 3.7 MB
+    printed = {}
+    for name, limit in (("roomy", None), ("full", 3_400_000)):
+        cache = tmp_path / f"cache-{name}"
+        child = subprocess.run([sys.executable, "-c", DECODE_A_SPLIT, str(data)], capture_output=True, text=True,
+                               timeout=300, env=zoo_env({"CATDOG_ZOO_CACHE": str(cache)}),
+                               preexec_fn=limited(resource.RLIMIT_FSIZE, limit) if limit else None)
+        assert child.returncode == 0 and "Traceback" not in child.stderr, our_lines(child.stderr)[-5:]
+        printed[name] = child.stdout
+        kept = sorted(p.name for p in cache.iterdir() if p.suffix == ".entry" or TEMP_MARK in p.name)
+        assert [n.startswith("decoded-") for n in kept] == ([True] if name == "roomy" else []), kept
+    assert printed["full"] == printed["roomy"] and printed["full"].startswith("(300, 64, 64, 3) ")
 
 
 @pytest.mark.slow
