@@ -504,9 +504,8 @@ def test_the_zoo_keeps_a_run_only_when_everything_that_made_it_matches(tiny_data
 
 # == the misleading messages =====================================================================================
 
-def test_a_replaced_cache_key_is_not_called_damage(tmp_path, monkeypatch, capsys):
+def test_a_replaced_cache_key_is_not_called_damage(own_cache, tmp_path, monkeypatch, capsys):
     from catdog_zoo.data import cache, cache_secret
-    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CATDOG_ZOO_CACHE_KEY", str(tmp_path / "key" / "cache.key"))
     cache.store("entry", np.ones((3, 2), np.float32))
     (tmp_path / "key" / "cache.key").unlink()  # a new home, a cleaned config folder: a new key is made
