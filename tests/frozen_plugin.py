@@ -8,6 +8,7 @@ SOURCE = """
     from catdog_zoo import ModelSpec, TrainingDefaults, hookimpl
 
     SEED = {seed!r}
+    SUMMARY, TAGS, DEFAULTS = "tiny frozen backbone", (), {{}}  # frozen_source may set them again below
 
     def build(num_classes, image_size, weights="init"):
         import keras
@@ -28,18 +29,18 @@ SOURCE = """
 
     @hookimpl
     def register_models(register):
-        register(ModelSpec(name={name!r}, summary={summary!r}, builder=build, pretrained="init",
-                           frozen_backbone="backbone", tags={tags!r},
-                           defaults=TrainingDefaults(image_size=({size}, {size}), {defaults})))
+        register(ModelSpec(name={name!r}, summary=SUMMARY, builder=build, pretrained="init",
+                           frozen_backbone="backbone", tags=TAGS,
+                           defaults=TrainingDefaults(image_size=({size}, {size}), **DEFAULTS)))
 """
 
 
 def frozen_source(name: str, size: int = 48, filters: int = 8, seed=None, more_convs: int = 0,
-                  summary: str = "tiny frozen backbone", tags: tuple = (), defaults: str = "") -> str:
+                  summary: str = "tiny frozen backbone", tags: tuple = (), **defaults) -> str:
     """The plugin module registering model ``name`` (input ``size`` x ``size``; its backbone two convolutions,
-    ``more_convs`` more, then BatchNormalization); ``defaults``: more ``TrainingDefaults`` arguments, as source."""
-    return SOURCE.format(name=name, size=size, filters=filters, seed=seed, more=more_convs, summary=summary,
-                         tags=tuple(tags), defaults=defaults)
+    ``more_convs`` more, then BatchNormalization); ``defaults``: more ``TrainingDefaults`` (``epochs=1``)."""
+    source = SOURCE.format(name=name, size=size, filters=filters, seed=seed, more=more_convs)
+    return source + f"    SUMMARY, TAGS, DEFAULTS = {summary!r}, {tuple(tags)!r}, {defaults!r}\n"
 
 
 def install_frozen(site, name: str, size: int = 48, filters: int = 8, seed=None, more_convs: int = 0) -> None:

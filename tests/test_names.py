@@ -37,8 +37,8 @@ EVIL = "evil\x1b]0;model\x07|<b>m</b>$x$"  # a plugin's model name
 EVIL_DIR = EVIL.replace("/", "_")  # how zoo names its run folder
 
 # A frozen-backbone model (its features cached) whose name, summary and tag are hostile.
-PLUGIN = frozen_source(EVIL, size=32, summary="sum\nFAKE SUMMARY \u202e|x", tags=("t\x1b[2J",),
-                       defaults="epochs=1, batch_size=8")
+PLUGIN = frozen_source(EVIL, size=32, summary="sum\nFAKE SUMMARY \u202e|x", tags=("t\x1b[2J",), epochs=1,
+                       batch_size=8)
 BROKEN = 'raise RuntimeError("boom\\x1b]0;err\\x07\\nFAKE PLUGIN LINE")\n'
 
 BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")

@@ -2,6 +2,7 @@
 that names only what exists, and a command line that refuses bad input before TensorFlow loads."""
 
 import ast
+import builtins
 import importlib
 import inspect
 import re
@@ -181,14 +182,12 @@ def test_bad_input_is_refused_before_tensorflow_loads(args, message):
 
 
 # Names other libraries define, written in backticks in docs/design.md and docs/plugins.md beside ours.
-FOREIGN_NAMES = {"Choice", "FloatRange", "IntRange", "KeyboardInterrupt", "Lambda", "Sequential", "Rescaling",
-                 "BatchNormalization", "TFLiteConverter", "Core", "None", "keras", "tf", "sys", "model", "openvino",
-                 "catdog_zoo"}
-# Named on purpose though not in the package: a plugin author's files and callables, a field version 2 removed.
-NOT_OURS = {"plugins.md": {"catdog_zoo_tiny_net.py", "tests/test_catdog_zoo_tiny_net.py", "fetch()",
-                           "TrainingDefaults.loss"}}
-FILE_SUFFIXES = {"py", "json", "yaml", "csv", "txt", "html", "png", "keras", "h5", "md", "toml", "npy", "npz",
-                 "entry", "tflite"}
+FOREIGN_NAMES = {"Choice", "FloatRange", "IntRange", "Lambda", "Sequential", "Rescaling", "BatchNormalization",
+                 "TFLiteConverter", "Core", "keras", "tf", "sys", "model", "openvino", "catdog_zoo"}
+# Named on purpose though not in the package: a plugin author's files, a field version 2 removed.
+NOT_OURS = {"plugins.md": {"catdog_zoo_tiny_net.py", "tests/test_catdog_zoo_tiny_net.py", "TrainingDefaults.loss"}}
+FILE_SUFFIXES = {"json", "yaml", "csv", "txt", "html", "png", "keras", "h5", "md", "toml", "npy", "npz", "entry",
+                 "tflite", "onnx", "pb", "xml", "bin"}
 
 
 def _code_index() -> tuple:
@@ -227,8 +226,8 @@ def _stale_reference(ref: str, modules: dict, classes: dict, functions: set):
     if call and call.group(1) in classes:
         missing = [a for a in re.split(r",\s*", call.group(2)) if a and a != "..." and a not in classes[call.group(1)]]
         return f"class {call.group(1)} has no {', '.join(missing)}" if missing else None
-    if " " in ref or ref.startswith(("-", ".", "/")) or "*" in ref:
-        return None
+    if " " in ref or ref.startswith(("-", ".", "/")) or "*" in ref or ref.rsplit(".", 1)[-1] in FILE_SUFFIXES:
+        return None  # words, flags, globs, files a run or a user has
     head, _, rest = ref.partition(".")
     if ref.endswith(".py"):
         return None if (PACKAGE / ref).is_file() or (ROOT / ref).is_file() else "no such file"
@@ -236,16 +235,16 @@ def _stale_reference(ref: str, modules: dict, classes: dict, functions: set):
         if head not in modules:
             return f"no module {head}.py"
         return None if rest.split(".")[0] in modules[head] else f"{head}.py defines no {rest.split('.')[0]}"
-    if rest and re.fullmatch(r"[A-Za-z_][\w.]*(\(\))?", ref) and rest.split(".")[-1].rstrip("()") not in FILE_SUFFIXES:
+    if rest and re.fullmatch(r"[A-Za-z_][\w.]*(\(\))?", ref):
         name = rest.split(".")[0].rstrip("()")
         if head in classes:  # RunRecord.ORDER
             return None if name in classes[head] else f"class {head} has no {name}"
         if head in modules and head not in FOREIGN_NAMES:  # config.KEYS
             return None if name in modules[head] else f"{head}.py defines no {name}"
         return None
-    if re.fullmatch(r"[a-z_]\w*\(\)", ref):  # plan()
-        return None if ref[:-2] in functions else "no such function"
-    if re.fullmatch(r"[A-Z][a-z]\w*", ref) and ref not in FOREIGN_NAMES:  # FineTuneOnActivations
+    if re.fullmatch(r"[a-z_]\w*\(\)", ref):  # plan(), or a callable field such as DataSource.fetch
+        return None if ref[:-2] in functions or any(ref[:-2] in m for m in classes.values()) else "no such function"
+    if re.fullmatch(r"[A-Z][a-z]\w*", ref) and ref not in FOREIGN_NAMES and ref not in dir(builtins):  # FineTune
         defined = any(ref in names for names in modules.values())
         return None if defined else "no such class or name"
     return None
