@@ -15,17 +15,19 @@ from imagefactory import make_image_folder  # noqa: E402
 from catdog_zoo.plugins import reset_zoo  # noqa: E402
 
 
-def cli_run(*args, ok=True):
-    """``catdog-zoo ARGS`` in this process (click's runner); with ``ok``, it must exit 0."""
+def cli_run(*args, ok=True, env=None):
+    """``catdog-zoo ARGS`` in this process (click's runner); with ``ok``, it must exit 0 (``ok=False``: any exit,
+    for a test that checks a refusal itself). ``env``: variables set for the call only."""
     from click.testing import CliRunner
 
     from catdog_zoo.cli import cli
-    result = CliRunner().invoke(cli, [str(a) for a in args])
+    result = CliRunner().invoke(cli, [str(a) for a in args], env=env)
     if ok:
         assert result.exit_code == 0, result.output + repr(result.exception)
     return result
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]  # this tree: the package under test
+SHARED = ROOT.parent / "shared"
 SHARED_DATA = SHARED / "data" / "cats_and_dogs_filtered"
 SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_224_imagenet_no_top_legacy.h5"
 needs_shared = pytest.mark.skipif(not (SHARED / "tools" / "offline-keras-home").is_file(),
@@ -139,14 +141,59 @@ def our_lines(stderr: str) -> list:
     return [line for line in stderr.splitlines() if not TF_NOISE.match(line)]
 
 
-def zoo_subprocess(*args, env=None, check=True) -> subprocess.CompletedProcess:
-    """``catdog-zoo ARGS`` in a fresh process (its own Keras import, KERAS_HOME, plugin discovery)."""
-    result = subprocess.run([sys.executable, "-m", "catdog_zoo", *map(str, args)], capture_output=True, text=True,
+def zoo_command(*args) -> list:
+    """The argv of ``catdog-zoo ARGS`` run by this Python (for ``subprocess.Popen`` as for :func:`zoo_subprocess`)."""
+    return [sys.executable, "-m", "catdog_zoo", *map(str, args)]
+
+
+def zoo_env(env=None, site=None) -> dict:
+    """The environment of a catdog-zoo child: ours, TensorFlow's C++ info lines off, ``env`` on top; ``site``: a
+    folder of plugin distributions (``install_dist``) put first on its path, this tree's package after it."""
+    merged = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    if site is not None:
+        merged["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), str(ROOT), merged.get("PYTHONPATH", "")) if p)
+    return merged
+
+
+def zoo_subprocess(*args, env=None, check=True, site=None, timeout=None, **run) -> subprocess.CompletedProcess:
+    """``catdog-zoo ARGS`` in a fresh process (its own Keras import, KERAS_HOME, plugin discovery); with ``check``
+    it must exit 0. ``env``, ``site``: see :func:`zoo_env`; ``run``: more of ``subprocess.run``'s arguments
+    (``cwd``, ``preexec_fn``)."""
+    result = subprocess.run(zoo_command(*args), capture_output=True, text=True, timeout=timeout,
                             stdin=subprocess.DEVNULL,  # never a terminal, however the suite was started
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+                            env=zoo_env(env, site), **run)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def limited(kind, amount):
+    """``preexec_fn`` of a child under ``setrlimit(kind, amount)``: ``limited(resource.RLIMIT_FSIZE, n)`` makes a
+    write past ``n`` bytes fail with EFBIG (a real full disk for every writer the child has, as ``ulimit -f``)."""
+    import resource
+    import signal
+
+    def apply():
+        if kind == resource.RLIMIT_FSIZE:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a signal, as Python itself does
+        resource.setrlimit(kind, (amount, amount))
+    return apply
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch) -> Path:
+    """An empty cache folder of the test's own (``CATDOG_ZOO_CACHE``): cold decoding, entries it can look at."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(path))
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a server a test starts)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def interruptible() -> None:

@@ -1,5 +1,6 @@
 """A plugin model with a tiny frozen convolutional "pretrained" backbone, for tests of what needs one (cached
-features, rejection, audit) without real weights: install it with ``install_frozen(site, name, ...)``."""
+features, rejection, audit) without real weights: install it with ``install_frozen(site, name, ...)``, or put
+``frozen_source(...)`` into a distribution of your own (``install_dist``)."""
 
 from conftest import install_dist
 
@@ -7,6 +8,7 @@ SOURCE = """
     from catdog_zoo import ModelSpec, TrainingDefaults, hookimpl
 
     SEED = {seed!r}
+    SUMMARY, TAGS, DEFAULTS = "tiny frozen backbone", (), {{}}  # frozen_source may set them again below
 
     def build(num_classes, image_size, weights="init"):
         import keras
@@ -27,17 +29,25 @@ SOURCE = """
 
     @hookimpl
     def register_models(register):
-        register(ModelSpec(name="{name}", summary="tiny frozen backbone", builder=build, pretrained="init",
-                           frozen_backbone="backbone", defaults=TrainingDefaults(image_size=({size}, {size}))))
+        register(ModelSpec(name={name!r}, summary=SUMMARY, builder=build, pretrained="init",
+                           frozen_backbone="backbone", tags=TAGS,
+                           defaults=TrainingDefaults(image_size=({size}, {size}), **DEFAULTS)))
 """
 
 
+def frozen_source(name: str, size: int = 48, filters: int = 8, seed=None, more_convs: int = 0,
+                  summary: str = "tiny frozen backbone", tags: tuple = (), **defaults) -> str:
+    """The plugin module registering model ``name`` (input ``size`` x ``size``; its backbone two convolutions,
+    ``more_convs`` more, then BatchNormalization); ``defaults``: more ``TrainingDefaults`` (``epochs=1``)."""
+    source = SOURCE.format(name=name, size=size, filters=filters, seed=seed, more=more_convs)
+    return source + f"    SUMMARY, TAGS, DEFAULTS = {summary!r}, {tuple(tags)!r}, {defaults!r}\n"
+
+
 def install_frozen(site, name: str, size: int = 48, filters: int = 8, seed=None, more_convs: int = 0) -> None:
-    """Install a distribution registering model ``name`` (input ``size`` x ``size``; its backbone two
-    convolutions, ``more_convs`` more, then BatchNormalization)."""
+    """Install a distribution registering model ``name`` (:func:`frozen_source`)."""
     module = f"{name}_mod"
     install_dist(site, name.replace("_", "-"), "0.1", {name: module},
-                 {module: SOURCE.format(name=name, size=size, filters=filters, seed=seed, more=more_convs)})
+                 {module: frozen_source(name, size, filters, seed, more_convs)})
 
 
 def trained_run(site, where, name: str, strangers: int = 10, epochs: int = 3) -> tuple:

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import cli_run
 from frozen_plugin import install_frozen
 from imagefactory import COLOURS, write_images
 from PIL import Image
@@ -16,7 +16,6 @@ from PIL import Image
 import catdog_zoo
 from catdog_zoo.audit import label_issues, off_topic
 from catdog_zoo.audit.dataset_audit import notes
-from catdog_zoo.cli import cli
 from catdog_zoo.models import similarity
 from catdog_zoo.models.duplicates import groups, near_duplicate_pairs, thumbnails
 from catdog_zoo.models.similarity import nearest, pairs_above, unit_rows
@@ -354,17 +353,12 @@ def defective_data(tmp_path_factory):
     return root
 
 
-def _audit_cli(*args):
-    return CliRunner().invoke(cli, ["audit", *map(str, args)])
-
-
 def test_audit_finds_every_planted_defect_and_only_reads_the_data(frozen_plugin, defective_data, tmp_path):
     import keras
     keras.utils.set_random_seed(0)  # the plugin's random "backbone": the same features every run
     before = _hashes(defective_data)
     out = tmp_path / "report"
-    result = _audit_cli("--data", defective_data, "--out", out, "--json", "--model", "frozen_plain", "-q")
-    assert result.exit_code == 0, result.output + repr(result.exception)
+    result = cli_run("audit", "--data", defective_data, "--out", out, "--json", "--model", "frozen_plain", "-q")
     printed = json.loads(result.stdout)
 
     assert sorted(p.name for p in out.iterdir()) == ["audit.html", "audit.json"]
@@ -395,14 +389,14 @@ def test_audit_finds_every_planted_defect_and_only_reads_the_data(frozen_plugin,
 def test_audit_refuses_an_out_folder_inside_the_data_or_holding_other_files(frozen_plugin, defective_data, tmp_path):
     before = _hashes(defective_data)
     for inside in (defective_data, defective_data / "report", defective_data / "train" / "cats" / "report"):
-        result = _audit_cli("--data", defective_data, "--out", inside, "--model", "frozen_plain", "-q")
+        result = cli_run("audit", "--data", defective_data, "--out", inside, "--model", "frozen_plain", "-q", ok=False)
         assert result.exit_code != 0 and "inside the dataset" in result.output
     assert _hashes(defective_data) == before and not (defective_data / "report").exists()
 
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "notes.txt").write_text("mine")
-    result = _audit_cli("--data", defective_data, "--out", taken, "--model", "frozen_plain", "-q")
+    result = cli_run("audit", "--data", defective_data, "--out", taken, "--model", "frozen_plain", "-q", ok=False)
     assert result.exit_code != 0 and "notes.txt" in result.output
     assert sorted(p.name for p in taken.iterdir()) == ["notes.txt"]
 

@@ -16,12 +16,6 @@ from catdog_zoo.util.digest import files_digest
 from catdog_zoo.util.rows import FileRows, take
 
 
-@pytest.fixture
-def own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 def entry(root, name):
     return root / f"{name}{cache.SUFFIX}"
 

@@ -10,18 +10,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import cli_run
 from PIL import Image
 from runfolders import copy_run, edit_config
 
-from catdog_zoo.cli import cli
 from catdog_zoo.util.locks import folder_lock
 
 SMALL = ("--epochs", 1, "--image-size", 32, "--batch-size", 8)
-
-
-def cli_run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def refused(result, *words):
@@ -54,7 +49,6 @@ def test_nothing_read_from_a_run_folder_makes_a_command_write_outside_it(tiny_ru
     shared = copy_run(tiny_run, tmp_path / "shared-run")
     edit_config(shared, model=f"../../../../../../../../..{outside}/x")
     result = cli_run("export", shared, "--format", "saved_model", "--json")
-    assert result.exit_code == 0, result.output
     written = Path(json.loads(result.stdout)["path"]).resolve()
     assert shared.resolve() / "export" / "serving" in written.parents and not outside.exists()
 
@@ -65,20 +59,19 @@ def test_nothing_read_from_a_run_folder_makes_a_command_write_outside_it(tiny_ru
     before = snapshot(elsewhere)
     linked = copy_run(tiny_run, tmp_path / "linked-run")
     (linked / "export").symlink_to(elsewhere, target_is_directory=True)
-    refused(cli_run("export", linked, "--format", "tflite"), f"{linked / 'export'} is a symbolic link")
+    refused(cli_run("export", linked, "--format", "tflite", ok=False), f"{linked / 'export'} is a symbolic link")
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     shutil.copy2(tiny_run / "config.yaml", unfinished / "config.yaml")
     edit_config(unfinished, run_dir=str(unfinished), image_size=[32, 32], epochs=1)
     (unfinished / "checkpoints").symlink_to(elsewhere, target_is_directory=True)
-    refused(cli_run("train", "--resume", unfinished), "checkpoints is a symbolic link")
+    refused(cli_run("train", "--resume", unfinished, ok=False), "checkpoints is a symbolic link")
     assert snapshot(elsewhere) == before
 
     # A copied run's config repeated with --config: a new folder of its own, never the original's.
     original = snapshot(tiny_run)
     copy = copy_run(tiny_run, tmp_path / "copy")
     result = cli_run("train", "--config", copy / "config.yaml", *SMALL, "-q")
-    assert result.exit_code == 0, result.output
     new = Path(result.output.strip().rsplit(" ", 1)[-1])
     assert new.resolve().parent == (cwd / "runs").resolve() and (new / "metrics.json").is_file()
     assert snapshot(tiny_run) == original
@@ -92,8 +85,8 @@ def test_nothing_read_from_a_run_folder_makes_a_command_write_outside_it(tiny_ru
     pointed = copy_run(tiny_run, tmp_path / "pointed")
     edit_config(pointed, data=str(theirs))
     before = snapshot(theirs)
-    assert cli_run("evaluate", pointed, "--split", "test").exit_code == 0
-    assert cli_run("predict", pointed, theirs / "validation" / "cats").exit_code == 0
+    cli_run("evaluate", pointed, "--split", "test")
+    cli_run("predict", pointed, theirs / "validation" / "cats")
     assert snapshot(theirs) == before
 
 
@@ -106,15 +99,16 @@ def test_every_command_takes_the_runs_lock(tiny_run, tiny_data, tmp_path):
         for args in (("evaluate", tiny_run), ("predict", tiny_run, photo),
                      ("export", tiny_run, "--format", "tflite", "--out", tmp_path / "m.tflite"),
                      ("compare", tiny_run)):
-            refused(cli_run(*args), f"run directory {tiny_run} is in use by process {os.getpid()}")
-        found = cli_run("compare", "--runs-dir", tiny_run.parent)
+            refused(cli_run(*args, ok=False), f"run directory {tiny_run} is in use by process {os.getpid()}")
+        found = cli_run("compare", "--runs-dir", tiny_run.parent, ok=False)
         assert f"{tiny_run} left out" in found.output
     with folder_lock(tiny_run, shared=True):  # a reader (evaluate, predict): readers side by side, no writer
-        assert cli_run("evaluate", tiny_run).exit_code == 0
-        assert cli_run("predict", tiny_run, photo).exit_code == 0
-        refused(cli_run("export", tiny_run, "--format", "tflite", "--out", tmp_path / "m.tflite"), "is in use by")
-        refused(cli_run("train", "baseline", "--data", tiny_data, *SMALL, "--run-dir", tiny_run, "--overwrite"),
+        cli_run("evaluate", tiny_run)
+        cli_run("predict", tiny_run, photo)
+        refused(cli_run("export", tiny_run, "--format", "tflite", "--out", tmp_path / "m.tflite", ok=False),
                 "is in use by")
+        refused(cli_run("train", "baseline", "--data", tiny_data, *SMALL, "--run-dir", tiny_run, "--overwrite",
+                        ok=False), "is in use by")
     assert snapshot(tiny_run) == before and not (tmp_path / "m.tflite").exists()
     with folder_lock(tiny_run, shared=True):
         with folder_lock(tiny_run, shared=True):
@@ -153,26 +147,26 @@ def test_no_output_replaces_an_input_or_a_runs_file(tiny_run, tiny_data, tmp_pat
         (("train", "baseline", "--data", tiny_data, *SMALL, "--run-dir", tiny_run / "sub"), ["run directory"]),
         (("audit", "--data", tiny_data, "--out", tiny_run), ["run directory"]),
     ]:
-        refused(cli_run(*args), *words)
+        refused(cli_run(*args, ok=False), *words)
     assert snapshot(tiny_data) == data_before and snapshot(tiny_run) == run_before
     assert mine.read_bytes() == mine.read_bytes() and not Path("runs").exists()
     # An existing file of the user's is replaced when asked to; a grid needs no model.
-    result = cli_run("data", "show", "--data", tiny_data, "--out", mine, "--overwrite")
+    result = cli_run("data", "show", "--data", tiny_data, "--out", mine, "--overwrite", ok=False)
     assert result.exit_code == 0 and Image.open(mine).size != (8, 8)
     csv = tmp_path / "p.csv"
-    assert cli_run("predict", tiny_run, photo, "--out", csv).exit_code == 0
-    refused(cli_run("predict", tiny_run, photo, "--out", csv), "exists; pass --overwrite")
-    assert cli_run("predict", tiny_run, photo, "--out", csv, "--overwrite").exit_code == 0
+    cli_run("predict", tiny_run, photo, "--out", csv)
+    refused(cli_run("predict", tiny_run, photo, "--out", csv, ok=False), "exists; pass --overwrite")
+    cli_run("predict", tiny_run, photo, "--out", csv, "--overwrite")
 
 
 def test_audit_replaces_its_own_files_only_with_overwrite(frozen_plugin_for_confine, tiny_data, tmp_path):
     out = tmp_path / "audit"
     args = ("audit", "--data", tiny_data, "--out", out, "--model", "frozen_plain", "-q")
-    assert cli_run(*args).exit_code == 0
+    cli_run(*args)
     page = (out / "audit.html").read_bytes()
-    refused(cli_run(*args), "exists; pass --overwrite")
+    refused(cli_run(*args, ok=False), "exists; pass --overwrite")
     assert (out / "audit.html").read_bytes() == page
-    assert cli_run(*args, "--overwrite").exit_code == 0
+    cli_run(*args, "--overwrite")
 
 
 @pytest.fixture
@@ -184,8 +178,8 @@ def frozen_plugin_for_confine(site):
 
 # --- 4. The zoo deletes only what it can prove it wrote -------------------------------------------------------
 
-def test_the_zoo_deletes_only_what_it_wrote(tiny_data, tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
+def test_the_zoo_deletes_only_what_it_wrote(tiny_data, tmp_path, own_cache):
+    cache = own_cache
     cache.mkdir()
     notes = cache / ".notes.tmp"
     notes.write_text("the user's notes")
@@ -194,11 +188,10 @@ def test_the_zoo_deletes_only_what_it_wrote(tiny_data, tmp_path, monkeypatch):
     old = time.time() - 3600
     for path in (notes, dead):
         os.utime(path, (old, old))
-    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(cache))
     run = tmp_path / "run"
     train = ("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 32, "--batch-size", 8,
              "--run-dir", run, "-q")
-    assert cli_run(*train).exit_code == 0
+    cli_run(*train)
     assert notes.read_text() == "the user's notes" and not dead.exists()
 
     # A user's folders and files among the zoo's, then train --overwrite (checkpoints written and removed).
@@ -212,7 +205,7 @@ def test_the_zoo_deletes_only_what_it_wrote(tiny_data, tmp_path, monkeypatch):
     (run / "export" / "old.tflite.export.json").write_text("{}")
     kept = {p: p.read_bytes() for p in (backup / "weights.npz", run / "export" / "model.tflite",
                                          run / "export" / "serving" / "theirs" / "1" / "saved_model.pb")}
-    assert cli_run(*train, "--overwrite").exit_code == 0
+    cli_run(*train, "--overwrite")
     assert {p: p.read_bytes() for p in kept} == kept
     assert not (run / "export" / "old.tflite").exists() and not (run / "export" / "old.tflite.export.json").exists()
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0002-my-backup"]
@@ -225,7 +218,7 @@ def test_a_failed_export_never_blocks_the_next(tiny_run, tiny_data, tmp_path):
     edit_config(run, data=str(data))
     out = run / "export" / "model.tflite"
     data.rename(tmp_path / "moved")  # the export cannot be checked on the test split: refused before any writing
-    failed = cli_run("export", run, "--format", "tflite")
+    failed = cli_run("export", run, "--format", "tflite", ok=False)
     assert failed.exit_code == 2 and "is not here: pass --data DIR" in failed.output
     assert not out.exists() and not (run / "export").exists()
     (tmp_path / "moved").rename(data)
@@ -234,9 +227,8 @@ def test_a_failed_export_never_blocks_the_next(tiny_run, tiny_data, tmp_path):
     out.write_bytes(b"half a model")
     (run / "export" / "model.tflite.export.json").write_text(json.dumps({"complete": False, "format": "tflite"}))
     result = cli_run("export", run, "--format", "tflite", "--json")
-    assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["parity_ok"] and out.read_bytes() != b"half a model"
-    refused(cli_run("export", run, "--format", "tflite"), "exists; pass --overwrite")
+    refused(cli_run("export", run, "--format", "tflite", ok=False), "exists; pass --overwrite")
 
 
 def test_extracting_a_data_source_keeps_what_is_in_its_folder(tmp_path):

@@ -13,24 +13,15 @@ import textwrap
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from conftest import install_dist, our_lines
+from conftest import cli_run, install_dist, our_lines, zoo_command, zoo_env, zoo_subprocess
 from imagefactory import make_image_folder
 from test_feature_cache import FROZEN_PLUGIN
 
-from catdog_zoo.cli import cli
 from catdog_zoo.training.distribute import local_tf_configs
 
 pytestmark = pytest.mark.slow
 
 TINY = ["--epochs", "2", "--image-size", "40", "--seed", "5"]
-
-
-def env_with(extra_path=None, **more):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **more}
-    if extra_path:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path), env.get("PYTHONPATH")]))
-    return env
 
 
 def two_workers(args, tmp_path, extra_path=None, **env):
@@ -40,17 +31,14 @@ def two_workers(args, tmp_path, extra_path=None, **env):
         scratch = tmp_path / f"tmp{index}"
         scratch.mkdir()
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "catdog_zoo", "train", *map(str, args), "--strategy", "multi_worker"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env_with(extra_path, TF_CONFIG=tf_config, TMPDIR=str(scratch), **env)))
+            zoo_command("train", *args, "--strategy", "multi_worker"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=zoo_env({"TF_CONFIG": tf_config, "TMPDIR": str(scratch), **env}, site=extra_path)))
     outputs = [p.communicate(timeout=400) for p in procs]
     return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
 
 
 def single(args, extra_path=None, **env):
-    result = subprocess.run([sys.executable, "-m", "catdog_zoo", "train", *map(str, args), "-q"],
-                            capture_output=True, text=True, env=env_with(extra_path, **env))
-    assert result.returncode == 0, result.stderr[-2000:]
+    zoo_subprocess("train", *args, "-q", env=env, site=extra_path)
 
 
 def history(run_dir):
@@ -160,7 +148,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tiny_data, tmp_path, si
     shared_cache = tmp_path / "cache-mirrored"  # empty: every entry is extracted here, none found
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(MIRRORED), model, str(tiny_data), str(run_dir),
                              json.dumps(extra)], capture_output=True, text=True,
-                            env={**env_with(site), "CATDOG_ZOO_CACHE": str(shared_cache)})
+                            env=zoo_env({"CATDOG_ZOO_CACHE": str(shared_cache)}, site=site))
     assert result.returncode == 0, our_lines(result.stderr)[-10:]
     dist = json.loads(result.stdout.strip().splitlines()[-1])
     assert (dist["strategy"], dist["replicas"], dist["workers"], dist["global_batch_size"]) == ("mirrored", 2, 1, 8)
@@ -201,8 +189,7 @@ def test_bad_distribution_settings_are_one_line_errors(tiny_data, tmp_path, monk
     monkeypatch.delenv("TF_CONFIG", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    result = CliRunner().invoke(cli, ["train", "baseline", "--data", str(tiny_data), "--run-dir",
-                                      str(tmp_path / "r"), *flags])
+    result = cli_run("train", "baseline", "--data", tiny_data, "--run-dir", tmp_path / "r", *flags, ok=False)
     assert result.exit_code == 2, result.output
     assert message in result.output and result.output.strip().count("\n") == 0
     assert not (tmp_path / "r").exists()

@@ -24,12 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 zoo = cli_run
 
 
-@pytest.fixture
-def own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 def fill(root: Path) -> dict:
     """One entry of each kind as the zoo names them, files of format 2, a dead writer's leftover and a user's
     file: ``{kind: bytes}``."""

@@ -7,14 +7,9 @@ import math
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
+from conftest import cli_run
 
-from catdog_zoo.cli import cli
 from catdog_zoo.training.lr_find import smoothed, steep, valley
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def fastai_valley(lrs, losses):
@@ -70,9 +65,8 @@ def test_the_smoothed_loss_is_debiased():
 
 def test_the_sweep_stops_at_divergence_and_suggests_only_from_the_batches_that_say_something(tiny_data, tmp_path):
     out = tmp_path / "lr.png"
-    result = run("lr-find", "baseline", "--data", tiny_data, "--image-size", "40x32", "--batch-size", 8, "--steps", 40,
-                 "--start", 1e-5, "--end", 1e3, "--out", out, "--json")
-    assert result.exit_code == 0, result.output
+    result = cli_run("lr-find", "baseline", "--data", tiny_data, "--image-size", "40x32", "--batch-size", 8,
+                     "--steps", 40, "--start", 1e-5, "--end", 1e3, "--out", out, "--json")
     found = json.loads(result.stdout)
     rates, smooth = found["rates"], found["smoothed"]
     assert found["image_size"] == [40, 32] and out.stat().st_size > 10_000
@@ -95,9 +89,8 @@ def test_the_sweep_stops_at_divergence_and_suggests_only_from_the_batches_that_s
 
 def test_a_sweep_that_saw_no_learning_suggests_nothing(tiny_data, tmp_path):
     # At rates of 1e-12 nothing moves: the loss stays at the untrained network's, far above ln 2.
-    said = run("lr-find", "baseline", "--data", tiny_data, "--image-size", 40, "--batch-size", 8, "--steps", 20,
-               "--start", 1e-12, "--end", 1e-11, "--out", tmp_path / "lr.png")
-    assert said.exit_code == 0, said.output
+    said = cli_run("lr-find", "baseline", "--data", tiny_data, "--image-size", 40, "--batch-size", 8, "--steps", 20,
+                   "--start", 1e-12, "--end", 1e-11, "--out", tmp_path / "lr.png")
     assert said.stdout.splitlines()[-1] == (
         "No suggestion: between batches 3 and 15 the loss (a running median of 5 batches) never got below 0.69, the loss of answering each "
         "class's share, so no rate made the model learn in this sweep (what falls is its initial error, or the "
@@ -110,12 +103,11 @@ def test_lr_find_takes_trains_config_and_says_how_to_use_the_rate(tiny_data, tmp
     # pixels, does not: see the test above).
     config.write_text(yaml.safe_dump({"model": "preprocess", "data": str(tiny_data), "image_size": 40,
                                       "batch_size": 8, "learning_rate": 0.003, "epochs": 7}))
-    found = json.loads(run("lr-find", "--config", config, "--steps", 12, "--out", tmp_path / "a.png",
-                           "--json").stdout)
+    found = json.loads(cli_run("lr-find", "--config", config, "--steps", 12, "--out", tmp_path / "a.png",
+                               "--json", ok=False).stdout)
     assert found["model"] == "preprocess" and found["configured"] == 0.003 and found["image_size"] == [40, 40]
-    said = run("lr-find", "--config", config, "--image-size", "32x40", "--steps", 40, "--start", 1e-5, "--end", 10,
-               "--out", tmp_path / "b.png")
-    assert said.exit_code == 0, said.output
+    said = cli_run("lr-find", "--config", config, "--image-size", "32x40", "--steps", 40, "--start", 1e-5, "--end", 10,
+                   "--out", tmp_path / "b.png")
     lines = said.stdout.splitlines()
     assert lines[0].startswith("preprocess: the whole model, on images, ")
     rules = {line.split()[0]: line for line in lines if line.startswith("  ")}
@@ -127,13 +119,15 @@ def test_lr_find_takes_trains_config_and_says_how_to_use_the_rate(tiny_data, tmp
 
 
 def test_lr_find_refuses_before_any_work(tiny_data, tmp_path):
-    scratch = run("lr-find", "baseline", "--data", tiny_data, "--weights", tmp_path / "none.h5", "--out", tmp_path / "x.png")
+    scratch = cli_run("lr-find", "baseline", "--data", tiny_data, "--weights", tmp_path / "none.h5", "--out",
+                      tmp_path / "x.png", ok=False)
     assert scratch.exit_code == 2 and "has no pretrained weights; --weights does not apply" in scratch.output
-    size = run("lr-find", "baseline", "--data", tiny_data, "--image-size", "40x", "--out", tmp_path / "x.png")
+    size = cli_run("lr-find", "baseline", "--data", tiny_data, "--image-size", "40x", "--out", tmp_path / "x.png",
+                   ok=False)
     assert size.exit_code == 2 and "must be N or HxW" in size.output
     (tmp_path / "taken.png").write_bytes(b"mine")
-    taken = run("lr-find", "baseline", "--data", tiny_data, "--out", tmp_path / "taken.png")
+    taken = cli_run("lr-find", "baseline", "--data", tiny_data, "--out", tmp_path / "taken.png", ok=False)
     assert taken.exit_code == 1 and "exists; pass --overwrite" in taken.output
     assert (tmp_path / "taken.png").read_bytes() == b"mine" and not (tmp_path / "x.png").exists()
-    nothing = run("lr-find", "--out", tmp_path / "x.png")
+    nothing = cli_run("lr-find", "--out", tmp_path / "x.png", ok=False)
     assert nothing.exit_code == 2 and "give a MODEL" in nothing.output

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from conftest import install_dist, zoo_subprocess
+from conftest import cli_run, install_dist, zoo_subprocess
+from frozen_plugin import frozen_source
 from imagefactory import write_images
 
-from catdog_zoo.cli import cli
 from catdog_zoo.plugins import reset_zoo
 from catdog_zoo.util import names
 from catdog_zoo.util.files import csv_cell
@@ -37,28 +36,9 @@ FILES = ["a\nFAKE LINE.jpg", os.fsdecode(b"caf\xe9.jpg"), "\x1b[31mred.jpg", "t\
 EVIL = "evil\x1b]0;model\x07|<b>m</b>$x$"  # a plugin's model name
 EVIL_DIR = EVIL.replace("/", "_")  # how zoo names its run folder
 
-PLUGIN = f'''
-    from catdog_zoo import ModelSpec, TrainingDefaults, hookimpl
-
-    def build(num_classes, image_size, weights="init"):
-        import keras
-        from catdog_zoo import logit_units
-        shape = tuple(image_size) + (3,)
-        backbone = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(8, 3, activation="relu"),
-                                     keras.layers.Conv2D(8, 3, strides=2, activation="relu")], name="backbone")
-        backbone.trainable = False
-        inputs = keras.Input(shape)
-        x = keras.layers.Rescaling(1 / 255)(inputs)
-        x = backbone(x, training=False)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        return keras.Model(inputs, keras.layers.Dense(logit_units(num_classes))(x))
-
-    @hookimpl
-    def register_models(register):
-        register(ModelSpec(name={EVIL!r}, summary="sum\\nFAKE SUMMARY \\u202e|x", builder=build, pretrained="init",
-                           frozen_backbone="backbone", tags=("t\\x1b[2J",),
-                           defaults=TrainingDefaults(image_size=(32, 32), epochs=1, batch_size=8)))
-'''
+# A frozen-backbone model (its features cached) whose name, summary and tag are hostile.
+PLUGIN = frozen_source(EVIL, size=32, summary="sum\nFAKE SUMMARY \u202e|x", tags=("t\x1b[2J",), epochs=1,
+                       batch_size=8)
 BROKEN = 'raise RuntimeError("boom\\x1b]0;err\\x07\\nFAKE PLUGIN LINE")\n'
 
 BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -76,7 +56,7 @@ def assert_shown_safely(text: str, where: str) -> None:
 def run(*args, code=0):
     """``catdog-zoo ARGS`` in this process; stdout and stderr checked, the exit status too."""
     reset_zoo()
-    result = CliRunner().invoke(cli, [str(a) for a in args])
+    result = cli_run(*args, ok=False)
     where = " ".join(map(str, args[:3]))
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception

@@ -11,10 +11,9 @@ import sys
 import webbrowser
 
 import pytest
-from click.testing import CliRunner
+from conftest import cli_run
 
 import catdog_zoo
-from catdog_zoo.cli import cli
 from catdog_zoo.runs.layout import REPORT_FILE
 
 SCRIPT = """
@@ -104,14 +103,12 @@ def test_compare_and_zoo_return_a_leaderboard(tiny_data, tiny_run, tmp_path):
 
 def test_the_zoo_says_a_failure_once_and_replaces_with_overwrite(tiny_data, tmp_path):
     runs = tmp_path / "zoo"
-    assert CliRunner().invoke(cli, ["zoo", "baseline", "--epochs", "1", "--data", str(tiny_data), "--runs-dir",
-                                    str(runs), "-q"]).exit_code == 0
-    refused = CliRunner().invoke(cli, ["zoo", "baseline", "--epochs", "2", "--data", str(tiny_data), "--runs-dir",
-                                       str(runs), "-q"])
+    cli_run("zoo", "baseline", "--epochs", "1", "--data", tiny_data, "--runs-dir", runs, "-q")
+    refused = cli_run("zoo", "baseline", "--epochs", "2", "--data", tiny_data, "--runs-dir", runs, "-q", ok=False)
     assert refused.exit_code == 1 and refused.output.count("made with epochs=1, not 2") == 1
     assert refused.output.splitlines()[-1] == "Error: 1 of 1 models failed: baseline (the reasons are above)"
-    replaced = CliRunner().invoke(cli, ["zoo", "baseline", "--epochs", "2", "--data", str(tiny_data), "--runs-dir",
-                                        str(runs), "-q", "--overwrite"])
+    replaced = cli_run("zoo", "baseline", "--epochs", "2", "--data", tiny_data, "--runs-dir", runs, "-q", "--overwrite",
+                       ok=False)
     assert replaced.exit_code == 0, replaced.output
     assert f"replacing the run in {runs / 'baseline'} (made with epochs=1, not 2)" in replaced.output
     assert catdog_zoo.RunResult.read(runs / "baseline").record.epochs == 2

@@ -7,14 +7,12 @@ address where nothing listens (127.0.0.1 port 9): a download that fails at once,
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import install_dist, our_lines
+from conftest import install_dist, our_lines, zoo_subprocess
 
 from catdog_zoo.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
 FILE = "tinynet_no_top.weights.h5"
 ORIGIN = f"http://127.0.0.1:9/{FILE}"
 
@@ -58,12 +56,8 @@ def offline(tmp_path_factory, tiny_data):
     subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
     def zoo(*args, home, cache=None):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_HOME": str(home),
-               "PYTHONPATH": os.pathsep.join([str(site), str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        if cache:
-            env["CATDOG_ZOO_CACHE"] = str(cache)
-        return subprocess.run([sys.executable, "-m", "catdog_zoo", *map(str, args)], capture_output=True, text=True,
-                              env=env, timeout=300)
+        env = {"KERAS_HOME": str(home), **({"CATDOG_ZOO_CACHE": str(cache)} if cache else {})}
+        return zoo_subprocess(*args, env=env, site=site, check=False, timeout=300)
     return zoo, weights, tiny_data
 
 

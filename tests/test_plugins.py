@@ -7,7 +7,7 @@ import sys
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import GOOD_PLUGIN, install_dist
+from conftest import GOOD_PLUGIN, cli_run, install_dist
 
 from catdog_zoo.cli import cli
 from catdog_zoo.errors import ConfigError
@@ -116,7 +116,7 @@ def test_register_commands_adds_a_subcommand(site):
 
 def test_plugins_command_shows_broken_plugin_in_json(site):
     install_dist(site, "broken-import", "1.0", {"broken": "broken_mod"}, {"broken_mod": "raise ImportError('x')\n"})
-    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    result = cli_run("plugins", "--json", ok=False)
     assert result.exit_code == 0
     infos = {p["name"]: p for p in json.loads(result.output)}
     assert infos["broken"]["status"] == "error" and infos["broken"]["version"] == "1.0"
@@ -156,8 +156,8 @@ def test_pip_installed_broken_plugin_does_not_break_the_cli(tmp_path):
 def test_asking_for_a_model_whose_plugin_failed_names_the_load_error(site):
     install_dist(site, "broken-import", "1.0", {"broken_net": "broken_mod"},
                  {"broken_mod": "import no_such_module_anywhere\n"})
-    result = CliRunner().invoke(cli, ["train", "broken_net"])
+    result = cli_run("train", "broken_net", ok=False)
     assert result.exit_code == 1 and "plugin broken-import failed to load" in result.output
     assert "no_such_module_anywhere" in result.output
-    listing = CliRunner().invoke(cli, ["models", "--no-params"])
+    listing = cli_run("models", "--no-params", ok=False)
     assert "plugin(s) broken_net failed to load" in listing.output

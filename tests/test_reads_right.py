@@ -8,30 +8,21 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from conftest import install_dist
+from conftest import cli_run, install_dist
 from PIL import Image
 
 import catdog_zoo
-from catdog_zoo.cli import cli
 from catdog_zoo.runs.scores import per_class, score_text
-
-
-def run(*args, ok=True, env=None):
-    result = CliRunner().invoke(cli, [str(a) for a in args], env=env)
-    if ok:
-        assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
 
 
 # -- models: the table fits the terminal ------------------------------------------------------------
 
 def test_models_fits_the_terminal_width_with_the_free_text_under_each_model(monkeypatch):
     monkeypatch.delenv("COLUMNS", raising=False)  # as a pipe sees it (pytest-xdist's workers set it)
-    wide = run("models", "--no-params").stdout.splitlines()  # not a terminal, no $COLUMNS: one row per line
+    wide = cli_run("models", "--no-params").stdout.splitlines()  # not a terminal, no $COLUMNS: one row per line
     assert len(wide) == 1 + len(catdog_zoo.list_models()) and max(map(len, wide)) > 150
-    assert run("models", "--no-params", env={"COLUMNS": "250"}).stdout.splitlines() == wide  # it fits: as is
-    narrow = run("models", "--no-params", env={"COLUMNS": "100"}).stdout.splitlines()
+    assert cli_run("models", "--no-params", env={"COLUMNS": "250"}).stdout.splitlines() == wide  # it fits: as is
+    narrow = cli_run("models", "--no-params", env={"COLUMNS": "100"}).stdout.splitlines()
     assert max(map(len, narrow)) <= 100 and narrow[0].split() == ["NAME", "PLUGIN", "PARAMS", "FLOPS", "INPUT",
                                                                    "WEIGHTS"]
     tags_at, summary_at = wide[0].index("TAGS"), wide[0].index("SUMMARY")
@@ -53,8 +44,9 @@ def test_models_fits_the_terminal_width_with_the_free_text_under_each_model(monk
 
 def test_predict_with_a_threshold_shows_what_decided_each_label(tiny_run, tiny_data):
     folder = tiny_data / "validation"
-    answers = {r["path"]: r for r in json.loads(run("predict", tiny_run, folder, "--threshold", 0.99, "--json").stdout)}
-    lines = run("predict", tiny_run, folder, "--threshold", 0.99).stdout.splitlines()
+    answers = {r["path"]: r
+               for r in json.loads(cli_run("predict", tiny_run, folder, "--threshold", 0.99, "--json").stdout)}
+    lines = cli_run("predict", tiny_run, folder, "--threshold", 0.99).stdout.splitlines()
     assert len(lines) == len(answers) == 20
     for line in lines:
         label, probability, decided, path = line.split("\t")
@@ -63,15 +55,15 @@ def test_predict_with_a_threshold_shows_what_decided_each_label(tiny_run, tiny_d
         assert label == ("dogs" if p_dogs >= 0.99 else "cats") == answer["label"]
         assert float(probability) == pytest.approx(answer["probabilities"][label], abs=1e-4)  # the label's own
         assert decided == f"dogs {p_dogs:.4f} {'>=' if p_dogs >= 0.99 else '<'} 0.99"
-    plain = run("predict", tiny_run, folder).stdout.splitlines()
+    plain = cli_run("predict", tiny_run, folder).stdout.splitlines()
     assert all(len(line.split("\t")) == 3 for line in plain)  # no threshold, no such column
 
 
 def test_predict_quiet_prints_only_the_predictions(tiny_run, tiny_data, tmp_path):
     folder = tiny_data / "validation"
-    loud = run("predict", tiny_run, folder, "--out", tmp_path / "a.csv")
+    loud = cli_run("predict", tiny_run, folder, "--out", tmp_path / "a.csv")
     assert "Wrote 20 predictions" in loud.stderr and "no 'unknown' answers" in loud.stderr
-    quiet = run("predict", tiny_run, folder, "--out", tmp_path / "b.csv", "-q")
+    quiet = cli_run("predict", tiny_run, folder, "--out", tmp_path / "b.csv", "-q")
     assert quiet.stderr == "" and quiet.stdout == loud.stdout
     assert (tmp_path / "b.csv").read_text() == (tmp_path / "a.csv").read_text()
 
@@ -120,9 +112,9 @@ def test_a_run_whose_data_is_gone_is_refused_before_tensorflow_loads(tiny_run, t
 
 def test_compare_from_the_root_keeps_the_leading_slash(tiny_run, monkeypatch):
     monkeypatch.chdir(tiny_run.parent)
-    assert f" {tiny_run.name}" in run("compare", tiny_run).stdout.splitlines()[1]  # below the cwd: relative
+    assert f" {tiny_run.name}" in cli_run("compare", tiny_run).stdout.splitlines()[1]  # below the cwd: relative
     monkeypatch.chdir("/")
-    row = run("compare", tiny_run).stdout.splitlines()[1]
+    row = cli_run("compare", tiny_run).stdout.splitlines()[1]
     assert row.endswith(str(tiny_run)) and str(tiny_run).startswith("/")
 
 
@@ -204,13 +196,13 @@ def test_reports_list_the_backbone_options_only_for_a_frozen_backbone(tiny_run, 
 def test_augment_preview_says_a_frozen_backbone_trains_without_that_augmentation(tiny_data, tmp_path, flipnet,
                                                                                   monkeypatch):
     monkeypatch.chdir(tmp_path)
-    frozen = run("augment-preview", "flipnet", "--data", tiny_data, "--copies", 1)
+    frozen = cli_run("augment-preview", "flipnet", "--data", tiny_data, "--copies", 1)
     assert "Wrote augment-preview.png" in frozen.stdout
     assert "'flipnet' trains by default on cached features of the photos as they are" in frozen.stderr
     assert "--aug-views K" in frozen.stderr
-    scratch = run("augment-preview", "augmentation", "--data", tiny_data, "--copies", 1, "--out", "aug.png")
+    scratch = cli_run("augment-preview", "augmentation", "--data", tiny_data, "--copies", 1, "--out", "aug.png")
     assert scratch.stderr == "" and (tmp_path / "aug.png").is_file()
-    again = run("augment-preview", "flipnet", "--data", tiny_data, ok=False)
+    again = cli_run("augment-preview", "flipnet", "--data", tiny_data, ok=False)
     assert again.exit_code == 1 and "exists; pass --overwrite" in again.output
 
 
@@ -223,13 +215,13 @@ def test_data_show_writes_a_default_file_keeps_proportions_and_never_overwrites(
         for i in range(6):
             Image.new("RGB", (80, 20), colour).save(data / name / f"{i}.png")
     monkeypatch.chdir(tmp_path)
-    assert "Wrote data-show.png (2 rows x 1 images)" in run("data", "show", "--data", data, "--per-class", 1).stdout
+    assert "Wrote data-show.png (2 rows x 1 images)" in cli_run("data", "show", "--data", data, "--per-class", 1).stdout
     pixels = np.asarray(Image.open(tmp_path / "data-show.png").convert("RGB")).astype(int)
     red = (pixels[..., 0] > 180) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
     rows, cols = np.nonzero(red)
     width, height = cols.max() - cols.min() + 1, rows.max() - rows.min() + 1
     assert width / height == pytest.approx(4, rel=0.1)  # 80x20 shown as 80x20 is, not stretched to a square
-    refused = run("data", "show", "--data", data, ok=False)
+    refused = cli_run("data", "show", "--data", data, ok=False)
     assert refused.exit_code == 1 and "exists; pass --overwrite" in refused.output
 
 
@@ -242,11 +234,11 @@ def test_data_stats_counts_the_images_data_check_and_train_use(tmp_path):
     (data / "train" / "dogs" / "notes.jpg").write_text("not a photo")
     good = (data / "validation" / "dogs" / "img_000.jpg").read_bytes()
     (data / "validation" / "dogs" / "cut.jpg").write_bytes(good[:len(good) // 3])
-    stats = run("data", "stats", "--data", data, "--json")
+    stats = cli_run("data", "stats", "--data", data, "--json")
     counted = json.loads(stats.stdout)
-    check = json.loads(run("data", "check", "--data", data, "--json", ok=False).stdout)
+    check = json.loads(cli_run("data", "check", "--data", data, "--json", ok=False).stdout)
     assert sum(counted["totals"].values()) == check["usable"] == check["files"] - 3 == 30
     assert counted["unusable_files"] == 3 and counted["counts"]["train"] == {"cats": 10, "dogs": 10}
     assert "Warning: skipped 3 file(s) that are not usable images" in stats.stderr  # train's own words
-    text = run("data", "stats", "--data", data).stdout
+    text = cli_run("data", "stats", "--data", data).stdout
     assert "total  20     8           2" in text

@@ -9,23 +9,15 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import cli_run
 from frozen_plugin import trained_run
 from PIL import Image
 
 import catdog_zoo
-from catdog_zoo.cli import cli
 from catdog_zoo.errors import ZooError
 from catdog_zoo.runs import rejection
 
 
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if ok:
-        assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +45,10 @@ def test_predict_answers_unknown_for_what_is_neither_class(open_run, tmp_path):
     for r in others:  # the classes' probabilities are still given
         assert set(r["probabilities"]) == {"cats", "dogs"} and r["probability"] == max(r["probabilities"].values())
     # --no-reject: always one of the classes, no score
-    plain = json.loads(run("predict", run_dir, strangers, "--no-reject", "--json").stdout)
+    plain = json.loads(cli_run("predict", run_dir, strangers, "--no-reject", "--json").stdout)
     assert all(not r["rejected"] and r["ood_score"] is None and r["label"] in ("cats", "dogs") for r in plain)
     out = tmp_path / "p.csv"
-    printed = run("predict", run_dir, strangers, "--out", out).stdout.splitlines()
+    printed = cli_run("predict", run_dir, strangers, "--out", out).stdout.splitlines()
     for line, r in zip(printed, others):  # the probability shown is the likeliest class's: that class is named
         likeliest = max(r["probabilities"], key=r["probabilities"].get)
         assert line.startswith(f"unknown (else {likeliest})\t{r['probability']:.4f}\t"), line
@@ -68,18 +60,18 @@ def test_predict_answers_unknown_for_what_is_neither_class(open_run, tmp_path):
 
 def test_evaluate_reports_accuracy_with_and_without_rejection(open_run):
     run_dir, data, _ = open_run
-    result = json.loads(run("evaluate", run_dir, "--split", "validation", "--json").stdout)
+    result = json.loads(cli_run("evaluate", run_dir, "--split", "validation", "--json").stdout)
     r = result["rejection"]
     assert r["available"] and 0 <= r["rejected_fraction"] <= 0.05
     assert r["accepted_accuracy"] is not None and result["accuracy"] is not None
-    text = run("evaluate", run_dir).stdout
+    text = cli_run("evaluate", run_dir).stdout
     assert "rejection:" in text and "answered 'unknown'" in text
-    off = json.loads(run("evaluate", run_dir, "--no-reject", "--json").stdout)["rejection"]
+    off = json.loads(cli_run("evaluate", run_dir, "--no-reject", "--json").stdout)["rejection"]
     assert off == {"available": False, "why": "turned off (--no-reject)"}
 
 
 def test_a_model_without_a_pretrained_backbone_says_why_once(tiny_run, tiny_data):
-    result = run("predict", tiny_run, tiny_data / "validation", "--json")
+    result = cli_run("predict", tiny_run, tiny_data / "validation", "--json")
     notes = [line for line in result.stderr.splitlines() if "no 'unknown' answers" in line] \
         if hasattr(result, "stderr") else []
     predictions = json.loads(result.stdout)
@@ -115,7 +107,7 @@ def test_a_damaged_novelty_file_is_one_clear_error(open_run, damage, tmp_path):
         path.write_bytes(header.encode("latin1")[:128] + bytes(data_bytes[128:]))
     with pytest.raises(ZooError, match="novelty.npy"):
         catdog_zoo.predict(run_dir, [data / "validation" / "cats"])
-    result = run("predict", run_dir, data / "validation" / "cats", ok=False)
+    result = cli_run("predict", run_dir, data / "validation" / "cats", ok=False)
     assert result.exit_code == 1 and "novelty.npy" in result.output and "Traceback" not in result.output
 
 
@@ -147,16 +139,16 @@ def test_the_photo_that_sets_the_threshold_stays_accepted_as_recorded():
 def test_explain_writes_a_picture_and_a_grid_per_image(open_run, tmp_path):
     run_dir, data, strangers = open_run
     out = tmp_path / "why"
-    results = json.loads(run("predict", run_dir, data / "validation" / "cats", "--explain", out, "--json").stdout)
+    results = json.loads(cli_run("predict", run_dir, data / "validation" / "cats", "--explain", out, "--json").stdout)
     assert len(results) == 20 and len(list(out.glob("*.png"))) == 20
     for r in results:
         grid = np.asarray(r["heatmap"])
         assert grid.ndim == 2 and grid.shape == (14, 14) and 0 <= grid.min() and grid.max() <= 1
         with Image.open(r["explanation"]) as picture:
             assert picture.size == (32, 32)
-    again = run("predict", run_dir, data / "validation" / "cats", "--explain", out, ok=False)
+    again = cli_run("predict", run_dir, data / "validation" / "cats", "--explain", out, ok=False)
     assert again.exit_code == 1 and "already holds" in again.output  # nothing replaced
-    into_run = run("predict", run_dir, data / "validation" / "cats", "--explain", run_dir, ok=False)
+    into_run = cli_run("predict", run_dir, data / "validation" / "cats", "--explain", run_dir, ok=False)
     assert into_run.exit_code == 1 and "run directory" in into_run.output
 
 
@@ -176,7 +168,7 @@ def test_saved_model_answers_unknown_as_predict_does(open_run, tmp_path):
     import tensorflow as tf
 
     run_dir, data, strangers = open_run
-    report = json.loads(run("export", run_dir, "--format", "saved_model", "--json").stdout)
+    report = json.loads(cli_run("export", run_dir, "--format", "saved_model", "--json").stdout)
     assert "ood_score, rejected" in report["output"]
     loaded = tf.saved_model.load(report["path"])
     files = sorted((data / "validation" / "cats").iterdir())[:3] + sorted((strangers / "green").iterdir())[:3]

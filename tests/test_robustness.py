@@ -2,7 +2,6 @@
 
 import io
 import json
-import os
 import resource
 import signal
 import subprocess
@@ -14,18 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
-from conftest import our_lines
+from conftest import cli_run, limited, our_lines, zoo_command, zoo_env
 from imagefactory import make_image_folder
 from PIL import Image
 
 import catdog_zoo
-from catdog_zoo.cli import cli
 from catdog_zoo.data.limits import ImageError
 from catdog_zoo.data.pixels import decode_file
 from catdog_zoo.data.sources import fetch_archive, safe_extract
 from catdog_zoo.errors import ZooError
 from catdog_zoo.training import checkpoints
+from catdog_zoo.util.owned import TEMP_MARK
 
 
 def save(img: Image.Image, path: Path, fmt: str, **kw) -> Path:
@@ -56,10 +54,6 @@ def messy(tmp_path_factory) -> Path:
     save(rgb, cats / "deeper" / "nested" / "chat_été_猫.jpg", "JPEG")
     (root / "train" / "zebras").mkdir()  # an empty class folder
     return root
-
-
-def cli_run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def test_every_odd_image_kind_decodes_as_rgb(messy):
@@ -118,7 +112,7 @@ def test_very_large_image(tmp_path, monkeypatch):
 
 
 def test_data_check_reports_every_problem(messy):
-    result = cli_run("data", "check", "--data", messy, "--json")
+    result = cli_run("data", "check", "--data", messy, "--json", ok=False)
     assert result.exit_code == 1
     report = json.loads(result.output)
     by_name = {Path(p["path"]).name: p for p in report["problems"]}
@@ -128,7 +122,7 @@ def test_data_check_reports_every_problem(messy):
     assert by_name["really_a_gif.jpg"]["problem"] == "a GIF file named .jpg"
     assert by_name["really_a_png.jpg"]["severity"] == "note"
     assert report["files"] - report["usable"] == 3 and report["class_names"] == ["cats", "dogs"]
-    clean = cli_run("data", "check", "--data", make_image_folder(messy.parent / "clean", n_train=2, n_val=2))
+    clean = cli_run("data", "check", "--data", make_image_folder(messy.parent / "clean", n_train=2, n_val=2), ok=False)
     assert clean.exit_code == 0 and "No problems found." in clean.output
 
 
@@ -140,7 +134,7 @@ def test_training_skips_bad_files_with_a_warning_and_strict_refuses(messy, tmp_p
     assert "left out 1 class folder(s) without images" in warning
     assert run.metrics["skipped_files"] == 3 and run.metrics["class_names"] == ["cats", "dogs"]
     assert run.metrics["split_sizes"]["train"] == 12 + 12 + 8  # 8 odd-but-usable cats
-    result = cli_run("train", "baseline", "--data", messy, "--strict", "--run-dir", tmp_path / "strict")
+    result = cli_run("train", "baseline", "--data", messy, "--strict", "--run-dir", tmp_path / "strict", ok=False)
     assert result.exit_code == 1 and result.output.startswith("Error: --strict: skipped 3 file(s)")
     assert not (tmp_path / "strict").exists()
 
@@ -161,11 +155,11 @@ def test_bad_configs_fail_before_any_work(tiny_data, tmp_path, config, flags, me
     args = ["train", "baseline", "--config", cfg, "--run-dir", tmp_path / "run"]
     if "--data" not in flags:
         args += ["--data", tiny_data]
-    result = cli_run(*args, *flags)
+    result = cli_run(*args, *flags, ok=False)
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
-    unknown = cli_run("train", "resnet9000", "--data", tiny_data, "--run-dir", tmp_path / "run")
+    unknown = cli_run("train", "resnet9000", "--data", tiny_data, "--run-dir", tmp_path / "run", ok=False)
     assert unknown.exit_code == 2 and "unknown model 'resnet9000'" in unknown.output
 
 
@@ -187,13 +181,13 @@ def test_model_with_code_is_refused_in_safe_mode(tiny_run, tmp_path, tiny_data):
     outputs = keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Lambda(lambda x: x * 2)(inputs)))
     run_dir = fake_run_with_model(tiny_run, tmp_path, model=keras.Model(inputs, outputs))
     for args in (["evaluate", run_dir], ["predict", run_dir, tiny_data / "validation"]):
-        result = cli_run(*args)
+        result = cli_run(*args, ok=False)
         assert result.exit_code == 1 and "refusing to load" in result.output and "safe mode" in result.output
 
 
 def test_file_that_is_not_a_model_gives_a_clear_error(tiny_run, tmp_path):
     run_dir = fake_run_with_model(tiny_run, tmp_path, model_bytes=b"definitely not a zip")
-    result = cli_run("evaluate", run_dir)
+    result = cli_run("evaluate", run_dir, ok=False)
     assert result.exit_code == 1 and "is not a loadable Keras model" in result.output
 
 
@@ -220,34 +214,62 @@ def test_archive_is_downloaded_and_extracted_once(tmp_path):
 
 def test_finished_runs_are_not_overwritten_without_overwrite(tiny_data, tmp_path):
     args = ["train", "baseline", "--data", tiny_data, "--epochs", 1, "--image-size", 32, "--run-dir", tmp_path / "r"]
-    assert cli_run(*args).exit_code == 0
+    cli_run(*args)
     before = (tmp_path / "r" / "metrics.json").read_text()
-    again = cli_run(*args)
+    again = cli_run(*args, ok=False)
     assert again.exit_code == 2 and "holds a finished run; pass --overwrite" in again.output
     assert (tmp_path / "r" / "metrics.json").read_text() == before
     (tmp_path / "r" / "my_notes.md").write_text("mine")
-    refused = cli_run(*args, "--overwrite")
+    refused = cli_run(*args, "--overwrite", ok=False)
     assert refused.exit_code == 2 and "holds files catdog-zoo did not write (my_notes.md)" in refused.output
     (tmp_path / "r" / "my_notes.md").unlink()
-    assert cli_run(*args, "--overwrite", "--seed", 9).exit_code == 0
+    cli_run(*args, "--overwrite", "--seed", 9)
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["seed"] == 9
 
 
 def test_unwritable_run_dir_fails_before_training(tiny_data, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    result = cli_run("train", "baseline", "--data", tiny_data, "--run-dir", blocker / "run")
+    result = cli_run("train", "baseline", "--data", tiny_data, "--run-dir", blocker / "run", ok=False)
     assert result.exit_code == 2 and "cannot write to run directory" in result.output
 
 
 def zoo_process(*args, limit_bytes=None):
-    def limit():
-        if limit_bytes:
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-    return subprocess.Popen([sys.executable, "-m", "catdog_zoo", *map(str, args)], preexec_fn=limit,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    """``catdog-zoo ARGS`` started in a child (the test waits for it or kills it); ``limit_bytes``: ``ulimit -f``."""
+    return subprocess.Popen(zoo_command(*args), env=zoo_env(), text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            preexec_fn=limited(resource.RLIMIT_FSIZE, limit_bytes) if limit_bytes else None)
+
+
+# Decodes the train split of the folder argv[1] at 64x64 through the package's cache and prints what it got.
+DECODE_A_SPLIT = """
+import hashlib, sys
+import numpy as np
+from catdog_zoo.data.decode import decode_split
+from catdog_zoo.data.splits import make_splits
+images = np.asarray(decode_split(make_splits(sys.argv[1]).train, (64, 64)).images)
+print(images.shape, hashlib.sha256(images.tobytes()).hexdigest())
+"""
+
+
+def test_a_disk_that_fills_up_while_caching_costs_the_entry_not_the_run(tmp_path):
+    """The cache's own writer (``data/entries.EntryWriter``: unbuffered writes of decoded chunks into a temporary
+    file) meets a real limit: under ``ulimit -f`` of 3.4 MB the first chunk of 256 images (3.1 MB) is written, the
+    second is cut short and refused (EFBIG, what a full disk is to a writer). Decoding goes on in memory with the
+    rows already written read back: the same pixels as with room to spare, exit 0, and no entry nor temporary file
+    left in the cache (a half entry would be found by the next run)."""
+    data = make_image_folder(tmp_path / "data", n_train=150, n_val=2, size=64)  # 300 training images: 3.7 MB
+    printed = {}
+    for name, limit in (("roomy", None), ("full", 3_400_000)):
+        cache = tmp_path / f"cache-{name}"
+        child = subprocess.run([sys.executable, "-c", DECODE_A_SPLIT, str(data)], capture_output=True, text=True,
+                               timeout=300, env=zoo_env({"CATDOG_ZOO_CACHE": str(cache)}),
+                               preexec_fn=limited(resource.RLIMIT_FSIZE, limit) if limit else None)
+        assert child.returncode == 0 and "Traceback" not in child.stderr, our_lines(child.stderr)[-5:]
+        printed[name] = child.stdout
+        kept = sorted(p.name for p in cache.iterdir() if p.suffix == ".entry" or TEMP_MARK in p.name)
+        assert [n.startswith("decoded-") for n in kept] == ([True] if name == "roomy" else []), kept
+    assert printed["full"] == printed["roomy"] and printed["full"].startswith("(300, 64, 64, 3) ")
 
 
 @pytest.mark.slow
@@ -285,14 +307,13 @@ def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(tmp_path)
     assert not (killed / "metrics.json").exists() and not (killed / "model.keras").exists()
     last = checkpoints.latest(killed)
     assert {p.name for p in last.iterdir()} == {"weights.npz", "optimizer.npz", "state.json"}
-    assert "train --resume" in cli_run("evaluate", killed).output
+    assert "train --resume" in cli_run("evaluate", killed, ok=False).output
     epochs_done = json.loads((last / "state.json").read_text())["epoch"]
     assert 3 <= epochs_done < 8
 
-    result = cli_run("train", "--resume", killed, "-q")
-    assert result.exit_code == 0, result.output
+    cli_run("train", "--resume", killed, "-q")
     straight = tmp_path / "straight"
-    assert cli_run("train", "dropout_heavy", *common, "--run-dir", straight, "-q").exit_code == 0
+    cli_run("train", "dropout_heavy", *common, "--run-dir", straight, "-q")
     a, b = (json.loads((d / "metrics.json").read_text()) for d in (killed, straight))
     assert a["val_accuracy"] == pytest.approx(b["val_accuracy"]) and a["val_loss"] == pytest.approx(b["val_loss"],
                                                                                                      rel=1e-4)
@@ -316,7 +337,7 @@ BROKEN_BUILDER = """
 """
 
 
-def test_a_model_that_fails_to_build_stops_the_decoding_beside_it(site, tmp_path, monkeypatch, capfd):
+def test_a_model_that_fails_to_build_stops_the_decoding_beside_it(site, tmp_path, own_cache, capfd):
     """Images are decoded in a thread while the model is built: when the build fails, decoding stops too, and
     says nothing after the error (a bar left running would draw over the shell prompt)."""
     import threading
@@ -324,7 +345,6 @@ def test_a_model_that_fails_to_build_stops_the_decoding_beside_it(site, tmp_path
     from conftest import install_dist
     install_dist(site, "broken-builder", "0.1", {"broken": "broken_builder_mod"},
                  {"broken_builder_mod": BROKEN_BUILDER})
-    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))  # cold: decoding takes a while
     data = make_image_folder(tmp_path / "data", n_train=400, n_val=40, size=320)
     with pytest.raises(RuntimeError, match="this builder is broken"):
         catdog_zoo.train("breaks_when_built", data=str(data), run_dir=str(tmp_path / "run"), epochs=1,

@@ -7,12 +7,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
 import numpy as np
 import pytest
+from conftest import free_port, zoo_command, zoo_env, zoo_subprocess
 from frozen_plugin import trained_run
 
 import catdog_zoo
@@ -194,17 +194,11 @@ def test_the_batcher_scores_concurrent_requests_together_and_in_order():
     assert refused.status == 503 and "max_queue" in str(refused)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_sigterm_finishes_requests_in_flight_and_exits_0(tiny_run, tiny_data):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "catdog_zoo", "serve", str(tiny_run), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, start_new_session=True)
+    proc = subprocess.Popen(zoo_command("serve", tiny_run, "--port", port), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=zoo_env({"TF_CPP_MIN_LOG_LEVEL": "3"}),
+                            start_new_session=True)
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -214,8 +208,8 @@ def test_sigterm_finishes_requests_in_flight_and_exits_0(tiny_run, tiny_data):
             except OSError:
                 time.sleep(0.2)
         # The served run is read under its lock: a writer of it is refused meanwhile, naming the server
-        export = subprocess.run([sys.executable, "-m", "catdog_zoo", "export", str(tiny_run), "--format", "tflite"],
-                                capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        export = zoo_subprocess("export", tiny_run, "--format", "tflite", env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+                                check=False)
         assert export.returncode != 0 and "in use" in export.stderr and "serve" in export.stderr, export.stderr
         body = photos(tiny_data / "validation", 1)[0].read_bytes()
         # A request in flight: its headers and half its body sent before SIGTERM, the rest after

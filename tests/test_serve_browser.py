@@ -1,27 +1,19 @@
 """The served page in a real browser: upload a photo of each class, read the labels, see the heatmap."""
 
-import os
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
 import numpy as np
 import pytest
 from browser import browser
+from conftest import free_port, zoo_command, zoo_env
 from frozen_plugin import install_frozen
 from imagefactory import make_image_folder, write_images
 
 import catdog_zoo
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -33,9 +25,8 @@ def server(site, tmp_path):
                            run_dir=str(tmp_path / "run"),
                            quiet=True).run_dir
     port = free_port()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
-    proc = subprocess.Popen([sys.executable, "-m", "catdog_zoo", "serve", str(run), "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(zoo_command("serve", run, "--port", port), env=zoo_env({"TF_CPP_MIN_LOG_LEVEL": "3"}, site),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 90
     while time.time() < deadline and proc.poll() is None:
         try:

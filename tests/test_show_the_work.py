@@ -10,23 +10,15 @@ import time
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
+from conftest import cli_run
 from PIL import Image
 
 import catdog_zoo
-from catdog_zoo.cli import cli
 from catdog_zoo.reports.run_report import confident_errors, confusion
 from catdog_zoo.training import finish
 from catdog_zoo.util.progress import Progress
 
 TINY = ["--epochs", 2, "--image-size", 40, "--batch-size", 8]
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if ok:
-        assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
 
 
 def png_size(path):
@@ -96,7 +88,7 @@ def test_report_of_a_run_with_errors_names_the_worst_ones(tiny_data, tmp_path):
 
 def test_tensorboard_logs_go_into_the_run_dir(tiny_data, tmp_path):
     run_dir = tmp_path / "run"
-    run("train", "baseline", "--data", tiny_data, *TINY, "--run-dir", run_dir, "--tensorboard", "-q")
+    cli_run("train", "baseline", "--data", tiny_data, *TINY, "--run-dir", run_dir, "--tensorboard", "-q")
     events = list((run_dir / "tensorboard" / "head").rglob("events.out.tfevents.*"))
     assert {p.parent.name for p in events} == {"train", "validation"}
     assert all(p.stat().st_size > 0 for p in events)
@@ -132,12 +124,10 @@ def test_progress_on_a_terminal_draws_a_bar_then_leaves_one_line():
 def test_train_reports_decoding_progress_unless_quiet(tmp_path, monkeypatch):
     from imagefactory import make_image_folder
     data = make_image_folder(tmp_path / "fresh", n_train=6, n_val=4, size=36)  # not decoded before
-    result = CliRunner().invoke(cli, ["train", "baseline", "--data", str(data), *map(str, TINY),
-                                      "--run-dir", str(tmp_path / "loud")])
-    assert result.exit_code == 0, result.output
+    result = cli_run("train", "baseline", "--data", data, *TINY, "--run-dir", tmp_path / "loud")
     assert re.search(r"decoding train: 12/12 images in", result.output)
     monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "other-cache"))  # decode again, quietly
-    quiet = run("train", "baseline", "--data", data, *TINY, "--run-dir", tmp_path / "quiet", "-q")
+    quiet = cli_run("train", "baseline", "--data", data, *TINY, "--run-dir", tmp_path / "quiet", "-q")
     assert quiet.stdout == f"Run saved to {tmp_path / 'quiet'}\n"  # no progress, only where the run went
     assert "decoding" not in quiet.stderr and "too few" in quiet.stderr  # warnings are not progress
 
@@ -154,7 +144,7 @@ def two_runs(tiny_data, tmp_path_factory):
 
 
 def test_compare_ranks_runs_by_validation_accuracy(two_runs, tmp_path):
-    rows = json.loads(run("compare", "--runs-dir", two_runs, "--json").stdout)  # warnings go to stderr
+    rows = json.loads(cli_run("compare", "--runs-dir", two_runs, "--json").stdout)  # warnings go to stderr
     assert {r["model"] for r in rows} == {"baseline", "dropout"}
     assert [r["rank"] for r in rows] == [1, 2]
     keys = [(r["val_accuracy"], r["test_accuracy"]) for r in rows]
@@ -165,8 +155,8 @@ def test_compare_ranks_runs_by_validation_accuracy(two_runs, tmp_path):
         assert r["overfit_gap"] == pytest.approx(m["train_accuracy"] - m["val_accuracy"], abs=1e-4)
         assert r["train_seconds"] == m["train_seconds"] and r["run"].endswith(r["model"])
     plot = tmp_path / "curves.png"
-    markdown = run("compare", two_runs / "sweep" / "dropout", two_runs / "sweep" / "baseline", "--markdown",
-                   "--plot", plot).output
+    markdown = cli_run("compare", two_runs / "sweep" / "dropout", two_runs / "sweep" / "baseline", "--markdown",
+                       "--plot", plot).output
     lines = markdown.strip().splitlines()
     assert lines[0].startswith("| # | model | val acc (95% CI) | test acc (95% CI) | train-val gap |")
     assert len([line for line in lines if line.startswith("| 1 |") or line.startswith("| 2 |")]) == 2
@@ -177,11 +167,11 @@ def test_compare_errors_and_unfinished_runs(two_runs, tmp_path, tiny_run):
     unfinished = two_runs / "unfinished"
     unfinished.mkdir(exist_ok=True)
     (unfinished / "config.yaml").write_text("model: baseline\n")
-    result = run("compare", "--runs-dir", two_runs, ok=False)
+    result = cli_run("compare", "--runs-dir", two_runs, ok=False)
     assert result.exit_code == 0 and "unfinished; left out" in result.output
-    bad = run("compare", unfinished, ok=False)
+    bad = cli_run("compare", unfinished, ok=False)
     assert bad.exit_code == 1 and f"{unfinished} is not a finished run" in bad.output
-    empty = run("compare", "--runs-dir", tmp_path, ok=False)
+    empty = cli_run("compare", "--runs-dir", tmp_path, ok=False)
     assert empty.exit_code == 1 and "no finished runs found" in empty.output
 
 
@@ -189,17 +179,17 @@ def test_compare_errors_and_unfinished_runs(two_runs, tmp_path, tiny_run):
 
 def test_zoo_trains_matching_models_then_keeps_them(tiny_data, tmp_path):
     runs = tmp_path / "zoo"
-    first = run("zoo", "dropout*", "--epochs", 1, "--data", tiny_data, "--runs-dir", runs, "-q")
+    first = cli_run("zoo", "dropout*", "--epochs", 1, "--data", tiny_data, "--runs-dir", runs, "-q")
     assert "dropout: training into" in first.output and "dropout_heavy: training into" in first.output
     board = first.stdout.split("\n\n")[-1]  # the table; warnings (tiny splits) go to stderr
     assert board.splitlines()[0].split()[:3] == ["#", "model", "val"]
     assert {line.split()[1] for line in board.strip().splitlines()[1:]} == {"dropout", "dropout_heavy"}
     stamps = {m: (runs / m / "model.keras").stat().st_mtime_ns for m in ("dropout", "dropout_heavy")}
-    again = json.loads(run("zoo", "dropout*", "--epochs", 1, "--data", tiny_data, "--runs-dir", runs,
-                           "--json").stdout)
+    again = json.loads(cli_run("zoo", "dropout*", "--epochs", 1, "--data", tiny_data, "--runs-dir", runs,
+                               "--json").stdout)
     assert {r["model"] for r in again} == {"dropout", "dropout_heavy"}
     assert {m: (runs / m / "model.keras").stat().st_mtime_ns for m in stamps} == stamps  # not retrained
-    other = run("zoo", "dropout", "--epochs", 3, "--data", tiny_data, "--runs-dir", runs, ok=False)
+    other = cli_run("zoo", "dropout", "--epochs", 3, "--data", tiny_data, "--runs-dir", runs, ok=False)
     assert other.exit_code == 1 and "made with epochs=1, not 3; choose another --runs-dir" in other.output
 
 
@@ -210,13 +200,13 @@ def test_zoo_resumes_an_interrupted_model_and_goes_on_after_a_failure(tiny_data,
     def no_space(model, path):
         raise catdog_zoo.ZooError("cannot write model.keras: no space left on the device")
     monkeypatch.setattr(finish, "save_model", no_space)
-    stopped = run("zoo", "baseline", "--epochs", 2, "--data", tiny_data, "--runs-dir", runs, "-q", ok=False)
+    stopped = cli_run("zoo", "baseline", "--epochs", 2, "--data", tiny_data, "--runs-dir", runs, "-q", ok=False)
     assert stopped.exit_code == 1 and "baseline: failed: cannot write model.keras" in stopped.output
     assert (runs / "baseline" / "checkpoints").is_dir() and not (runs / "baseline" / "metrics.json").exists()
     monkeypatch.setattr(finish, "save_model", real_save)
     (runs / "dropout").mkdir()
     (runs / "dropout" / "notes.txt").write_text("mine")  # a folder the sweep must not touch
-    result = run("zoo", "[bd][ar][so]*", "--epochs", 2, "--data", tiny_data, "--runs-dir", runs, "-q", ok=False)
+    result = cli_run("zoo", "[bd][ar][so]*", "--epochs", 2, "--data", tiny_data, "--runs-dir", runs, "-q", ok=False)
     assert "baseline: resuming" in result.output
     assert "dropout: failed: run directory" in result.output and (runs / "dropout" / "notes.txt").read_text() == "mine"
     assert result.exit_code == 1
@@ -228,7 +218,7 @@ def test_zoo_resumes_an_interrupted_model_and_goes_on_after_a_failure(tiny_data,
 
 def test_predict_writes_csv_with_probabilities(tiny_run, tiny_data, tmp_path):
     out = tmp_path / "preds" / "p.csv"
-    run("predict", tiny_run, tiny_data / "validation", "--out", out)
+    cli_run("predict", tiny_run, tiny_data / "validation", "--out", out)
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 20 and list(rows[0]) == ["path", "label", "probability", "p_cats", "p_dogs", "rejected",
@@ -257,7 +247,7 @@ def test_threshold_moves_the_decision(tiny_data, tmp_path):
         assert [r["label"] == "dogs" for r in labelled] == [r["probabilities"]["dogs"] >= threshold
                                                             for r in labelled]
         assert sum(r["label"] == "dogs" for r in labelled) == sum(p >= threshold for p in dogs_per_image)
-    bad = run("predict", soft, tiny_data / "validation", "--threshold", 2, ok=False)
+    bad = cli_run("predict", soft, tiny_data / "validation", "--threshold", 2, ok=False)
     assert bad.exit_code == 2 and "--threshold" in bad.output
 
 
@@ -274,31 +264,31 @@ def augmenting_run(tiny_data, tmp_path_factory):
 
 def test_tflite_export_matches_the_keras_model(augmenting_run, tmp_path):
     out = tmp_path / "model.tflite"
-    report = json.loads(run("export", augmenting_run, "--format", "tflite", "--out", out, "--json").output)
+    report = json.loads(cli_run("export", augmenting_run, "--format", "tflite", "--out", out, "--json").output)
     assert report["parity_ok"] and report["max_probability_difference"] < 1e-3 and report["quantize"] == "none"
     assert report["parity_split"] == "test" and report["parity_images"] == 4 and report["same_label_fraction"] == 1
     assert report["accuracy_export"] == report["accuracy_keras"] and report["size_bytes"] == out.stat().st_size
     assert json.loads((tmp_path / "model.tflite.export.json").read_text()) == report
     assert (tmp_path / "model.tflite.labels.txt").read_text() == "cats\ndogs\n"
-    again = run("export", augmenting_run, "--format", "tflite", "--out", out, ok=False)
+    again = cli_run("export", augmenting_run, "--format", "tflite", "--out", out, ok=False)
     assert again.exit_code == 1 and "exists; pass --overwrite" in again.output
-    run("export", augmenting_run, "--format", "tflite", "--out", out, "--overwrite")
+    cli_run("export", augmenting_run, "--format", "tflite", "--out", out, "--overwrite")
     assert not list(tmp_path.glob(".*"))  # no staging leftovers
 
 
 def test_saved_model_goes_into_numbered_versions_as_tf_serving_expects(augmenting_run, tmp_path):
     base = tmp_path / "serving" / "catdog"
-    first = json.loads(run("export", augmenting_run, "--format", "saved_model", "--out", base, "--json").output)
+    first = json.loads(cli_run("export", augmenting_run, "--format", "saved_model", "--out", base, "--json").output)
     assert first["path"] == str(base / "1") and first["parity_ok"] and (base / "1" / "saved_model.pb").is_file()
     assert (base / "1" / "labels.txt").read_text() == "cats\ndogs\n"
-    second = json.loads(run("export", augmenting_run, "--format", "saved_model", "--out", base, "--json").output)
+    second = json.loads(cli_run("export", augmenting_run, "--format", "saved_model", "--out", base, "--json").output)
     assert second["path"] == str(base / "2")  # a new version beside the old one: TF Serving moves to it
-    taken = run("export", augmenting_run, "--format", "saved_model", "--out", base, "--version", 1, ok=False)
+    taken = cli_run("export", augmenting_run, "--format", "saved_model", "--out", base, "--version", 1, ok=False)
     assert taken.exit_code == 1 and "exists; pass --overwrite" in taken.output
-    run("export", augmenting_run, "--format", "saved_model", "--out", base, "--version", 1, "--overwrite")
+    cli_run("export", augmenting_run, "--format", "saved_model", "--out", base, "--version", 1, "--overwrite")
     assert sorted(p.name for p in base.iterdir() if not p.name.startswith(".")) == [
         "1", "1.export.json", "2", "2.export.json"]
-    wrong = run("export", augmenting_run, "--format", "tflite", "--version", 3, ok=False)
+    wrong = cli_run("export", augmenting_run, "--format", "tflite", "--version", 3, ok=False)
     assert wrong.exit_code == 2 and "--version applies to --format saved_model only" in wrong.output
 
 
@@ -311,7 +301,7 @@ def test_serving_signatures_give_probabilities_and_class_names_from_pixels_or_en
     from catdog_zoo import load_model
     from catdog_zoo.data.pixels import decode_file
     from catdog_zoo.models.heads import probabilities
-    run("export", tiny_run, "--format", "saved_model", "--out", tmp_path / "m")
+    cli_run("export", tiny_run, "--format", "saved_model", "--out", tmp_path / "m")
     served = tf.saved_model.load(str(tmp_path / "m" / "1"))
     assert {"serving_default", "serve_image_bytes", "serve"} <= set(served.signatures)
     files = sorted((tiny_data / "validation").rglob("*.jpg"))[::4]
@@ -332,9 +322,9 @@ def test_serving_signatures_give_probabilities_and_class_names_from_pixels_or_en
 
 @pytest.mark.parametrize("quantize", ["dynamic", "float16", "int8"])
 def test_quantized_tflite_exports_are_smaller_and_judged_by_accuracy(tiny_run, tmp_path, quantize):
-    float_report = json.loads(run("export", tiny_run, "--format", "tflite", "--out", tmp_path / "f.tflite",
-                                  "--json").output)
-    result = run("export", tiny_run, "--format", "tflite", "--quantize", quantize, "--out", tmp_path / "q.tflite")
+    float_report = json.loads(cli_run("export", tiny_run, "--format", "tflite", "--out", tmp_path / "f.tflite",
+                                      "--json").output)
+    result = cli_run("export", tiny_run, "--format", "tflite", "--quantize", quantize, "--out", tmp_path / "q.tflite")
     report = json.loads((tmp_path / "q.tflite.export.json").read_text())
     assert report["quantize"] == quantize and report["parity_ok"] is None  # meant to differ a little
     assert report["size_bytes"] < float_report["size_bytes"] * (0.6 if quantize == "float16" else 0.35)
@@ -344,14 +334,14 @@ def test_quantized_tflite_exports_are_smaller_and_judged_by_accuracy(tiny_run, t
     from catdog_zoo.runs.export import runner
     logits = runner(tmp_path / "q.tflite", "tflite")(images)
     assert logits.shape == runner(tmp_path / "f.tflite", "tflite")(images).shape and np.isfinite(logits).all()
-    bad = run("export", tiny_run, "--format", "saved_model", "--quantize", quantize, ok=False)
+    bad = cli_run("export", tiny_run, "--format", "saved_model", "--quantize", quantize, ok=False)
     assert bad.exit_code == 2 and "--quantize applies to --format tflite only" in bad.output
 
 
 def test_exported_tflite_runs_on_new_images(augmenting_run, tmp_path):
     from catdog_zoo import load_model
     from catdog_zoo.runs.export import runner
-    run("export", augmenting_run, "--format", "tflite", "--out", tmp_path / "m.tflite")
+    cli_run("export", augmenting_run, "--format", "tflite", "--out", tmp_path / "m.tflite")
     images = np.random.default_rng(1).uniform(0, 255, (3, 40, 40, 3)).astype("float32")
     expected = load_model(augmenting_run).predict_on_batch(images)
     np.testing.assert_allclose(runner(tmp_path / "m.tflite", "tflite")(images), expected, atol=1e-4)
@@ -366,11 +356,11 @@ def test_augment_preview_uses_the_models_own_layers(tiny_data, tmp_path):
     assert [type(layer).__name__ for layer in layers] == ["RandomFlip", "RandomRotation"]
     assert layers[1].get_config()["factor"] in (0.4, (-0.4, 0.4), [-0.4, 0.4])
     out = tmp_path / "aug.png"
-    result = run("augment-preview", "augmentation", "--data", tiny_data, "--out", out, "--copies", 3)
+    result = cli_run("augment-preview", "augmentation", "--data", tiny_data, "--out", out, "--copies", 3)
     assert "1 original + 3 augmented copies" in result.output
     width, height = png_size(out)
     assert width > height > 100
-    none = run("augment-preview", "baseline", "--data", tiny_data, "--out", tmp_path / "x.png", ok=False)
+    none = cli_run("augment-preview", "baseline", "--data", tiny_data, "--out", tmp_path / "x.png", ok=False)
     assert none.exit_code == 1 and "model 'baseline' has no augmentation layers" in none.output
     assert not (tmp_path / "x.png").exists()
 
@@ -381,11 +371,11 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(tiny_run, tiny_data,
     for args in (["predict", tiny_run, tiny_data / "validation", "--out", blocked / "p.csv"],
                  ["compare", tiny_run, "--plot", blocked / "c.png"],
                  ["augment-preview", "augmentation", "--data", tiny_data, "--out", blocked / "a.png"]):
-        result = run(*args, ok=False)
+        result = cli_run(*args, ok=False)
         assert result.exit_code == 1, (args, result.output)
         assert result.output.splitlines()[-1].startswith(f"Error: cannot write {blocked}/"), result.output
     assert blocked.read_text() == "not a folder"
-    folder = run("predict", tiny_run, tiny_data / "validation", "--out", tmp_path, ok=False)
+    folder = cli_run("predict", tiny_run, tiny_data / "validation", "--out", tmp_path, ok=False)
     assert folder.exit_code == 2 and "is a directory" in folder.output
 
 
@@ -405,9 +395,9 @@ def test_three_classes_report_predict_and_export(tmp_path):
     results = catdog_zoo.predict(run_dir, [data / "validation"])
     assert {r["label"] for r in results} <= {"ants", "bees", "wasps"}
     assert all(sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-4) for r in results)
-    bad = run("predict", run_dir, data / "validation", "--threshold", 0.5, ok=False)
+    bad = cli_run("predict", run_dir, data / "validation", "--threshold", 0.5, ok=False)
     assert bad.exit_code == 1 and "--threshold applies to two-class models" in bad.output
-    report = json.loads(run("export", run_dir, "--format", "tflite", "--json").output)
+    report = json.loads(cli_run("export", run_dir, "--format", "tflite", "--json").output)
     assert report["parity_ok"] and report["class_names"] == ["ants", "bees", "wasps"]
 
 
@@ -419,8 +409,7 @@ def test_compare_shows_the_data_and_warns_about_what_makes_numbers_incomparable(
     assert metrics["data_fingerprint"] and metrics["majority_baseline"] == 0.5
     metrics.update(val_accuracy=0.5, data_fingerprint="0" * 16)  # a model stuck on one class, other images
     (collapsed / "metrics.json").write_text(json.dumps(metrics))
-    result = CliRunner().invoke(cli, ["compare", str(tiny_run), str(collapsed)])
-    assert result.exit_code == 0, result.output
+    result = cli_run("compare", tiny_run, collapsed)
     assert "data val/test" in result.output and "(at baseline)" in result.output
     sizes = metrics["split_sizes"]
     assert f"{metrics['data_fingerprint'][:8]} {sizes['validation']}/{sizes['test']}" in result.output
@@ -429,7 +418,7 @@ def test_compare_shows_the_data_and_warns_about_what_makes_numbers_incomparable(
     assert f"the validation and test splits have {sizes['validation']} and {sizes['test']} images" in result.output
     assert result.output.count("the validation and test splits have") == 1  # said once for both runs
     assert f"{tiny_run.name}, collapsed: the validation and test splits" in result.output
-    rows = json.loads(CliRunner().invoke(cli, ["compare", str(tiny_run), str(collapsed), "--json"]).stdout)
+    rows = json.loads(cli_run("compare", tiny_run, collapsed, "--json", ok=False).stdout)
     assert [r["at_baseline"] for r in rows] == [False, True]
 
 
@@ -442,9 +431,8 @@ def test_a_run_no_better_than_the_commonest_class_is_told_at_train_and_in_its_re
     for split, cats, dogs in (("train", 4, 12), ("validation", 2, 10)):
         write_images(data / split / "cats", 1, cats, 32, rng)  # label 1's colour for both classes
         write_images(data / split / "dogs", 1, dogs, 32, rng)
-    result = CliRunner().invoke(cli, ["train", "baseline", "--data", str(data), "--epochs", "1", "--image-size", "32",
-                                      "--learning-rate", "1e-9", "--run-dir", str(tmp_path / "run"), "-q"])
-    assert result.exit_code == 0, result.output
+    result = cli_run("train", "baseline", "--data", data, "--epochs", 1, "--image-size", 32, "--learning-rate", "1e-9",
+                     "--run-dir", tmp_path / "run", "-q")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["majority_baseline"] >= 0.75 and metrics["val_accuracy"] <= metrics["majority_baseline"]
     assert f"is at or below the majority-class baseline {metrics['majority_baseline']:.2%}" in result.output
@@ -455,8 +443,8 @@ def test_a_run_no_better_than_the_commonest_class_is_told_at_train_and_in_its_re
 
 def test_lr_find_sweeps_the_rate_plots_the_loss_and_suggests_a_rate(tiny_data, tmp_path):
     out = tmp_path / "lr.png"
-    found = json.loads(run("lr-find", "baseline", "--data", tiny_data, "--image-size", 40, "--batch-size", 8,
-                           "--steps", 30, "--start", 1e-5, "--end", 1e3, "--out", out, "--json").stdout)
+    found = json.loads(cli_run("lr-find", "baseline", "--data", tiny_data, "--image-size", 40, "--batch-size", 8,
+                               "--steps", 30, "--start", 1e-5, "--end", 1e3, "--out", out, "--json").stdout)
     rates = found["rates"]
     assert found["stage"] == "the whole model, on images" and found["plot"] == str(out) and png_size(out)[0] > 300
     assert rates[0] == pytest.approx(1e-5) and all(b > a for a, b in zip(rates, rates[1:]))
@@ -466,5 +454,5 @@ def test_lr_find_sweeps_the_rate_plots_the_loss_and_suggests_a_rate(tiny_data, t
     assert max(found["smoothed"][-3:]) > min(found["smoothed"])
     assert found["suggested"] is None or found["suggested"] < rates[-1]
     assert not list(tmp_path.glob("*.keras")) and len(list(tmp_path.iterdir())) == 1  # only the plot
-    bad = run("lr-find", "baseline", "--start", 1, "--end", 0.1, ok=False)
+    bad = cli_run("lr-find", "baseline", "--start", 1, "--end", 0.1, ok=False)
     assert bad.exit_code == 2 and "--start 1 must be below --end 0.1" in bad.output

@@ -2,6 +2,7 @@
 that names only what exists, and a command line that refuses bad input before TensorFlow loads."""
 
 import ast
+import builtins
 import importlib
 import inspect
 import re
@@ -178,3 +179,87 @@ def test_bad_input_is_refused_before_tensorflow_loads(args, message):
         "except SystemExit as exc:\n    print('EXIT', exc.code, 'tensorflow' in sys.modules)\n")
     code, loaded = out.split("EXIT")[1].split()[:2]
     assert code in ("1", "2") and loaded == "False" and message in out, out
+
+
+# Names other libraries define, written in backticks in docs/design.md and docs/plugins.md beside ours.
+FOREIGN_NAMES = {"Choice", "FloatRange", "IntRange", "Lambda", "Sequential", "Rescaling", "BatchNormalization",
+                 "TFLiteConverter", "Core", "keras", "tf", "sys", "model", "openvino", "catdog_zoo"}
+# Named on purpose though not in the package: a plugin author's files, a field version 2 removed.
+NOT_OURS = {"plugins.md": {"catdog_zoo_tiny_net.py", "tests/test_catdog_zoo_tiny_net.py", "TrainingDefaults.loss"}}
+FILE_SUFFIXES = {"json", "yaml", "csv", "txt", "html", "png", "keras", "h5", "md", "toml", "npy", "npz", "entry",
+                 "tflite", "onnx", "pb", "xml", "bin"}
+
+
+def _code_index() -> tuple:
+    """From the package's source, without importing it: ``(module -> its top-level names, class -> its members,
+    every function and method name)``; a module is known by its path (``runs/confine``) and its last part."""
+    modules, classes, functions = {}, {}, set()
+    for rel in MODULES:
+        tree = ast.parse((PACKAGE / rel).read_text())
+        names = set()
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                names |= {t.id for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                          if isinstance(t, ast.Name)}
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                functions.add(node.name)
+            elif isinstance(node, ast.ClassDef):
+                classes.setdefault(node.name, set()).update(
+                    n.name if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) else n.target.id
+                    if isinstance(n, ast.AnnAssign) else next(t.id for t in n.targets if isinstance(t, ast.Name))
+                    for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.AnnAssign,
+                                                         ast.Assign)))
+        path = rel.removesuffix(".py").removesuffix("/__init__")
+        modules[path] = names
+        modules.setdefault(path.rsplit("/", 1)[-1], names)
+    return modules, classes, functions
+
+
+def _stale_reference(ref: str, modules: dict, classes: dict, functions: set):
+    """Why the backticked ``ref`` names no code of the package, or None (it does, or it is no code name)."""
+    call = re.fullmatch(r"([A-Z]\w*)\(([\w, .]*)\)", ref)  # TrainingDefaults(optimizer, learning_rate, ...)
+    if call and call.group(1) in classes:
+        missing = [a for a in re.split(r",\s*", call.group(2)) if a and a != "..." and a not in classes[call.group(1)]]
+        return f"class {call.group(1)} has no {', '.join(missing)}" if missing else None
+    if " " in ref or ref.startswith(("-", ".", "/")) or "*" in ref or ref.rsplit(".", 1)[-1] in FILE_SUFFIXES:
+        return None  # words, flags, globs, files a run or a user has
+    head, _, rest = ref.partition(".")
+    if ref.endswith(".py"):
+        return None if (PACKAGE / ref).is_file() or (ROOT / ref).is_file() else "no such file"
+    if "/" in head and rest:  # runs/confine.check_output
+        if head not in modules:
+            return f"no module {head}.py"
+        return None if rest.split(".")[0] in modules[head] else f"{head}.py defines no {rest.split('.')[0]}"
+    if rest and re.fullmatch(r"[A-Za-z_][\w.]*(\(\))?", ref):
+        name = rest.split(".")[0].rstrip("()")
+        if head in classes:  # RunRecord.ORDER
+            return None if name in classes[head] else f"class {head} has no {name}"
+        if head in modules and head not in FOREIGN_NAMES:  # config.KEYS
+            return None if name in modules[head] else f"{head}.py defines no {name}"
+        return None
+    if re.fullmatch(r"[a-z_]\w*\(\)", ref):  # plan(), or a callable field such as DataSource.fetch
+        return None if ref[:-2] in functions or any(ref[:-2] in m for m in classes.values()) else "no such function"
+    if re.fullmatch(r"[A-Z][a-z]\w*", ref) and ref not in FOREIGN_NAMES and ref not in dir(builtins):  # FineTune
+        defined = any(ref in names for names in modules.values())
+        return None if defined else "no such class or name"
+    return None
+
+
+@pytest.mark.parametrize("doc", ["design.md", "plugins.md"])
+def test_the_docs_name_only_code_that_exists(doc):
+    """Every backticked file, ``module.name``, ``Class.member``, ``function()`` and class name in the doc is in the
+    package (a renamed or removed one left in the docs is how they went stale)."""
+    modules, classes, functions = _code_index()
+    refs = set(re.findall(r"`([^`\n]+)`", (ROOT / "docs" / doc).read_text()))
+    refs -= NOT_OURS.get(doc, set())
+    stale = {ref: why for ref in sorted(refs) if (why := _stale_reference(ref, modules, classes, functions))}
+    assert not stale, f"docs/{doc} names code that does not exist: {stale}"
+    assert _stale_reference("runs/record.RunRecord", modules, classes, functions) is None  # the check can pass ...
+    for wrong in ("runs/record.NoSuchRecord", "RunRecord.NO_SUCH_FIELD", "config.NO_KEYS", "no_such_plan()",
+                  "NoSuchStage", "util/no_such.py", "TrainingDefaults(epochs, loss)"):  # ... and fail
+        assert _stale_reference(wrong, modules, classes, functions), wrong

@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import interruptible, zoo_subprocess
+from conftest import interruptible, zoo_command, zoo_env, zoo_subprocess
 from imagefactory import make_image_folder
 
 from catdog_zoo.training import checkpoints
@@ -45,10 +45,9 @@ def test_the_filter_can_be_turned_off_and_lets_python_errors_through(tmp_path):
 def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path):
     data = make_image_folder(tmp_path / "data", n_train=48, n_val=16, size=64)
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "catdog_zoo", "train", "baseline", "--data", str(data), "--epochs",
-                             "40", "--image-size", "64", "--run-dir", str(run_dir), "-q"], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ},
-                            preexec_fn=interruptible)
+    proc = subprocess.Popen(zoo_command("train", "baseline", "--data", data, "--epochs", 40, "--image-size", 64,
+                                        "--run-dir", run_dir, "-q"), text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=zoo_env(), preexec_fn=interruptible)
     deadline = time.time() + 240
     while time.time() < deadline and not (checkpoints.latest(run_dir) and
                                           checkpoints.latest(run_dir).name >= "epoch-0002"):

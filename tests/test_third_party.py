@@ -9,10 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from conftest import install_dist, our_lines, zoo_subprocess
+from conftest import cli_run, install_dist, our_lines, zoo_subprocess
 
-from catdog_zoo.cli import cli
 from catdog_zoo.errors import ConfigError
 from catdog_zoo.hookspecs import PLUGIN_API_VERSION
 from catdog_zoo.plugins import Zoo
@@ -44,7 +42,7 @@ def test_names_and_refusals(tmp_path):
 
 @pytest.mark.slow
 def test_scaffolded_plugin_installs_lists_trains_passes_its_tests_and_uninstalls(tmp_path, tiny_data):
-    result = CliRunner().invoke(cli, ["new-plugin", "catdog-zoo-tiny-net", "--dir", tmp_path / "src"])
+    result = cli_run("new-plugin", "catdog-zoo-tiny-net", "--dir", tmp_path / "src", ok=False)
     assert result.exit_code == 0 and "model 'tiny_net'" in result.output
     src = tmp_path / "src" / "catdog-zoo-tiny-net"
     assert sorted(str(p.relative_to(src)) for p in src.rglob("*") if p.is_file()) == [
@@ -114,7 +112,7 @@ def test_incompatible_api_version_is_skipped_and_never_imported(site, tmp_path):
     assert future.status == "skipped" and f"plugin API {PLUGIN_API_VERSION + 1}" in future.skipped
     assert not marker.exists()
     assert zoo.plugins["current"].status == "ok"
-    out = CliRunner().invoke(cli, ["plugins"]).output
+    out = cli_run("plugins", ok=False).output
     assert "future (future-plugin 3.0) [skipped]" in out
     assert f"skipped: written for plugin API {PLUGIN_API_VERSION + 1}" in out
 
@@ -133,7 +131,7 @@ def test_hook_reference_in_docs_matches_hookspecs():
 
 
 def test_models_json_carries_metadata():
-    rows = json.loads(CliRunner().invoke(cli, ["models", "mobilenet*", "--json"]).output)
+    rows = json.loads(cli_run("models", "mobilenet*", "--json", ok=False).output)
     m = rows[0]
     assert (m["params"], m["image_size"], m["pretrained"]) == (2_259_265, [224, 224], "imagenet")
     assert 500e6 < m["flops"] < 700e6  # about 300M multiply-adds at 224x224
@@ -150,17 +148,17 @@ def test_plugin_data_source_is_usable_as_data_name(site, tiny_data):
         def register_datasets(register):
             register(DataSource("tinyset", "generated colour squares", lambda: Path({str(tiny_data)!r})))
     """})
-    plugins = json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).output)
+    plugins = json.loads(cli_run("plugins", "--json", ok=False).output)
     assert next(p for p in plugins if p["name"] == "tinyset")["datasets"] == ["tinyset"]
-    stats = json.loads(CliRunner().invoke(cli, ["data", "stats", "--data", "tinyset", "--json"]).output)
+    stats = json.loads(cli_run("data", "stats", "--data", "tinyset", "--json", ok=False).output)
     assert stats["root"] == str(tiny_data) and stats["totals"]["train"] == 32
-    unknown = CliRunner().invoke(cli, ["data", "stats", "--data", "nosuchset"])
+    unknown = cli_run("data", "stats", "--data", "nosuchset", ok=False)
     assert unknown.exit_code == 2 and "known: cats_and_dogs_filtered, tinyset" in unknown.output
 
 
 @pytest.mark.slow
 def test_install_and_uninstall_go_into_the_tools_own_environment(tmp_path):
-    assert CliRunner().invoke(cli, ["new-plugin", "catdog-zoo-inst-net", "--dir", tmp_path]).exit_code == 0
+    cli_run("new-plugin", "catdog-zoo-inst-net", "--dir", tmp_path)
     src = tmp_path / "catdog-zoo-inst-net"
     try:
         added = zoo_subprocess("install", "--no-deps", "--no-build-isolation", "-q", src)
@@ -196,14 +194,13 @@ def test_install_and_uninstall_go_into_the_tools_own_environment(tmp_path):
 
 def test_new_plugin_says_to_install_with_catdog_zoos_own_pip(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["new-plugin", "catdog-zoo-tiny-net"])
-    assert result.exit_code == 0, result.output
+    result = cli_run("new-plugin", "catdog-zoo-tiny-net")
     assert result.output.splitlines()[-1] == ("Next: catdog-zoo install -e './catdog-zoo-tiny-net[test]' && "
                                              "catdog-zoo models tiny_net")
     readme = (tmp_path / "catdog-zoo-tiny-net" / "README.md").read_text()
     assert 'catdog-zoo install -e ".[test]"' in readme and 'pip install -e ".[test]"' not in readme
     assert "pypi.org" not in readme  # catdog-zoo is installed from its clone, not from a package index
-    elsewhere = CliRunner().invoke(cli, ["new-plugin", "catdog-zoo-far", "--dir", tmp_path / "my plugins"])
+    elsewhere = cli_run("new-plugin", "catdog-zoo-far", "--dir", tmp_path / "my plugins", ok=False)
     assert f"Next: catdog-zoo install -e '{tmp_path}/my plugins/catdog-zoo-far[test]'" in elsewhere.output
 
 
@@ -211,17 +208,17 @@ def test_with_no_model_installed_the_reference_plugins_are_named(monkeypatch):
     import catdog_zoo.plugins as plugins
     monkeypatch.setattr(plugins, "_zoo", Zoo(entry_points=[]))  # the core alone: only its built-in data source
     folder = Path(plugins.__file__).resolve().parents[1] / "plugins"
-    listed = CliRunner().invoke(cli, ["models", "--no-params"])
+    listed = cli_run("models", "--no-params", ok=False)
     assert listed.output == f"No models installed. The reference models are plugins in this clone: catdog-zoo " \
                             f"install {folder}/*/\n"
     assert {p.name for p in folder.glob("*/")} >= {"catdog-zoo-mobilenet-v2", "catdog-zoo-baseline"}
-    train = CliRunner().invoke(cli, ["train", "mobilenet_v2"])
+    train = cli_run("train", "mobilenet_v2", ok=False)
     assert train.exit_code == 2 and "no models are installed" in train.output and f"install {folder}/*/" in train.output
 
 
 @pytest.mark.slow
 def test_install_says_one_line_and_shows_pip_only_when_it_fails(tmp_path):
-    assert CliRunner().invoke(cli, ["new-plugin", "catdog-zoo-quiet-net", "--dir", tmp_path]).exit_code == 0
+    cli_run("new-plugin", "catdog-zoo-quiet-net", "--dir", tmp_path)
     target = tmp_path / "site"  # --target: the shared environment stays as it is
     done = zoo_subprocess("install", "--no-deps", "--no-build-isolation", "--target", target,
                           tmp_path / "catdog-zoo-quiet-net")

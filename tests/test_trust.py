@@ -4,45 +4,29 @@ that keeps a user's files, damaged checkpoints passed over, outputs safe to open
 import json
 import os
 import resource
-import signal
 import struct
 import subprocess
 import sys
 import time
 import zlib
+from functools import partial
 from pathlib import Path
 
 import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import our_lines
+from conftest import cli_run, limited, our_lines, zoo_command, zoo_env, zoo_subprocess
 
 import catdog_zoo
-from catdog_zoo.cli import cli
 from catdog_zoo.data.limits import ImageError
 from catdog_zoo.data.pixels import decode_file
 from catdog_zoo.util.files import csv_cell
 from catdog_zoo.util.locks import folder_lock
 
 
-def cli_run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def zoo(*args, timeout=120, **env):
-    return subprocess.run([sys.executable, "-m", "catdog_zoo", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env})
-
-
-def zoo_limited(*args, limit_bytes):
-    """``catdog-zoo ARGS`` with files capped at ``limit_bytes`` (writing more fails with EFBIG, as a full disk would
-    with ENOSPC)."""
-    def limit():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-    return subprocess.run([sys.executable, "-m", "catdog_zoo", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, preexec_fn=limit, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+zoo = partial(zoo_subprocess, check=False, timeout=120)  # this file's children: any exit status, 2 minutes at most
+CAPPED = limited(resource.RLIMIT_FSIZE, 1_500_000)  # checkpoints fit, model.keras does not: as a full disk would
 
 
 def png_bomb(path: Path, width: int, height: int, real: bool = False) -> Path:
@@ -80,9 +64,8 @@ def test_data_check_on_real_pixel_bombs_stays_small(tmp_path):
     # Peak RSS of the data check process, measured by a parent that waits for it (wait4's rusage).
     meter = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, status, ru = os.wait4(p.pid, 0); "
              "print('EXIT', os.waitstatus_to_exitcode(status), 'PEAK_KB', ru.ru_maxrss)")
-    result = subprocess.run([sys.executable, "-c", meter, sys.executable, "-m", "catdog_zoo", "data", "check",
-                             "--data", str(folder)], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = subprocess.run([sys.executable, "-c", meter, *zoo_command("data", "check", "--data", folder)],
+                            capture_output=True, text=True, timeout=300, env=zoo_env())
     exit_code, peak_kb = (int(v) for v in result.stdout.rsplit("EXIT", 1)[1].split()[::2])
     print(f"data check on pixel bombs: peak RSS {peak_kb / 1024:.0f} MB")  # shown with -s
     assert exit_code == 1 and result.stdout.count("more than the 50 million an image may have") == 2, result.stdout
@@ -96,13 +79,13 @@ def test_run_files_must_be_regular_files(tiny_run, tmp_path):
         (run / name).write_bytes((tiny_run / name).read_bytes())
     (run / "config.yaml").symlink_to("/dev/zero")
     started = time.perf_counter()
-    result = cli_run("evaluate", run)
+    result = cli_run("evaluate", run, ok=False)
     assert result.exit_code == 2 and "is a symbolic link; only regular files are read" in result.output
     (run / "config.yaml").unlink()
     (run / "config.yaml").write_bytes((tiny_run / "config.yaml").read_bytes())
     (run / "metrics.json").unlink()
     os.mkfifo(run / "metrics.json")  # nobody will ever write to it: reading it would hang
-    result = cli_run("evaluate", run)
+    result = cli_run("evaluate", run, ok=False)
     assert result.exit_code == 1 and "metrics.json is not a regular file" in result.output
     assert time.perf_counter() - started < 30
 
@@ -118,7 +101,7 @@ def test_a_damaged_run_config_is_one_line(tiny_run, tmp_path, content, message):
     for name in ("model.keras", "metrics.json"):
         (run / name).write_bytes((tiny_run / name).read_bytes())
     (run / "config.yaml").write_text(content)
-    result = cli_run("evaluate", run)
+    result = cli_run("evaluate", run, ok=False)
     assert result.exit_code in (1, 2) and len(result.output.strip().splitlines()) == 1, result.output
     assert message in result.output
 
@@ -135,7 +118,7 @@ def test_an_edited_run_config_is_refused_not_scored_in_silence(tiny_run, tmp_pat
         (run / name).write_bytes((tiny_run / name).read_bytes())
     config = yaml.safe_load((tiny_run / "config.yaml").read_text())
     (run / "config.yaml").write_text(yaml.safe_dump({**config, **edit}))
-    result = cli_run("evaluate", run)
+    result = cli_run("evaluate", run, ok=False)
     assert result.exit_code == 1 and message in result.output, result.output
 
 
@@ -146,7 +129,7 @@ def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path):
     config = tmp_path / "bomb.yaml"
     config.write_text(bomb + "data: *i\n")  # 9**9 strings once expanded
     assert config.stat().st_size < 1000
-    result = cli_run("train", "baseline", "--config", config)
+    result = cli_run("train", "baseline", "--config", config, ok=False)
     assert result.exit_code == 2 and "aliases (*name) are not allowed" in result.output
     assert len(result.output) < 500
 
@@ -154,7 +137,7 @@ def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path):
 def test_a_second_process_on_a_run_folder_is_refused(tiny_data, tmp_path):
     run = tmp_path / "run"
     args = ["--data", tiny_data, "--epochs", 1, "--image-size", 32, "--run-dir", run]
-    assert cli_run("train", "baseline", *args).exit_code == 0
+    cli_run("train", "baseline", *args)
     (run / "metrics.json").unlink()  # now an unfinished run, as after a kill
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     with folder_lock(run):  # this test process holds it, as a running `train --resume` would
@@ -165,7 +148,7 @@ def test_a_second_process_on_a_run_folder_is_refused(tiny_data, tmp_path):
         assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"} == before
         sweep = tmp_path / "sweep"
         with folder_lock(sweep, what="zoo sweep folder"):
-            result = cli_run("zoo", "baseline", "--runs-dir", sweep, "--epochs", 1, "--data", tiny_data)
+            result = cli_run("zoo", "baseline", "--runs-dir", sweep, "--epochs", 1, "--data", tiny_data, ok=False)
             assert result.exit_code != 0 and "zoo sweep folder" in result.output
     resumed = zoo("train", "--resume", run, "-q")
     assert resumed.returncode == 0, resumed.stderr  # the lock went with its holder
@@ -174,7 +157,7 @@ def test_a_second_process_on_a_run_folder_is_refused(tiny_data, tmp_path):
 def test_overwrite_keeps_what_the_user_put_in_a_run_folder(tiny_data, tmp_path):
     run = tmp_path / "run"
     args = ["train", "baseline", "--data", tiny_data, "--epochs", 1, "--image-size", 32, "--run-dir", run]
-    assert cli_run(*args).exit_code == 0
+    cli_run(*args)
     (run / "export").mkdir()
     (run / "export" / "mine.tflite").write_bytes(b"the user's own export")
     (run / "export" / "model.tflite").write_bytes(b"an old export of the zoo")
@@ -188,7 +171,7 @@ def test_overwrite_keeps_what_the_user_put_in_a_run_folder(tiny_data, tmp_path):
     old = time.time() - 3600
     for path in leftovers:
         os.utime(path, (old, old))
-    assert cli_run(*args, "--overwrite", "--seed", 3).exit_code == 0
+    cli_run(*args, "--overwrite", "--seed", 3)
     assert json.loads((run / "metrics.json").read_text())["seed"] == 3
     assert (run / "export" / "mine.tflite").read_bytes() == b"the user's own export"
     assert (run / "checkpoints" / "notes.txt").read_text() == "mine"
@@ -201,8 +184,8 @@ def test_a_damaged_checkpoint_falls_back_to_the_one_before(tiny_data, tmp_path, 
     done = catdog_zoo.train("baseline", data=str(tiny_data), epochs=3, image_size=40, run_dir=str(tmp_path / "ref"),
                             quiet=True).metrics
     # A run stopped after its last epoch: a real file-size limit refuses model.keras (as a full disk would).
-    stopped = zoo_limited("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 40,
-                          "--run-dir", run, limit_bytes=1_500_000)
+    stopped = zoo("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 40,
+                  "--run-dir", run, preexec_fn=CAPPED, timeout=300)
     assert stopped.returncode == 1 and "larger than this process may write (ulimit -f" in stopped.stderr
     kept = sorted(p.name for p in (run / "checkpoints").glob("epoch-*"))
     assert kept == ["epoch-0002", "epoch-0003"]  # the newest and its fallback
@@ -214,8 +197,8 @@ def test_a_damaged_checkpoint_falls_back_to_the_one_before(tiny_data, tmp_path, 
     assert resumed.metrics["epochs"] == 3
     assert resumed.metrics["val_accuracy"] == pytest.approx(done["val_accuracy"], abs=1e-6)
     # An edited state.json is damaged too; with no good checkpoint left the run starts over.
-    stopped = zoo_limited("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 40,
-                          "--run-dir", run, "--overwrite", limit_bytes=1_500_000)
+    stopped = zoo("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 40,
+                  "--run-dir", run, "--overwrite", preexec_fn=CAPPED, timeout=300)
     assert stopped.returncode == 1
     for folder in (run / "checkpoints").glob("epoch-*"):
         state = json.loads((folder / "state.json").read_text())
@@ -234,11 +217,10 @@ def test_outputs_are_safe_to_open(tiny_run, tmp_path, monkeypatch):
     image = Image.fromarray(np.full((40, 40, 3), 200, np.uint8))
     image.save("=cmd()+evil.jpg")
     image.save(os.fsdecode(b"caf\xe9.jpg"))  # a name that is not UTF-8
-    result = cli_run("predict", tiny_run, "=cmd()+evil.jpg", os.fsdecode(b"caf\xe9.jpg"), "--out", "p.csv")
-    assert result.exit_code == 0, result.output
+    cli_run("predict", tiny_run, "=cmd()+evil.jpg", os.fsdecode(b"caf\xe9.jpg"), "--out", "p.csv")
     rows = (tmp_path / "p.csv").read_text(encoding="utf-8").splitlines()
     assert rows[1].startswith("'=cmd()+evil.jpg,") and rows[2].startswith("caf\\xe9.jpg,")
-    as_json = cli_run("predict", tiny_run, "=cmd()+evil.jpg", "--json")
+    as_json = cli_run("predict", tiny_run, "=cmd()+evil.jpg", "--json", ok=False)
     assert as_json.exit_code == 0 and json.loads(as_json.stdout)[0]["path"] == "=cmd()+evil.jpg"
 
     @click.command()
@@ -270,15 +252,14 @@ print("skipped", len(decoded.skipped), file=sys.stderr)
 """
     cache = tmp_path / "cache"
     starved = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                             env={**os.environ, "CATDOG_ZOO_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "2"})
+                             env=zoo_env({"CATDOG_ZOO_CACHE": str(cache)}))
     assert "skipped" in starved.stderr, starved.stderr
     skipped = int(starved.stderr.rsplit("skipped", 1)[1].split()[0])
     assert skipped > 0 and "tried again in the next" in starved.stderr, starved.stderr
     assert not list(cache.glob("decoded-*.entry"))
     healthy = subprocess.run([sys.executable, "-c", script.replace("resource.setrlimit", "(lambda *a: None)")
                               .replace("held.append(os.open(os.devnull, os.O_RDONLY))", "break")],
-                             capture_output=True, text=True, timeout=120,
-                             env={**os.environ, "CATDOG_ZOO_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "2"})
+                             capture_output=True, text=True, timeout=120, env=zoo_env({"CATDOG_ZOO_CACHE": str(cache)}))
     assert "skipped 0" in healthy.stderr, healthy.stderr
 
 
@@ -286,15 +267,15 @@ def test_export_overwrite_replaces_only_an_export_it_wrote(tiny_run, tmp_path):
     photos = tmp_path / "photos"
     (photos / "2024").mkdir(parents=True)
     (photos / "2024" / "me.jpg").write_bytes(b"a user's photo")
-    refused = cli_run("export", tiny_run, "--format", "tflite", "--out", photos, "--overwrite")
+    refused = cli_run("export", tiny_run, "--format", "tflite", "--out", photos, "--overwrite", ok=False)
     assert refused.exit_code == 1 and "is not an export catdog-zoo wrote" in refused.output
     assert (photos / "2024" / "me.jpg").read_bytes() == b"a user's photo"
-    into_run = cli_run("export", tiny_run, "--format", "tflite", "--out", tiny_run, "--overwrite")
+    into_run = cli_run("export", tiny_run, "--format", "tflite", "--out", tiny_run, "--overwrite", ok=False)
     assert into_run.exit_code == 1 and f"is the run directory {tiny_run.resolve()}" in into_run.output
     assert (tiny_run / "model.keras").is_file()
     out = tmp_path / "m.tflite"
-    assert cli_run("export", tiny_run, "--format", "tflite", "--out", out).exit_code == 0
-    assert cli_run("export", tiny_run, "--format", "tflite", "--out", out, "--overwrite").exit_code == 0  # its own
+    cli_run("export", tiny_run, "--format", "tflite", "--out", out)
+    cli_run("export", tiny_run, "--format", "tflite", "--out", out, "--overwrite")  # its own
 
 
 def copy_run(run, to):
@@ -314,9 +295,9 @@ def test_edited_metrics_are_refused_and_compare_leaves_them_out(tiny_run, tmp_pa
     bad = copy_run(tiny_run, tmp_path / "runs" / "bad")
     copy_run(tiny_run, tmp_path / "runs" / "good")
     (bad / "metrics.json").write_text(json.dumps({**json.loads((tiny_run / "metrics.json").read_text()), **edit}))
-    named = cli_run("compare", bad)
+    named = cli_run("compare", bad, ok=False)
     assert named.exit_code == 1 and message in named.output
-    found = cli_run("compare", "--runs-dir", tmp_path / "runs")
+    found = cli_run("compare", "--runs-dir", tmp_path / "runs", ok=False)
     assert found.exit_code == 0 and "good" in found.output and f"{bad} left out" in found.output
 
 
@@ -324,14 +305,14 @@ def test_terminal_control_characters_are_shown_not_obeyed(tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path / "ansi")
     (run / "metrics.json").write_text(json.dumps({**json.loads((tiny_run / "metrics.json").read_text()),
                                                   "model": "\x1b[2J\x1b]0;title\x07evil"}))
-    result = cli_run("compare", run)
+    result = cli_run("compare", run, ok=False)
     assert result.exit_code == 0 and "\x1b" not in result.output and "\\x1b[2J" in result.output
 
 
 def test_a_checkpoint_with_the_wrong_optimizer_or_nan_weights_is_not_used(tiny_data, tmp_path, capsys):
     run = tmp_path / "run"
-    stopped = zoo_limited("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 40,
-                          "--run-dir", run, limit_bytes=1_500_000)
+    stopped = zoo("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 40,
+                  "--run-dir", run, preexec_fn=CAPPED, timeout=300)
     assert stopped.returncode == 1
     newest = run / "checkpoints" / "epoch-0003"
     weights = dict(np.load(newest / "weights.npz"))
@@ -340,8 +321,8 @@ def test_a_checkpoint_with_the_wrong_optimizer_or_nan_weights_is_not_used(tiny_d
     catdog_zoo.resume(run, quiet=True)
     assert "weights.npz holds non-finite values; resuming from checkpoint epoch-0002 instead" in capsys.readouterr().err
     (run / "metrics.json").unlink()
-    stopped = zoo_limited("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 40,
-                          "--run-dir", run, "--overwrite", limit_bytes=1_500_000)
+    stopped = zoo("train", "baseline", "--data", tiny_data, "--epochs", 3, "--image-size", 40,
+                  "--run-dir", run, "--overwrite", preexec_fn=CAPPED, timeout=300)
     import shutil
     shutil.rmtree(newest)  # resume at epoch 3, continuing epoch 2's optimizer state
     before = run / "checkpoints" / "epoch-0002"
@@ -357,12 +338,13 @@ def test_a_lock_file_that_is_a_fifo_is_named(tiny_data, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     os.mkfifo(run / ".lock")
-    result = cli_run("train", "baseline", "--data", tiny_data, "--epochs", 1, "--image-size", 32, "--run-dir", run)
+    result = cli_run("train", "baseline", "--data", tiny_data, "--epochs", 1, "--image-size", 32, "--run-dir", run,
+                     ok=False)
     assert result.exit_code == 2 and f"the lock file {run / '.lock'} is not a regular file" in result.output
 
 
 def test_a_key_given_twice_in_a_config_is_refused(tmp_path):
     config = tmp_path / "twice.yaml"
     config.write_text("epochs: 3\nseed: 1\nepochs: 30\n")
-    result = cli_run("train", "baseline", "--config", config)
+    result = cli_run("train", "baseline", "--config", config, ok=False)
     assert result.exit_code == 2 and "key 'epochs' is given twice (line 3" in result.output

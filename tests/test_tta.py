@@ -4,11 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import cli_run
 from PIL import Image
 
 import catdog_zoo
-from catdog_zoo.cli import cli
 
 
 def test_tta_averages_the_image_and_its_mirror(tiny_run, tmp_path):
@@ -27,5 +26,5 @@ def test_evaluate_with_tta_scores_the_averaged_probabilities(tiny_run):
     plain, tta = (catdog_zoo.evaluate(tiny_run, split="validation", tta=t) for t in (False, True))
     assert tta["tta"] is True and plain["tta"] is False and tta["num_images"] == plain["num_images"]
     assert 0 <= tta["accuracy"] <= 1 and np.isfinite(tta["loss"]) and tta["loss"] > 0
-    out = CliRunner().invoke(cli, ["evaluate", str(tiny_run), "--tta", "--json"])
+    out = cli_run("evaluate", tiny_run, "--tta", "--json", ok=False)
     assert out.exit_code == 0 and json.loads(out.output)["accuracy"] == pytest.approx(tta["accuracy"])
