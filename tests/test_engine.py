@@ -154,12 +154,6 @@ def test_a_cached_conversion_is_trusted_only_as_stored(own_cache, monkeypatch):
     assert frozen_engine(layers, (32, 32, 3), "digest-e", "auto").name == "tflite" and checks == [1]
 
 
-@pytest.fixture
-def own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 def test_auto_leaves_a_visible_gpu_to_tensorflow(own_cache, monkeypatch):
     """XNNPACK runs on the CPU: with a GPU in the machine, auto keeps TensorFlow (which runs there)."""
     from catdog_zoo.models import extraction

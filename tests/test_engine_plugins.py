@@ -73,12 +73,6 @@ def install_engine(site, name: str, offset: float = 0.0) -> None:
                  {f"{name}_mod": ENGINE_PLUGIN.format(name=name, offset=offset)})
 
 
-@pytest.fixture
-def own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 def test_a_plugin_engine_is_listed_and_trains_and_scores_end_to_end(site, tiny_data, tmp_path, own_cache):
     install_engine(site, "litecopy")
     install_frozen(site, "tiny_frozen", size=32, seed=3)

@@ -51,12 +51,6 @@ def frozen_plugin(site):
     install_dist(site, "frozen-test", "0.1", {"frozen": "frozen_test_mod"}, {"frozen_test_mod": FROZEN_PLUGIN})
 
 
-@pytest.fixture
-def own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 def train(model, data, run_dir, **kw):
     opts = dict(epochs=3, image_size=32, batch_size=8, quiet=True)
     opts.update(kw)
