@@ -38,6 +38,7 @@ _LAZY = {
     "compare": "catdog_zoo.reports.notebook",
     "zoo": "catdog_zoo.training.zoo_sweep",
     "RunRecord": "catdog_zoo.runs.record",
+    "StageResult": "catdog_zoo.training.context",
     "RunResult": "catdog_zoo.reports.notebook",
     "Leaderboard": "catdog_zoo.reports.notebook",
     "augmentation": "catdog_zoo.models.blocks",
@@ -49,7 +50,7 @@ _LAZY = {
 
 # What a plugin may rely on: covered by PLUGIN_API_VERSION, together with the hooks in catdog_zoo.hookspecs.
 PLUGIN_API = ("ModelSpec", "TrainingDefaults", "DataSource", "EngineSpec", "ExporterSpec", "TrackerSpec",
-              "StageSpec", "hookimpl", "PLUGIN_API_VERSION", "augmentation",
+              "StageSpec", "StageResult", "hookimpl", "PLUGIN_API_VERSION", "augmentation",
               "mobilenet_v2_preprocessing", "small_cnn", "logit_units", "DROPOUT_POSITIONS", "ZooError",
               "ConfigError")
 

@@ -12,6 +12,7 @@ import click
 from ..config import KEYS, check_for_model, load_config_file, resolve_config
 from ..plugins import get_zoo
 from ..runs.confine import check_output
+from ..training.resolve import NO_MODEL, resolve_run
 from ..util.system import check_can_write
 from .options import config_options, option_for, options_for
 from ..util.names import terminal
@@ -23,8 +24,7 @@ def _model_from(model, config_file) -> str:
         return model
     named = load_config_file(config_file).get("model") if config_file else None
     if not named:
-        raise click.UsageError("give a MODEL to train (see 'catdog-zoo models'), a --config that names one, "
-                               "or --resume RUN_DIR")
+        raise click.UsageError(NO_MODEL)
     return named
 
 
@@ -78,13 +78,11 @@ def train(model, resume_dir, config_file, quiet, overwrite, as_json, **flags):
         with _progress_to_stderr(as_json):
             _report(resume(resume_dir, quiet=quiet, **moved), quiet, as_json)
         return
-    model = _model_from(model, config_file)
-    # Everything that can be refused is refused here, before TensorFlow loads.
-    spec = get_zoo().model(model)
-    check_for_model(spec, resolve_config(spec, config_file, **flags))
-    from ..training.session import train as run_training
+    # Resolved once, here: everything that can be refused is refused before TensorFlow loads.
+    spec, cfg = resolve_run(model, config_file, **flags)
+    from ..training.session import train_resolved
     with _progress_to_stderr(as_json):
-        result = run_training(model, config_file=config_file, quiet=quiet, overwrite=overwrite, **flags)
+        result = train_resolved(spec, cfg, quiet=quiet, overwrite=overwrite)
     _report(result, quiet, as_json)
 
 

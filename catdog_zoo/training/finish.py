@@ -23,7 +23,7 @@ from ..models.saving import save_model, weights_digest
 from ..reports.notebook import RunResult
 from ..reports.run_report import write_run_report
 from ..runs.calibration import calibration_summary, curves
-from ..runs.layout import HISTORY_FILE, MODEL_FILE
+from ..runs.layout import HISTORY_FILE, MODEL_FILE, TRACKED_FILES
 from ..runs.portable import recorded_config
 from ..runs.record import RunRecord, data_fingerprint, intervals, write_history, write_record
 from ..util.confidence import interval_text
@@ -33,7 +33,7 @@ from ..util.version import __version__
 from . import checkpoints
 from .distribute import scaled_learning_rate
 from .operating_point import fit_rejection
-from .stages import FineTune, Scorer
+from .stages import Scorer
 
 
 def versions() -> dict:
@@ -45,27 +45,30 @@ def finish(runner, scorer) -> RunResult:
     """Score, save and report ``runner``'s trained model (``scorer``: a stage's cheaper way to score it)."""
     finish_started = time.perf_counter()
     train_seconds = finish_started - runner.started
-    cluster = runner.cluster
+    cluster, net = runner.cluster, runner.net
     if cluster.distributed:
         if not cluster.is_chief:
             return leave(runner)
-        runner.net, scorer = single_copy(runner), None  # evaluate, report and save as one process does
-    write_history(runner.run_dir / HISTORY_FILE, runner.history)
-    scorer = scorer or Scorer(runner.net, runner.images)
+        net, scorer = single_copy(runner), None  # evaluate, report and save as one process does
+    write_history(runner.run_dir / HISTORY_FILE, runner.history.columns)
+    scorer = scorer or Scorer(net, runner.images)
     scores = {"validation": scorer.evaluate("validation")}
     has_test = len(runner.decoded["test"].split) > 0
     scores["test"] = scorer.evaluate("test") if has_test else {"accuracy": None, "loss": None}
-    save_model(runner.net, runner.run_dir / MODEL_FILE)
-    record = make_record(runner, scores, train_seconds)
+    save_model(net, runner.run_dir / MODEL_FILE)
+    record = make_record(runner, net, scores, train_seconds)
     record.intervals = intervals(record)
     held_out = "test" if has_test else "validation"
     logits = functools.cache(scorer.logits)  # each split predicted once, for calibration and the report
     record.calibration = _calibration(runner, logits, held_out)
-    record.rejection = _rejection(runner, scorer)
-    record.confusion_matrix = _report(runner, record, logits, held_out)
+    record.rejection = _rejection(runner, net, scorer)
+    record.confusion_matrix = _report(runner, net, record, logits, held_out)
     record.timings["finish_s"] = round(time.perf_counter() - finish_started, 2)
     write_record(runner.run_dir, record)  # last: marks the run finished
     checkpoints.remove(runner.run_dir)
+    if runner.trackers is not None:
+        runner.trackers.artifacts(runner.run_dir / name for name in TRACKED_FILES)
+        runner.trackers.finish("finished", record.to_dict())
     cluster.barrier()
     runner.say(f"Done in {train_seconds:.1f}s: val_accuracy {_scored(record, 'validation')}, "
                f"test_accuracy {_scored(record, 'test')}; run saved to {terminal(runner.run_dir)}")
@@ -82,9 +85,9 @@ def _scored(record: RunRecord, split: str) -> str:
     return f"{accuracy:.4f} ({interval_text(record.interval(split))}, {record.split_sizes.get(split)} images)"
 
 
-def make_record(runner, scores: dict, train_seconds: float) -> RunRecord:
-    spec, cfg, net, cluster = runner.spec, runner.cfg, runner.net, runner.cluster
-    last = {k: v[-1] for k, v in runner.history.items()}
+def make_record(runner, net, scores: dict, train_seconds: float) -> RunRecord:
+    spec, cfg, cluster = runner.spec, runner.cfg, runner.cluster
+    last = {k: v[-1] for k, v in runner.history.columns.items()}
     val, test = scores["validation"], scores["test"]
 
     def number(value):
@@ -115,10 +118,10 @@ def make_record(runner, scores: dict, train_seconds: float) -> RunRecord:
     )
 
 
-def _rejection(runner, scorer) -> dict:
+def _rejection(runner, net, scorer) -> dict:
     """The operating point of "unknown" answers; a failure is a warning, never the loss of a trained run."""
     try:
-        return fit_rejection(runner, scorer)
+        return fit_rejection(runner, net, scorer)
     except Exception as exc:  # noqa: BLE001 - the model and metrics matter more
         warn(f"Warning: could not set up rejection of unknown images: {type(exc).__name__}: {exc}")
         return unavailable(f"setting it up failed at the end of training ({type(exc).__name__})")
@@ -139,14 +142,15 @@ def _calibration(runner, logits, split: str):
         return None
 
 
-def _report(runner, record: RunRecord, logits, split: str):
+def _report(runner, net, record: RunRecord, logits, split: str):
     """Figures and report.html; a plotting failure is a warning, never the loss of a trained run."""
     decoded = runner.decoded[split]
     shown = keys_that_apply(recorded_config(runner.cfg, runner.run_dir), runner.spec)  # a scratch CNN: no engine keys
     try:
-        return write_run_report(runner.run_dir, shown, record, runner.history, {
+        return write_run_report(runner.run_dir, shown, record, runner.history.columns, {
             "split": split, "images": decoded.images, "labels": decoded.split.labels,
-            "probs": probabilities(logits(split)), "paths": decoded.split.paths, "model": runner.net,
+            "probs": probabilities(logits(split)), "paths": decoded.split.paths, "model": net,
+            "stage_marks": {stage.name: stage.drawn for stage in runner.stages if getattr(stage, "drawn", "")},
             "small_data": small_splits_warning(runner.splits, record.split_sizes)})
     except Exception as exc:  # noqa: BLE001 - the model and metrics matter more than the pictures
         warn(f"Warning: could not write the run report: {type(exc).__name__}: {exc}")
@@ -161,9 +165,10 @@ def warn(text: str) -> None:
 def single_copy(runner):
     """The trained weights in a model built outside the strategy, for the chief's single-process finish."""
     copy = runner.spec.build(len(runner.splits.class_names), runner.cfg.image_size, weights=None)
-    for stage in runner.stages:
-        if isinstance(stage, FineTune):
-            stage.prepare(copy)
+    for stage in runner.stages:  # trainable as the stages left the run's model: the same weights, in order
+        prepare = getattr(stage, "prepare", None)
+        if prepare is not None:
+            prepare(copy)
     copy.set_weights([np.asarray(w) for w in runner.net.get_weights()])
     compile_model(copy, runner.cfg.optimizer, runner.cfg.learning_rate)
     return copy

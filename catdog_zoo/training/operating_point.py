@@ -16,12 +16,13 @@ NO_BACKBONE = ("its model has no pretrained backbone (ModelSpec.frozen_backbone)
                "on these classes alone cannot tell them from everything else")
 
 
-def fit_rejection(runner, scorer) -> dict:
-    """Fit, save ``novelty.npy`` into the run folder and return what ``metrics.json`` records."""
+def fit_rejection(runner, net, scorer) -> dict:
+    """Fit, save ``novelty.npy`` into the run folder and return what ``metrics.json`` records (``net``: the
+    trained model as saved)."""
     spec, cfg = runner.spec, runner.cfg
     if not (spec.frozen_backbone and spec.pretrained):
         return rejection.unavailable(NO_BACKBONE)
-    features = _features(runner, scorer)
+    features = _features(runner, net, scorer)
     if features is None:
         return rejection.unavailable(f"{spec.name}'s model does not split at its backbone '{spec.frozen_backbone}'")
     novelty, facts = rejection.fit(features["train"], features["validation"], seed=cfg.seed)
@@ -29,15 +30,15 @@ def fit_rejection(runner, scorer) -> dict:
     return facts
 
 
-def _features(runner, scorer):
+def _features(runner, net, scorer):
     """``{"train": rows, "validation": rows}`` of the final model's backbone features, or None."""
     cached = scorer.features if scorer is not None else None
     if cached is not None and not runner.cfg.aug_views:
         return {"train": np.asarray(cached["train"][0][:]), "validation": np.asarray(cached["validation"][:])}
-    backbone = runner.net.get_layer(runner.spec.frozen_backbone)
+    backbone = net.get_layer(runner.spec.frozen_backbone)
     trainable = [(layer, layer.trainable) for layer in [backbone, *getattr(backbone, "layers", [])]]
     try:
-        model = RunModel(runner.net, runner.spec.name, runner.cfg.image_size, runner.cfg.engine)
+        model = RunModel(net, runner.spec.name, runner.cfg.image_size, runner.cfg.engine)
         if not model.has_backbone:
             return None
         out = {}
