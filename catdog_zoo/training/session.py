@@ -56,6 +56,7 @@ def train_resolved(spec, cfg: TrainConfig, *, quiet: bool = False, runs_root="ru
                    overwrite: bool = False) -> RunResult:
     """Train ``spec`` with ``cfg``, both as :func:`.resolve.resolve_run` made them (the CLI resolves before
     TensorFlow loads, then calls this)."""
+    absolute(cfg)  # recorded so, the run means the same from any directory or machine (runs/portable.py)
     data = Path(cfg.data).expanduser() if cfg.data and Path(cfg.data).expanduser().is_dir() else None
     check_output(cfg.run_dir or runs_root, flag="--run-dir" if cfg.run_dir else "runs folder", folder=True,
                  reads=[data], own_run=cfg.run_dir)  # never inside the data, nor inside another run
