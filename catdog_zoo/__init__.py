@@ -23,7 +23,7 @@ from .errors import ConfigError, UnknownModelError, ZooError
 from .extensions import EngineSpec, ExporterSpec, StageSpec, TrackerSpec
 from .hookspecs import PLUGIN_API_VERSION, hookimpl
 from .plugins import get_zoo
-from .registry import DataSource, ModelSpec, TrainingDefaults
+from .registry import DEFAULT_WEIGHTS, DataSource, ModelSpec, TrainingDefaults
 from .util.quiet import tensorflow_noise_filtered as _tensorflow_quiet
 from .util.version import __version__
 
@@ -75,7 +75,7 @@ def _quiet(function):
 
 
 @_quiet
-def create_model(name: str, num_classes: int = 2, image_size=None, weights="default"):
+def create_model(name: str, num_classes: int = 2, image_size=None, weights=DEFAULT_WEIGHTS):
     """Build a registered architecture as an uncompiled ``keras.Model`` (float images in [0, 255] in,
     logits out). ``weights``: "default" (the spec's pretrained source), a local file, or None (random)."""
     return get_model_spec(name).build(num_classes, image_size, weights=weights)

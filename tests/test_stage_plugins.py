@@ -5,7 +5,7 @@ import csv
 import json
 
 import pytest
-from conftest import cli_run, install_dist
+from conftest import cli_run, install_dist, interrupted_train
 
 import catdog_zoo
 from catdog_zoo.errors import ZooError
@@ -83,17 +83,8 @@ def test_the_curves_mark_where_a_drawn_stage_starts(tmp_path):
 def test_a_run_interrupted_in_the_outside_stage_resumes_to_the_same_weights(site, tiny_data, tmp_path, monkeypatch):
     install_polish(site)
     straight = catdog_zoo.train("baseline", data=str(tiny_data), run_dir=str(tmp_path / "a"), **OPTIONS)
-    real_save = checkpoints.save
-
-    def save_then_stop(run_dir, epoch, *args, **kwargs):
-        path = real_save(run_dir, epoch, *args, **kwargs)
-        if epoch == 3:  # the first epoch of "polish"
-            raise KeyboardInterrupt
-        return path
-    monkeypatch.setattr(checkpoints, "save", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        catdog_zoo.train("baseline", data=str(tiny_data), run_dir=str(tmp_path / "b"), **OPTIONS)
-    monkeypatch.setattr(checkpoints, "save", real_save)
+    interrupted_train(monkeypatch, "baseline", at_epoch=3, data=str(tiny_data), run_dir=str(tmp_path / "b"),
+                      **OPTIONS)  # in the first epoch of "polish"
     state = checkpoints.load_state(checkpoints.latest(tmp_path / "b"))
     assert state["stage"] == "polish" and state["plan"] == [["head", 2], ["polish", 2]]
     resumed = catdog_zoo.resume(tmp_path / "b", quiet=True)
@@ -104,15 +95,7 @@ def test_a_run_interrupted_in_the_outside_stage_resumes_to_the_same_weights(site
 
 def test_a_run_is_not_resumed_with_another_plan(site, tiny_data, tmp_path, monkeypatch):
     install_polish(site)
-    real_save = checkpoints.save
-
-    def save_then_stop(run_dir, epoch, *args, **kwargs):
-        real_save(run_dir, epoch, *args, **kwargs)
-        raise KeyboardInterrupt
-    monkeypatch.setattr(checkpoints, "save", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        catdog_zoo.train("baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), **OPTIONS)
-    monkeypatch.setattr(checkpoints, "save", real_save)
+    interrupted_train(monkeypatch, "baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), **OPTIONS)
     monkeypatch.setenv("CATDOG_ZOO_DISABLE", "polish")
     reset_zoo()
     with pytest.raises(ZooError, match=r"planned as head \(2 epochs\), polish \(2 epochs\), but this installation "

@@ -5,11 +5,10 @@ import json
 
 import pytest
 import yaml
-from conftest import cli_run, install_dist
+from conftest import cli_run, install_dist, interrupted_train
 
 import catdog_zoo
 from catdog_zoo.plugins import reset_zoo
-from catdog_zoo.training import checkpoints
 
 # Appends every call it hears, as JSON lines, to the file named in $TRACK_LOG; "fragile" raises on its 2nd epoch.
 TRACKERS = """
@@ -91,14 +90,8 @@ def test_a_raising_tracker_is_warned_of_once_and_dropped_and_the_run_finishes(tr
 
 
 def test_an_interrupted_run_tells_its_trackers(tracked, tiny_data, tmp_path, monkeypatch):
-    real_save = checkpoints.save
-
-    def save_then_stop(run_dir, epoch, *args, **kwargs):
-        real_save(run_dir, epoch, *args, **kwargs)
-        raise KeyboardInterrupt
-    monkeypatch.setattr(checkpoints, "save", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        catdog_zoo.train("baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), track=["log"], **OPTIONS)
+    interrupted_train(monkeypatch, "baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), track=["log"],
+                      **OPTIONS)
     assert tracked("log")[-1] == ["finish", "interrupted", False]
 
 
