@@ -20,7 +20,7 @@ from . import checkpoints
 from .context import StageContext
 from .distribute import Cluster
 from .early_stopping import EarlyStopping
-from .finish import finish
+from .finish import Trained, finish
 from .listeners import Checkpoint, EarlyStop, EpochLines, History, Reseed
 from .loops import fit_keras, fit_replicated, keras_verbosity
 from .plan import names
@@ -109,7 +109,9 @@ class Runner:
                 resumes = stage.name == resume_stage and done > first
                 scorer = self._run_stage(stage, max(first, done), last, checkpoint if resumes else None)
             first = last
-        return finish(self, scorer)
+        return finish(Trained(self.context, self.net, self.run_dir, self.stages, self.history.columns, self.summaries,
+                              self.cache_report, self.timings, time.perf_counter() - self.started, self.trackers),
+                      scorer)
 
     def _run_stage(self, stage, first: int, last: int, checkpoint):
         started = time.perf_counter()
@@ -154,13 +156,6 @@ class Runner:
                     raise BlockCheck.failure from None
                 raise
         self.timings["epochs_s"] = round(self.timings["epochs_s"] + time.perf_counter() - started, 2)
-
-    # what the finish reads of the run's data
-    def images(self, name, shuffle=False, first_epoch=0):
-        return self.context.images(name, shuffle, first_epoch)
-
-    def labels(self, name):
-        return self.context.labels(name)
 
 
 class _Epochs:
