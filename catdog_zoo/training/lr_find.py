@@ -28,15 +28,13 @@ import math
 
 import numpy as np
 
-from ..config import check_for_model, resolve_config
 from ..data.batches import EpochBatches
 from ..models.frozen import split_frozen
-from ..plugins import get_zoo
 from ..registry import configured_weights
 from .distribute import make_cluster
 from ..util.progress import progress_factory
 from .context import StageContext
-from .resolve import check_option_names
+from .resolve import resolve_run
 from .runner import say_to
 from .stages import HeadOnFeatures, cached_inputs
 
@@ -48,10 +46,17 @@ RULES = {"valley": "half-way down the longest fall of the loss (fastai's default
          "steep": "where the loss falls fastest"}
 
 
-def lr_find(model: str, *, start: float = 1e-7, end: float = 10.0, steps: int = 100, quiet: bool = False,
+def lr_find(model, *, start: float = 1e-7, end: float = 10.0, steps: int = 100, quiet: bool = False,
             config_file=None, **options) -> dict:
     """Sweep the learning rate for ``model`` (config keys in ``options`` and ``config_file``, as for ``train``;
-    those of later stages and of where a run goes do not apply).
+    those of later stages and of where a run goes do not apply): :func:`sweep` of what
+    :func:`.resolve.resolve_run` makes of them."""
+    spec, cfg = resolve_run(model, config_file, trackers=False, **options)
+    return sweep(spec, cfg, start=start, end=end, steps=steps, quiet=quiet)
+
+
+def sweep(spec, cfg, *, start: float = 1e-7, end: float = 10.0, steps: int = 100, quiet: bool = False) -> dict:
+    """Sweep the learning rate for ``spec`` with the resolved ``cfg``.
 
     Returns ``{"model", "stage", "rates", "losses", "smoothed", "stopped", "considered", "suggestions",
     "chance_loss", "learned", "suggested", "configured", "image_size"}``: ``stopped`` says why the sweep ended
@@ -63,10 +68,6 @@ def lr_find(model: str, *, start: float = 1e-7, end: float = 10.0, steps: int = 
 
     if not 0 < start < end:
         raise ValueError(f"the sweep needs 0 < start < end, got {start:g} and {end:g}")
-    check_option_names(options)  # keys that say nothing of the first stage's batches (epochs, run_dir) are ignored
-    spec = get_zoo().model(model)
-    cfg = resolve_config(spec, config_file, **options)
-    check_for_model(spec, cfg)
     cluster = make_cluster("one_device")
     built = _build(spec, cfg, cluster, quiet, configured_weights(cfg.weights))
     context = StageContext(spec, cfg, built.net, built.splits, built.decoded, cluster, say_to(quiet),

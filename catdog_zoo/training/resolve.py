@@ -12,10 +12,11 @@ from ..runs.confine import is_run_config
 NO_MODEL = ("give a MODEL to train (see 'catdog-zoo models'), a --config that names one, or --resume RUN_DIR")
 
 
-def resolve_run(model, config_file=None, **options) -> tuple:
+def resolve_run(model, config_file=None, trackers: bool = True, **options) -> tuple:
     """``(spec, cfg)``: the model's spec (``model``, else the one ``config_file`` names) and its configuration,
-    the YAML file read once, every value, path, tracker and the model's own limits checked. (The run makes its
-    paths absolute when it records them: runs/portable.py loads TensorFlow, which nothing here may.)"""
+    the YAML file read once, every value, path and the model's own limits checked, and with ``trackers`` every
+    ``track`` name (``lr-find`` tracks nothing). (The run makes its paths absolute when it records them:
+    runs/portable.py loads TensorFlow, which nothing here may.)"""
     check_option_names(options)
     loaded = load_config_file(config_file) if config_file else {}
     model = model or loaded.get("model")
@@ -26,7 +27,7 @@ def resolve_run(model, config_file=None, **options) -> tuple:
     if config_file and options.get("run_dir") is None and is_run_config(config_file, loaded):
         cfg.run_dir = None  # a run's own config.yaml (or a copy's): the repeat gets a new folder, never that run's
     check_for_model(spec, cfg)
-    for name in cfg.track:  # an unknown tracker: one line listing the known ones, before any work
+    for name in cfg.track if trackers else ():  # an unknown tracker: one line listing the known ones, before any work
         get_zoo().extension("trackers", name, flag="--track")
     return spec, cfg
 
