@@ -114,3 +114,17 @@ def test_tensorboard_flag_is_the_tensorboard_tracker():
     assert resolve_config(spec, None, track="x").to_dict()["track"] == ["x"]  # a tuple in memory, a list written
     listed = {p["name"]: p for p in json.loads(cli_run("plugins", "--json").output)}
     assert "tensorboard" in listed["catdog_zoo.training.tensorboard"]["trackers"]
+
+
+def test_overwrite_removes_any_stages_tensorboard_folder_but_never_one_holding_a_users_file(tmp_path):
+    from catdog_zoo.runs.layout import create_run_dir
+    run = tmp_path / "run"
+    for stage in ("head", "polish", "mine"):
+        for split in ("train", "validation"):
+            (run / "tensorboard" / stage / split).mkdir(parents=True)
+            (run / "tensorboard" / stage / split / "events.out.tfevents.1").write_bytes(b"x")
+    (run / "tensorboard" / "mine" / "notes.txt").write_text("keep me")
+    (run / "config.yaml").write_text("model: baseline\n")
+    create_run_dir("baseline", str(run), "runs", overwrite=True)
+    assert sorted(p.name for p in (run / "tensorboard").iterdir()) == ["mine"]  # a plugin stage's is ours too
+    assert (run / "tensorboard" / "mine" / "notes.txt").read_text() == "keep me"
