@@ -304,10 +304,11 @@ def load_config_file(path) -> dict:
 
 
 def resolve_config(spec, config_file=None, where: str = "named in", loaded: dict | None = None,
-                   **overrides) -> TrainConfig:
+                   checked: bool = False, **overrides) -> TrainConfig:
     """Spec defaults, overridden by ``config_file`` keys, overridden by non-None ``overrides``; a folder or file
     the file names that is not here is refused ("data folder X {where} FILE is not here: pass --data DIR").
-    ``loaded``: the file's keys when the caller read it already (:func:`load_config_file`): read once."""
+    ``loaded``: the file's keys when the caller read it already (:func:`load_config_file`): read once.
+    ``checked``: the overrides are flags click already checked with each key's own check (cli/options.py)."""
     values = {name: getattr(spec.defaults, name) for name in PER_MODEL}
     values["image_size"] = tuple(values["image_size"])
     if config_file:
@@ -320,7 +321,7 @@ def resolve_config(spec, config_file=None, where: str = "named in", loaded: dict
         values.update(from_file)
     for name, value in overrides.items():
         if value is not None:
-            values[name] = check(name, value)
+            values[name] = value if checked else check(name, value)
     values.pop("model", None)
     if values.get("tensorboard"):  # the alias, decided here once: every later step reads ``track`` alone
         values["track"] = tuple(dict.fromkeys((*values.get("track", ()), "tensorboard")))

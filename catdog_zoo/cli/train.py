@@ -69,7 +69,7 @@ def train(model, resume_dir, config_file, quiet, overwrite, as_json, **flags):
             _report(resume(resume_dir, quiet=quiet, **moved), quiet, as_json)
         return
     # Resolved once, here: everything that can be refused is refused before TensorFlow loads.
-    spec, cfg = resolve_run(model, config_file, **flags)
+    spec, cfg = resolve_run(model, config_file, flags=True, **flags)
     from ..training.session import train_resolved
     with _progress_to_stderr(as_json):
         result = train_resolved(spec, cfg, quiet=quiet, overwrite=overwrite)
@@ -174,7 +174,7 @@ def lr_find(model, config_file, start, end, steps, out, overwrite, quiet, as_jso
     """
     if start >= end:
         raise click.BadParameter(f"--start {start:g} must be below --end {end:g}", param_hint="--start")
-    spec, cfg = resolve_run(model, config_file, trackers=False, **options)  # bad values stop before TensorFlow loads
+    spec, cfg = resolve_run(model, config_file, trackers=False, flags=True, **options)  # refused before TF loads
     check_can_write(out)  # before the sweep, not after it
     check_output(out, overwrite=overwrite, reads=[cfg.data if cfg.data and Path(cfg.data).is_dir() else None])
     from ..reports.plots import lr_curve

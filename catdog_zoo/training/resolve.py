@@ -12,10 +12,11 @@ from ..runs.confine import is_run_config
 NO_MODEL = ("give a MODEL to train (see 'catdog-zoo models'), a --config that names one, or --resume RUN_DIR")
 
 
-def resolve_run(model, config_file=None, trackers: bool = True, **options) -> tuple:
+def resolve_run(model, config_file=None, trackers: bool = True, flags: bool = False, **options) -> tuple:
     """``(spec, cfg)``: the model's spec (``model``, else the one ``config_file`` names) and its configuration,
     the YAML file read once, every value, path and the model's own limits checked, and with ``trackers`` every
-    ``track`` name (``lr-find`` tracks nothing). (The run makes its paths absolute when it records them:
+    ``track`` name (``lr-find`` tracks nothing). ``flags``: ``options`` are the command line's, checked by click
+    already with the same checks (cli/options.py), so not checked again. (The run makes its paths absolute when it records them:
     runs/portable.py loads TensorFlow, which nothing here may.)"""
     check_option_names(options)
     loaded = load_config_file(config_file) if config_file else {}
@@ -23,7 +24,7 @@ def resolve_run(model, config_file=None, trackers: bool = True, **options) -> tu
     if not model:
         raise ConfigError(NO_MODEL)
     spec = get_zoo().model(model)
-    cfg = resolve_config(spec, config_file, loaded=loaded, **options)
+    cfg = resolve_config(spec, config_file, loaded=loaded, checked=flags, **options)
     if config_file and options.get("run_dir") is None and is_run_config(config_file, loaded):
         cfg.run_dir = None  # a run's own config.yaml (or a copy's): the repeat gets a new folder, never that run's
     check_for_model(spec, cfg)
