@@ -23,7 +23,7 @@ from .errors import ConfigError, UnknownModelError, ZooError
 from .extensions import EngineSpec, ExporterSpec, StageSpec, TrackerSpec
 from .hookspecs import PLUGIN_API_VERSION, hookimpl
 from .plugins import get_zoo
-from .registry import DataSource, ModelSpec, TrainingDefaults
+from .registry import DEFAULT_WEIGHTS, DataSource, ModelSpec, TrainingDefaults
 from .util.quiet import tensorflow_noise_filtered as _tensorflow_quiet
 from .util.version import __version__
 
@@ -38,6 +38,7 @@ _LAZY = {
     "compare": "catdog_zoo.reports.notebook",
     "zoo": "catdog_zoo.training.zoo_sweep",
     "RunRecord": "catdog_zoo.runs.record",
+    "StageResult": "catdog_zoo.training.context",
     "RunResult": "catdog_zoo.reports.notebook",
     "Leaderboard": "catdog_zoo.reports.notebook",
     "augmentation": "catdog_zoo.models.blocks",
@@ -50,7 +51,7 @@ _LAZY = {
 
 # What a plugin may rely on: covered by PLUGIN_API_VERSION, together with the hooks in catdog_zoo.hookspecs.
 PLUGIN_API = ("ModelSpec", "TrainingDefaults", "DataSource", "EngineSpec", "ExporterSpec", "TrackerSpec",
-              "StageSpec", "hookimpl", "PLUGIN_API_VERSION", "augmentation",
+              "StageSpec", "StageResult", "hookimpl", "PLUGIN_API_VERSION", "augmentation",
               "mobilenet_v2_preprocessing", "small_cnn", "logit_units", "DROPOUT_POSITIONS", "ZooError",
               "ConfigError",
               "check_plugin")
@@ -76,7 +77,7 @@ def _quiet(function):
 
 
 @_quiet
-def create_model(name: str, num_classes: int = 2, image_size=None, weights="default"):
+def create_model(name: str, num_classes: int = 2, image_size=None, weights=DEFAULT_WEIGHTS):
     """Build a registered architecture as an uncompiled ``keras.Model`` (float images in [0, 255] in,
     logits out). ``weights``: "default" (the spec's pretrained source), a local file, or None (random)."""
     return get_model_spec(name).build(num_classes, image_size, weights=weights)

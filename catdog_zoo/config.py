@@ -34,11 +34,11 @@ MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse anyth
 class Key:
     """One configuration key.
 
-    ``kind``: ``int``, ``float``, ``bool``, ``str`` (optional text), ``choice``, ``size`` (N or HxW) or
-    ``layer`` (a layer index or name). ``per_model``: the default comes from the model's
+    ``kind``: ``int``, ``float``, ``bool``, ``str`` (optional text), ``choice``, ``size`` (N or HxW),
+    ``layer`` (a layer index or name) or ``names`` (a list of registered names, e.g. trackers). ``per_model``: the default comes from the model's
     :class:`~catdog_zoo.TrainingDefaults` (``default`` is what most models use). ``flag``: how the
     ``train`` command spells it: ``value`` (``--epochs 5``), ``switch`` (``--x/--no-x``), ``on``
-    (``--strict``), or ``none`` (config file only). ``backbone_only``: read only when the model has a frozen
+    (``--strict``), ``repeat`` (``--track a --track b``), or ``none`` (config file only). ``backbone_only``: read only when the model has a frozen
     backbone (a run of any other model records it unused, and its report leaves it out).
     """
 
@@ -62,6 +62,8 @@ class Key:
 
     def default_text(self) -> str:
         shown = "x".join(map(str, self.default)) if self.kind == "size" else self.default
+        if self.kind == "names":
+            shown = ", ".join(self.default) or "none"
         if self.kind == "bool":
             shown = "on" if self.default else "off"
         return f"the model's, {shown} for most" if self.per_model else f"{shown}"
@@ -151,6 +153,16 @@ def _check_size(key: Key, value):
     return tuple(_check_int(key, v) for v in value)
 
 
+def _check_names(key: Key, value):
+    """"tensorboard" or ["tensorboard", "mlflow"] -> a tuple of names, each once, in order given. Whether each
+    is registered is the plugins' to say (:func:`catdog_zoo.training.resolve.resolve_run`)."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(
+            isinstance(n, str) and n and n.replace("_", "").replace("-", "").isalnum() for n in names):
+        raise ConfigError(f"{key.name} must be a name or a list of names, got {value!r}")
+    return tuple(dict.fromkeys(names))
+
+
 def _check_layer(key: Key, value):
     if isinstance(value, str) and value.isdigit():
         value = int(value)
@@ -160,7 +172,8 @@ def _check_layer(key: Key, value):
 
 
 _CHECKS = {"int": _check_int, "float": _check_float, "bool": _check_bool, "str": _check_str,
-           "choice": _check_choice, "size": _check_size, "layer": _check_layer, "name": _check_name}
+           "choice": _check_choice, "size": _check_size, "layer": _check_layer, "name": _check_name,
+           "names": _check_names}
 
 _KEY_LIST = [
     Key("model", "str", None, "Registered model name.", flag="none"),
@@ -190,7 +203,10 @@ _KEY_LIST = [
     Key("strict", "bool", False, "Refuse data with unusable image files or empty class folders instead of "
         "skipping them with a warning.", flag="on"),
     Key("tensorboard", "bool", False, "Also write TensorBoard logs to RUN_DIR/tensorboard "
-        "(view with: tensorboard --logdir RUN_DIR/tensorboard).", flag="on"),
+        "(view with: tensorboard --logdir RUN_DIR/tensorboard); the same as --track tensorboard.", flag="on"),
+    Key("track", "names", (), "Experiment tracker to send the run's params, per-epoch metrics and files to; "
+        "repeat for several. Built in: tensorboard; plugins add more ('catdog-zoo plugins').", flag="repeat",
+        metavar="NAME"),
     Key("strategy", "choice", "auto", "tf.distribute strategy. auto: mirrored over every GPU when there are "
         "several, else one device. multi_worker reads the cluster from TF_CONFIG; see docs/distributed.md.",
         choices=STRATEGIES),
@@ -235,9 +251,8 @@ def keys_that_apply(config: dict, spec) -> dict:
 
 
 def _to_dict(self) -> dict:
-    out = asdict(self)
-    out["image_size"] = list(self.image_size)
-    return out
+    """As written to YAML and JSON: tuples in memory (``image_size``, ``track``) become lists."""
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(self).items()}
 
 
 # The resolved configuration of one run: one field per key, in declaration order.
@@ -295,13 +310,16 @@ def load_config_file(path) -> dict:
     return {name: anchored(name, value, base) for name, value in values.items()}
 
 
-def resolve_config(spec, config_file=None, where: str = "named in", **overrides) -> TrainConfig:
+def resolve_config(spec, config_file=None, where: str = "named in", loaded: dict | None = None,
+                   checked: bool = False, **overrides) -> TrainConfig:
     """Spec defaults, overridden by ``config_file`` keys, overridden by non-None ``overrides``; a folder or file
-    the file names that is not here is refused ("data folder X {where} FILE is not here: pass --data DIR")."""
+    the file names that is not here is refused ("data folder X {where} FILE is not here: pass --data DIR").
+    ``loaded``: the file's keys when the caller read it already (:func:`load_config_file`): read once.
+    ``checked``: the overrides are flags click already checked with each key's own check (cli/options.py)."""
     values = {name: getattr(spec.defaults, name) for name in PER_MODEL}
     values["image_size"] = tuple(values["image_size"])
     if config_file:
-        from_file = load_config_file(config_file)
+        from_file = dict(loaded) if loaded is not None else load_config_file(config_file)
         named = from_file.pop("model", None)
         if named not in (None, spec.name, spec.qualified_name):
             raise ConfigError(f"{config_file}: model is '{named}' but the command trains '{spec.name}'")
@@ -310,8 +328,10 @@ def resolve_config(spec, config_file=None, where: str = "named in", **overrides)
         values.update(from_file)
     for name, value in overrides.items():
         if value is not None:
-            values[name] = check(name, value)
+            values[name] = value if checked else check(name, value)
     values.pop("model", None)
+    if values.get("tensorboard"):  # the alias, decided here once: every later step reads ``track`` alone
+        values["track"] = tuple(dict.fromkeys((*values.get("track", ()), "tensorboard")))
     cfg = TrainConfig(model=spec.name, **values)
     if config_file:  # a config from elsewhere (a run copied from another machine): what to pass, before any work
         check_paths_here(cfg, f"{where} {config_file}", [k for k in ("data", "weights") if overrides.get(k) is None])
@@ -345,7 +365,7 @@ def check_for_model(spec, cfg, engines: dict) -> None:
             raise ConfigError(f"weights file not found: {cfg.weights}")
     if cfg.fine_tune_epochs and not spec.frozen_backbone:
         raise ConfigError(f"model '{spec.name}' declares no frozen backbone; --fine-tune-epochs does not apply")
-    if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
+    if "tensorboard" in cfg.track and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("--tensorboard needs the tensorboard package: pip install 'catdog-zoo[tensorboard]'")
     check_engine(cfg, engines)
 

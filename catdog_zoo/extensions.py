@@ -135,12 +135,29 @@ class TrackerSpec(Extension):
 
 @dataclass(frozen=True, kw_only=True)
 class StageSpec(Extension):
-    """A training stage: ``make(spec, cfg, plan_so_far) -> stage or None`` (None: the stage does not apply to this
-    run); stages are planned in ``order``."""
+    """A training stage. ``make(spec, cfg, net, planned) -> stage or None`` is asked once per run, in ``order``
+    (the built-in ``head`` is 10, ``fine_tune`` 20), with the model's ModelSpec, the resolved TrainConfig, the
+    built Keras model and the stages planned before it; None: the stage does not apply to this run. The plan
+    is made once, when a run starts or resumes, and a checkpoint records it: a resumed run whose plan differs
+    (a stage plugin installed or removed meanwhile) is refused, naming the stages.
+
+    A stage is an object with ``epochs`` (an int) and ``run(context, first, last, checkpoint)``, which trains
+    epochs ``first..last-1`` (they count across stages) through ``context.fit(model, first, last, train,
+    validation, checkpoint)`` and returns a ``StageResult`` (``catdog_zoo.training.context``: ``facts`` for the
+    run record, an optional ``scorer``, a ``cache_report``). ``context`` holds what the stage may read: ``spec``,
+    ``cfg``, ``net`` (the run's model, what is saved), ``splits``, ``decoded``, ``cluster``, ``say``,
+    ``progress``, and ``compile(model, learning_rate)``, ``images(split, shuffle, first_epoch)``,
+    ``labels(split)``. Optional: ``prepare(model)`` (what it trains: make a model as trainable as the stage left
+    the run's one; the finish calls it on a rebuilt copy) and ``prepare_early(net, cfg, say)``.
+
+    The core names the stage after its spec: ``history.csv``'s ``stage`` column, the run record's ``stages``
+    (each with ``epochs``, ``seconds``, ``val_accuracy`` and the stage's ``records``), the TensorBoard folder.
+    """
 
     make: Callable
     order: int = 100
-    records: tuple = field(default_factory=tuple)  # the facts it writes to the run record
+    records: tuple = field(default_factory=tuple)  # the facts its result gives, by name (documentation)
+    drawn: str = ""  # how the learning curves mark where it starts ("" : no mark): "fine-tuning starts"
 
 
 # hook name, spec class and the PluginInfo list they fill, per extension point (models and data sources have theirs)

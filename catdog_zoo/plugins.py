@@ -38,7 +38,8 @@ ENTRY_POINT_GROUP = "catdog_zoo"
 # Comma-separated plugin (entry point) or distribution names to skip, like pytest's -p no:NAME.
 DISABLE_ENV = "CATDOG_ZOO_DISABLE"
 BUILTIN_PLUGINS = ("catdog_zoo.default_plugins.cats_and_dogs", "catdog_zoo.models.builtin_engines",
-                   "catdog_zoo.runs.builtin_exporters")
+                   "catdog_zoo.runs.builtin_exporters", "catdog_zoo.training.builtin_stages",
+                   "catdog_zoo.training.tensorboard")
 # The distributions the tool ships with (the core and plugins/): their model names win a conflict.
 BUILTIN_DISTRIBUTIONS = frozenset({"catdog-zoo", "catdog-zoo-baseline", "catdog-zoo-dropout",
                                    "catdog-zoo-augmentation", "catdog-zoo-mobilenet-v2", "catdog-zoo-preprocess"})

@@ -201,3 +201,20 @@ def interruptible() -> None:
     script) ignores SIGINT, and a child would inherit that; the default lets Python raise KeyboardInterrupt."""
     import signal
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def interrupted_train(monkeypatch, model: str, at_epoch: int = 1, **options) -> None:
+    """``catdog_zoo.train(model, **options)`` stopped as by Ctrl-C right after the checkpoint of ``at_epoch``."""
+    import catdog_zoo
+    from catdog_zoo.training import checkpoints
+    real_save = checkpoints.save
+
+    def save_then_stop(run_dir, epoch, *args, **kwargs):
+        path = real_save(run_dir, epoch, *args, **kwargs)
+        if epoch == at_epoch:
+            raise KeyboardInterrupt
+        return path
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoints, "save", save_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            catdog_zoo.train(model, **options)

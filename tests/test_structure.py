@@ -193,7 +193,7 @@ FILE_SUFFIXES = {"json", "yaml", "csv", "txt", "html", "png", "keras", "h5", "md
 def _code_index() -> tuple:
     """From the package's source, without importing it: ``(module -> its top-level names, class -> its members,
     every function and method name)``; a module is known by its path (``runs/confine``) and its last part."""
-    modules, classes, functions = {}, {}, set()
+    modules, classes, functions, bases = {}, {}, set(), {}
     for rel in MODULES:
         tree = ast.parse((PACKAGE / rel).read_text())
         names = set()
@@ -209,6 +209,7 @@ def _code_index() -> tuple:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 functions.add(node.name)
             elif isinstance(node, ast.ClassDef):
+                bases.setdefault(node.name, set()).update(b.id for b in node.bases if isinstance(b, ast.Name))
                 classes.setdefault(node.name, set()).update(
                     n.name if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) else n.target.id
                     if isinstance(n, ast.AnnAssign) else next(t.id for t in n.targets if isinstance(t, ast.Name))
@@ -217,6 +218,12 @@ def _code_index() -> tuple:
         path = rel.removesuffix(".py").removesuffix("/__init__")
         modules[path] = names
         modules.setdefault(path.rsplit("/", 1)[-1], names)
+    for name in classes:  # a dataclass's inherited fields are its own (EngineSpec(name, summary, ...))
+        todo = list(bases.get(name, ()))
+        while todo:
+            base = todo.pop()
+            classes[name] |= classes.get(base, set())
+            todo += bases.get(base, ())
     return modules, classes, functions
 
 

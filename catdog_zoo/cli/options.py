@@ -55,9 +55,19 @@ def option_for(key: Key):
         return click.option(f"{key.option}/--no-{key.option[2:]}", key.name, default=None, help=help_text(key))
     if key.flag == "on":
         return click.option(key.option, key.name, is_flag=True, default=None, help=help_text(key))
+    if key.flag == "repeat":  # given several times: one tuple, checked by the key (None when never given)
+        return click.option(key.option, key.name, multiple=True, metavar=key.metavar, help=help_text(key),
+                            callback=lambda ctx, param, value: _checked(key, value, param, ctx) if value else None)
     kind = click_type(key)
     return click.option(key.option, key.name, type=kind, default=None, metavar=getattr(kind, "name", None)
                         if isinstance(kind, KeyType) else key.metavar, help=help_text(key))
+
+
+def _checked(key: Key, value, param, ctx):
+    try:
+        return key.check(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 def options_for(*names):

@@ -9,23 +9,13 @@ from pathlib import Path
 
 import click
 
-from ..config import KEYS, check_for_model, load_config_file, resolve_config
-from ..plugins import get_zoo
+from ..config import KEYS
 from ..runs.confine import check_output
+from ..training.resolve import resolve_run
 from ..util.system import check_can_write
 from .options import config_options, option_for, options_for
 from ..util.names import terminal
 from .output import echo, echo_json, leaderboard_options, print_leaderboard
-
-
-def _model_from(model, config_file) -> str:
-    if model:
-        return model
-    named = load_config_file(config_file).get("model") if config_file else None
-    if not named:
-        raise click.UsageError("give a MODEL to train (see 'catdog-zoo models'), a --config that names one, "
-                               "or --resume RUN_DIR")
-    return named
 
 
 @click.command()
@@ -78,13 +68,11 @@ def train(model, resume_dir, config_file, quiet, overwrite, as_json, **flags):
         with _progress_to_stderr(as_json):
             _report(resume(resume_dir, quiet=quiet, **moved), quiet, as_json)
         return
-    model = _model_from(model, config_file)
-    # Everything that can be refused is refused here, before TensorFlow loads.
-    spec = get_zoo().model(model)
-    check_for_model(spec, resolve_config(spec, config_file, **flags), get_zoo().extensions["engines"])
-    from ..training.session import train as run_training
+    # Resolved once, here: everything that can be refused is refused before TensorFlow loads.
+    spec, cfg = resolve_run(model, config_file, flags=True, **flags)
+    from ..training.session import train_resolved
     with _progress_to_stderr(as_json):
-        result = run_training(model, config_file=config_file, quiet=quiet, overwrite=overwrite, **flags)
+        result = train_resolved(spec, cfg, quiet=quiet, overwrite=overwrite)
     _report(result, quiet, as_json)
 
 
@@ -186,17 +174,14 @@ def lr_find(model, config_file, start, end, steps, out, overwrite, quiet, as_jso
     """
     if start >= end:
         raise click.BadParameter(f"--start {start:g} must be below --end {end:g}", param_hint="--start")
-    model = _model_from(model, config_file)
-    spec = get_zoo().model(model)
-    cfg = resolve_config(spec, config_file, **options)
-    check_for_model(spec, cfg, get_zoo().extensions["engines"])  # bad values stop before TensorFlow loads
+    spec, cfg = resolve_run(model, config_file, trackers=False, flags=True, **options)  # refused before TF loads
     check_can_write(out)  # before the sweep, not after it
     check_output(out, overwrite=overwrite, reads=[cfg.data if cfg.data and Path(cfg.data).is_dir() else None])
     from ..reports.plots import lr_curve
     from ..training.lr_find import RULES
-    from ..training.lr_find import lr_find as sweep
+    from ..training.lr_find import sweep
     with _progress_to_stderr(as_json):
-        found = sweep(model, start=start, end=end, steps=steps, quiet=quiet, config_file=config_file, **options)
+        found = sweep(spec, cfg, start=start, end=end, steps=steps, quiet=quiet)
     rates = found["rates"]
     title = f"{terminal(found['model'])}: {found['stage']}, {len(rates)} batches"
     written = lr_curve(rates, found["losses"], found["smoothed"], out, title,
@@ -223,7 +208,7 @@ def lr_find(model, config_file, start, end, steps, out, overwrite, quiet, as_jso
     for rule, rate in found["suggestions"].items():
         echo(f"  {rule:<7} {'-' if rate is None else f'{rate:.1e}':<8}  {RULES[rule]}")
     best = found["suggested"] or found["suggestions"]["steep"]
-    echo(f"Configured now: {found['configured']:g}. Train with it: catdog-zoo train {terminal(model)} "
+    echo(f"Configured now: {found['configured']:g}. Train with it: catdog-zoo train {terminal(spec.name)} "
          f"--learning-rate {best:.1e}{_same_flags(config_file, options)}")
     echo(f"Plot: {terminal(written)}")
 

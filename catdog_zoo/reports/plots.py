@@ -83,9 +83,10 @@ def _log_scale_if_spread(ax, series) -> None:
         ax.set_yscale("log")
 
 
-def learning_curves(history: dict, out, title: str = "", baseline=None) -> Path:
-    """Accuracy and loss per epoch, train against validation; a dotted line where fine-tuning starts; the
-    majority-class ``baseline`` as a dashed line, and an accuracy axis that never zooms in on noise."""
+def learning_curves(history: dict, out, title: str = "", baseline=None, marks=None) -> Path:
+    """Accuracy and loss per epoch, train against validation; a dotted line where each stage of ``marks``
+    (stage name -> legend text, the StageSpec's ``drawn``) starts; the majority-class ``baseline`` as a dashed
+    line, and an accuracy axis that never zooms in on noise."""
     plt = _pyplot()
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -103,8 +104,9 @@ def learning_curves(history: dict, out, title: str = "", baseline=None) -> Path:
             low = min(seen + ([baseline] if baseline is not None else []), default=0.0)
             ax.set_ylim(max(0.0, min(low - 0.05, 0.9)), 1.005)  # a flat line at 0.50 stays flat
         stages = history.get("stage", [])
-        if "fine_tune" in stages:
-            ax.axvline(stages.index("fine_tune") + 0.5, color="grey", linestyle=":", label="fine-tuning starts")
+        for stage, label in (marks or {}).items():
+            if stage in stages and stages.index(stage) > 0:
+                ax.axvline(stages.index(stage) + 0.5, color="grey", linestyle=":", label=label)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(_integer_ticks())
         ax.set_xlim(0.5, max(len(epochs), 1) + 0.5)  # whole epochs, even for a one-epoch run

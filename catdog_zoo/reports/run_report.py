@@ -61,7 +61,8 @@ def write_run_report(run_dir, config: dict, record: RunRecord, history: dict, ev
     matrix = confusion(labels, predicted, len(classes))
     split = evaluated["split"]
     title = f"{names.plot(record.model)} ({names.plot(run_dir.name)})"
-    plots.learning_curves(history, run_dir / CURVES_FILE, title=title, baseline=record.majority_baseline)
+    plots.learning_curves(history, run_dir / CURVES_FILE, title=title, baseline=record.majority_baseline,
+                          marks=evaluated.get("stage_marks"))
     plots.confusion_matrix(matrix, classes, run_dir / CONFUSION_FILE,
                            title=f"{split} split: {int(np.trace(matrix))} of {int(matrix.sum())} right")
     worst = confident_errors(labels, probs)

@@ -50,14 +50,15 @@ def run_folder_of(path):
     return None
 
 
-def is_run_config(path) -> bool:
+def is_run_config(path, loaded: dict | None = None) -> bool:
     """Whether ``path`` is a run's ``config.yaml``, in its run folder or copied out of it (every key ``train``
-    writes): repeating it must not reuse the ``run_dir`` it names, which is that run's folder."""
+    writes): repeating it must not reuse the ``run_dir`` it names, which is that run's folder. ``loaded``: its
+    keys, when the caller has read it."""
     path = Path(path)
     if path.name == CONFIG_FILE and looks_like_run(path.parent):
         return True
     try:
-        return set(KEYS) <= set(load_config_file(path))
+        return set(KEYS) <= set(load_config_file(path) if loaded is None else loaded)
     except ZooError:
         return False
 

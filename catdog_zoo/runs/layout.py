@@ -35,6 +35,7 @@ CALIBRATION_FILE = "calibration.png"  # the reliability diagram, before and afte
 PR_ROC_FILE = "pr_roc.png"  # precision-recall and ROC curves per class
 REPORT_FILE = "report.html"
 REPORT_FILES = (CURVES_FILE, CONFUSION_FILE, ERRORS_FILE, CALIBRATION_FILE, PR_ROC_FILE, REPORT_FILE)
+TRACKED_FILES = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, REPORT_FILE)  # what trackers get as artifacts
 TENSORBOARD_DIR = "tensorboard"  # with --tensorboard
 EXPORT_DIR = "export"  # catdog-zoo export's default destination
 

@@ -108,6 +108,10 @@ class RunRecord:
 
     @property
     def total_epochs(self) -> int:
+        """Every planned stage's epochs (a plugin's stages too); a record without stages: the two built-in ones."""
+        planned = [s.get("epochs") for s in self.stages.values() if isinstance(s, dict)] if self.stages else []
+        if planned and all(isinstance(e, int) and not isinstance(e, bool) for e in planned):
+            return sum(planned)
         return (self.epochs or 0) + (self.fine_tune_epochs or 0)
 
     @property

@@ -130,7 +130,8 @@ def load_state(folder: Path) -> dict:
             and isinstance(history, dict) and all(isinstance(v, list) and len(v) == epoch for v in history.values())
             and all(_history_ok(key, values) for key, values in history.items())
             and isinstance(state.get("stages"), dict) and isinstance(state.get("seconds"), (int, float))
-            and folder.name == f"epoch-{epoch:04d}" and _early_stopping_ok(state.get("early_stopping"))):
+            and folder.name == f"epoch-{epoch:04d}" and _early_stopping_ok(state.get("early_stopping"))
+            and _plan_ok(state.get("plan"))):
         raise ZooError(f"checkpoint {folder} is unreadable: state.json does not describe epoch {folder.name[6:]}")
     return state
 
@@ -141,6 +142,13 @@ def _history_ok(key: str, values: list) -> bool:
     if key == "stage":
         return all(isinstance(v, str) for v in values)
     return all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values)
+
+
+def _plan_ok(saved) -> bool:
+    """The plan a run was made with (``training.plan.names``): [[stage, epochs], ...]; None before it was recorded."""
+    return saved is None or (isinstance(saved, list) and all(
+        isinstance(s, list) and len(s) == 2 and isinstance(s[0], str) and isinstance(s[1], int)
+        and not isinstance(s[1], bool) for s in saved))
 
 
 def _early_stopping_ok(saved) -> bool:

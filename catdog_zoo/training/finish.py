@@ -11,6 +11,8 @@ import platform
 import shutil
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -23,7 +25,7 @@ from ..models.saving import save_model, weights_digest
 from ..reports.notebook import RunResult
 from ..reports.run_report import write_run_report
 from ..runs.calibration import calibration_summary, curves
-from ..runs.layout import HISTORY_FILE, MODEL_FILE
+from ..runs.layout import HISTORY_FILE, MODEL_FILE, TRACKED_FILES
 from ..runs.portable import recorded_config
 from ..runs.record import RunRecord, data_fingerprint, intervals, write_history, write_record
 from ..util.confidence import interval_text
@@ -33,7 +35,7 @@ from ..util.version import __version__
 from . import checkpoints
 from .distribute import scaled_learning_rate
 from .operating_point import fit_rejection
-from .stages import FineTune, Scorer
+from .stages import Scorer
 
 
 def versions() -> dict:
@@ -41,37 +43,61 @@ def versions() -> dict:
             "numpy": np.__version__, "python": platform.python_version()}
 
 
-def finish(runner, scorer) -> RunResult:
-    """Score, save and report ``runner``'s trained model (``scorer``: a stage's cheaper way to score it)."""
+@dataclass(frozen=True)
+class Trained:
+    """What the stages made, as the runner hands it to :func:`finish`: the finish reads this, not the runner."""
+
+    context: object  # the stages' StageContext: spec, cfg, the data, the cluster, say; images() and labels()
+    net: object  # the run's model, as trained
+    run_dir: Path
+    stages: list  # the plan, each stage's ``prepare`` and ``drawn``
+    history: dict  # history.csv's columns
+    summaries: dict  # stage name -> what the record says of it
+    cache_report: object  # the feature cache's report, when a stage trained on cached features
+    timings: dict
+    train_seconds: float
+    trackers: object = None
+
+    def __getattr__(self, name):  # spec, cfg, splits, decoded, cluster, say, images, labels: the context's
+        if name == "context":  # not set yet (a copy being made): never ask the context for itself
+            raise AttributeError(name)
+        return getattr(self.context, name)
+
+
+def finish(trained: Trained, scorer) -> RunResult:
+    """Score, save and report the trained model (``scorer``: a stage's cheaper way to score it)."""
     finish_started = time.perf_counter()
-    train_seconds = finish_started - runner.started
-    cluster = runner.cluster
+    train_seconds = trained.train_seconds
+    cluster, net = trained.cluster, trained.net
     if cluster.distributed:
         if not cluster.is_chief:
-            return leave(runner)
-        runner.net, scorer = single_copy(runner), None  # evaluate, report and save as one process does
-    write_history(runner.run_dir / HISTORY_FILE, runner.history)
-    scorer = scorer or Scorer(runner.net, runner.images)
+            return leave(trained)
+        net, scorer = single_copy(trained), None  # evaluate, report and save as one process does
+    write_history(trained.run_dir / HISTORY_FILE, trained.history)
+    scorer = scorer or Scorer(net, trained.images)
     scores = {"validation": scorer.evaluate("validation")}
-    has_test = len(runner.decoded["test"].split) > 0
+    has_test = len(trained.decoded["test"].split) > 0
     scores["test"] = scorer.evaluate("test") if has_test else {"accuracy": None, "loss": None}
-    save_model(runner.net, runner.run_dir / MODEL_FILE)
-    record = make_record(runner, scores, train_seconds)
+    save_model(net, trained.run_dir / MODEL_FILE)
+    record = make_record(trained, net, scores, train_seconds)
     record.intervals = intervals(record)
     held_out = "test" if has_test else "validation"
     logits = functools.cache(scorer.logits)  # each split predicted once, for calibration and the report
-    record.calibration = _calibration(runner, logits, held_out)
-    record.rejection = _rejection(runner, scorer)
-    record.confusion_matrix = _report(runner, record, logits, held_out)
+    record.calibration = _calibration(trained, logits, held_out)
+    record.rejection = _rejection(trained, net, scorer)
+    record.confusion_matrix = _report(trained, net, record, logits, held_out)
     record.timings["finish_s"] = round(time.perf_counter() - finish_started, 2)
-    write_record(runner.run_dir, record)  # last: marks the run finished
-    checkpoints.remove(runner.run_dir)
+    write_record(trained.run_dir, record)  # last: marks the run finished
+    checkpoints.remove(trained.run_dir)
+    if trained.trackers is not None:
+        trained.trackers.artifacts(trained.run_dir / name for name in TRACKED_FILES)
+        trained.trackers.finish("finished", record.to_dict())
     cluster.barrier()
-    runner.say(f"Done in {train_seconds:.1f}s: val_accuracy {_scored(record, 'validation')}, "
-               f"test_accuracy {_scored(record, 'test')}; run saved to {terminal(runner.run_dir)}")
+    trained.say(f"Done in {train_seconds:.1f}s: val_accuracy {_scored(record, 'validation')}, "
+                f"test_accuracy {_scored(record, 'test')}; run saved to {terminal(trained.run_dir)}")
     if record.baseline_note():
         warn(f"Warning: {record.baseline_note()}")
-    return RunResult(runner.run_dir, record)
+    return RunResult(trained.run_dir, record)
 
 
 def _scored(record: RunRecord, split: str) -> str:
@@ -82,9 +108,9 @@ def _scored(record: RunRecord, split: str) -> str:
     return f"{accuracy:.4f} ({interval_text(record.interval(split))}, {record.split_sizes.get(split)} images)"
 
 
-def make_record(runner, scores: dict, train_seconds: float) -> RunRecord:
-    spec, cfg, net, cluster = runner.spec, runner.cfg, runner.net, runner.cluster
-    last = {k: v[-1] for k, v in runner.history.items()}
+def make_record(trained, net, scores: dict, train_seconds: float) -> RunRecord:
+    spec, cfg, cluster = trained.spec, trained.cfg, trained.cluster
+    last = {k: v[-1] for k, v in trained.history.items()}
     val, test = scores["validation"], scores["test"]
 
     def number(value):
@@ -95,59 +121,60 @@ def make_record(runner, scores: dict, train_seconds: float) -> RunRecord:
         train_accuracy=last["accuracy"], train_loss=last["loss"],
         val_accuracy=float(val["accuracy"]), val_loss=float(val["loss"]),
         test_accuracy=number(test["accuracy"]), test_loss=number(test["loss"]),
-        train_seconds=round(train_seconds, 2), stages=runner.summaries,
-        feature_cache=runner.cache_report.as_dict() if runner.cache_report else {"used": False},
+        train_seconds=round(train_seconds, 2), stages=trained.summaries,
+        feature_cache=trained.cache_report.as_dict() if trained.cache_report else {"used": False},
         num_params=int(net.count_params()),
         trainable_params=int(sum(int(w.numpy().size) for w in net.trainable_weights)),
-        num_classes=len(runner.splits.class_names), class_names=list(runner.splits.class_names),
-        image_size=list(cfg.image_size), data_root=runner.splits.root,
-        split_sizes={name: len(runner.decoded[name].split) for name in SPLITS},
-        data_fingerprint=data_fingerprint(runner.decoded[name].digest for name in SPLITS),
-        majority_baseline=round(runner.splits.majority_baseline("validation"), 4),
-        skipped_files=sum(len(runner.decoded[name].skipped) for name in SPLITS),
+        num_classes=len(trained.splits.class_names), class_names=list(trained.splits.class_names),
+        image_size=list(cfg.image_size), data_root=trained.splits.root,
+        split_sizes={name: len(trained.decoded[name].split) for name in SPLITS},
+        data_fingerprint=data_fingerprint(trained.decoded[name].digest for name in SPLITS),
+        majority_baseline=round(trained.splits.majority_baseline("validation"), 4),
+        skipped_files=sum(len(trained.decoded[name].skipped) for name in SPLITS),
         versions=versions(),
         strategy={**cluster.describe(), "global_batch_size": cfg.batch_size * cluster.replicas,
                   "learning_rate": scaled_learning_rate(cfg.learning_rate, cluster, cfg.scale_learning_rate),
                   "weights_sha256": weights_digest(net)},
         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        timings={**runner.timings,
-                 "features_s": round(runner.cache_report.extract_seconds, 2) if runner.cache_report else 0.0},
+        timings={**trained.timings,
+                 "features_s": round(trained.cache_report.extract_seconds, 2) if trained.cache_report else 0.0},
     )
 
 
-def _rejection(runner, scorer) -> dict:
+def _rejection(trained, net, scorer) -> dict:
     """The operating point of "unknown" answers; a failure is a warning, never the loss of a trained run."""
     try:
-        return fit_rejection(runner, scorer)
+        return fit_rejection(trained, net, scorer)
     except Exception as exc:  # noqa: BLE001 - the model and metrics matter more
         warn(f"Warning: could not set up rejection of unknown images: {type(exc).__name__}: {exc}")
         return unavailable(f"setting it up failed at the end of training ({type(exc).__name__})")
 
 
-def _calibration(runner, logits, split: str):
+def _calibration(trained, logits, split: str):
     """The record's ``calibration``: temperature scaling fitted on validation logits and judged on ``split``
     (ECE, NLL and reliability bins before and after), and ``split``'s PR and ROC curves per class.
     A failure is a warning and None, never the loss of a trained run."""
     try:
-        held, labels = logits(split), runner.labels(split)
-        summary = calibration_summary(logits("validation"), runner.labels("validation"), held, labels)
+        held, labels = logits(split), trained.labels(split)
+        summary = calibration_summary(logits("validation"), trained.labels("validation"), held, labels)
         keys = ("temperature", "ece_before", "ece_after", "nll_before", "nll_after", "bins_before", "bins_after")
         return {**{key: summary[key] for key in keys}, "split": split,
-                "curves": curves(probabilities(held), labels, list(runner.splits.class_names))}
+                "curves": curves(probabilities(held), labels, list(trained.splits.class_names))}
     except Exception as exc:  # noqa: BLE001 - the model and metrics matter more than this measurement
         warn(f"Warning: could not measure calibration: {type(exc).__name__}: {exc}")
         return None
 
 
-def _report(runner, record: RunRecord, logits, split: str):
+def _report(trained, net, record: RunRecord, logits, split: str):
     """Figures and report.html; a plotting failure is a warning, never the loss of a trained run."""
-    decoded = runner.decoded[split]
-    shown = keys_that_apply(recorded_config(runner.cfg, runner.run_dir), runner.spec)  # a scratch CNN: no engine keys
+    decoded = trained.decoded[split]
+    shown = keys_that_apply(recorded_config(trained.cfg, trained.run_dir), trained.spec)  # a scratch CNN: no engine keys
     try:
-        return write_run_report(runner.run_dir, shown, record, runner.history, {
+        return write_run_report(trained.run_dir, shown, record, trained.history, {
             "split": split, "images": decoded.images, "labels": decoded.split.labels,
-            "probs": probabilities(logits(split)), "paths": decoded.split.paths, "model": runner.net,
-            "small_data": small_splits_warning(runner.splits, record.split_sizes)})
+            "probs": probabilities(logits(split)), "paths": decoded.split.paths, "model": net,
+            "stage_marks": {stage.name: stage.drawn for stage in trained.stages if getattr(stage, "drawn", "")},
+            "small_data": small_splits_warning(trained.splits, record.split_sizes)})
     except Exception as exc:  # noqa: BLE001 - the model and metrics matter more than the pictures
         warn(f"Warning: could not write the run report: {type(exc).__name__}: {exc}")
         return None
@@ -158,22 +185,23 @@ def warn(text: str) -> None:
     print(terminal(text), file=sys.stderr, flush=True)
 
 
-def single_copy(runner):
+def single_copy(trained):
     """The trained weights in a model built outside the strategy, for the chief's single-process finish."""
-    copy = runner.spec.build(len(runner.splits.class_names), runner.cfg.image_size, weights=None)
-    for stage in runner.stages:
-        if isinstance(stage, FineTune):
-            stage.prepare(copy)
-    copy.set_weights([np.asarray(w) for w in runner.net.get_weights()])
-    compile_model(copy, runner.cfg.optimizer, runner.cfg.learning_rate)
+    copy = trained.spec.build(len(trained.splits.class_names), trained.cfg.image_size, weights=None)
+    for stage in trained.stages:  # trainable as the stages left the run's model: the same weights, in order
+        prepare = getattr(stage, "prepare", None)
+        if prepare is not None:
+            prepare(copy)
+    copy.set_weights([np.asarray(w) for w in trained.net.get_weights()])
+    compile_model(copy, trained.cfg.optimizer, trained.cfg.learning_rate)
     return copy
 
 
-def leave(runner) -> RunResult:
+def leave(trained) -> RunResult:
     """A non-chief worker's end: say which weights it holds, then remove its scratch folder."""
-    cluster = runner.cluster
-    digest = weights_digest(runner.net)
+    cluster = trained.cluster
+    digest = weights_digest(trained.net)
     print(f"Worker {cluster.worker_index} of {cluster.workers} done: weights sha256 {digest}", flush=True)
-    shutil.rmtree(runner.run_dir, ignore_errors=True)
+    shutil.rmtree(trained.run_dir, ignore_errors=True)
     cluster.barrier()  # the chief meets us there once its run directory is complete
     return RunResult(None, None, {"worker_index": cluster.worker_index, "weights_sha256": digest})

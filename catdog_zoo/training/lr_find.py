@@ -25,18 +25,17 @@ from __future__ import annotations
 
 import bisect
 import math
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
-from ..config import check_for_model, resolve_config
 from ..data.batches import EpochBatches
 from ..models.frozen import split_frozen
-from ..plugins import get_zoo
 from ..registry import configured_weights
 from .distribute import make_cluster
-from .runner import Runner, Setup
+from ..util.progress import progress_factory
+from .context import StageContext
+from .resolve import resolve_run
+from .runner import say_to
 from .stages import HeadOnFeatures, cached_inputs
 
 SMOOTHING = 0.98  # fastai's beta
@@ -47,10 +46,17 @@ RULES = {"valley": "half-way down the longest fall of the loss (fastai's default
          "steep": "where the loss falls fastest"}
 
 
-def lr_find(model: str, *, start: float = 1e-7, end: float = 10.0, steps: int = 100, quiet: bool = False,
+def lr_find(model, *, start: float = 1e-7, end: float = 10.0, steps: int = 100, quiet: bool = False,
             config_file=None, **options) -> dict:
     """Sweep the learning rate for ``model`` (config keys in ``options`` and ``config_file``, as for ``train``;
-    those of later stages and of where a run goes do not apply).
+    those of later stages and of where a run goes do not apply): :func:`sweep` of what
+    :func:`.resolve.resolve_run` makes of them."""
+    spec, cfg = resolve_run(model, config_file, trackers=False, **options)
+    return sweep(spec, cfg, start=start, end=end, steps=steps, quiet=quiet)
+
+
+def sweep(spec, cfg, *, start: float = 1e-7, end: float = 10.0, steps: int = 100, quiet: bool = False) -> dict:
+    """Sweep the learning rate for ``spec`` with the resolved ``cfg``.
 
     Returns ``{"model", "stage", "rates", "losses", "smoothed", "stopped", "considered", "suggestions",
     "chance_loss", "learned", "suggested", "configured", "image_size"}``: ``stopped`` says why the sweep ended
@@ -58,22 +64,18 @@ def lr_find(model: str, *, start: float = 1e-7, end: float = 10.0, steps: int = 
     looked at, ``suggestions`` each rule's rate (None when the curve gives it nothing to find), ``learned``
     whether the smoothed loss got below ``chance_loss`` there, ``suggested`` the valley's rate if it did.
     """
-    from .session import _build, check_option_names
+    from .session import _build
 
     if not 0 < start < end:
         raise ValueError(f"the sweep needs 0 < start < end, got {start:g} and {end:g}")
-    check_option_names(options)  # keys that say nothing of the first stage's batches (epochs, run_dir) are ignored
-    spec = get_zoo().model(model)
-    cfg = resolve_config(spec, config_file, **options)
-    check_for_model(spec, cfg, get_zoo().extensions["engines"])
     cluster = make_cluster("one_device")
-    net, splits, decoded, _, _, stages = _build(spec, cfg, cluster, quiet, configured_weights(cfg.weights))
-    with tempfile.TemporaryDirectory(prefix="catdog-zoo-lr-find-") as scratch:
-        runner = Runner(Setup(spec, cfg, net, splits, decoded, Path(scratch), cluster, quiet, None, 0.0, stages))
-        trained, train, stage = _first_stage(runner, stages[0])
-        runner.compile(trained, start)
-        rates, losses, stopped = _sweep(trained, train, start, end, steps)
-        chance = chance_loss(runner.labels("train"))
+    built = _build(spec, cfg, cluster, quiet, configured_weights(cfg.weights))
+    context = StageContext(spec, cfg, built.net, built.splits, built.decoded, cluster, say_to(quiet),
+                           progress_factory(quiet))
+    trained, train, stage = _first_stage(context, built.stages[0])
+    context.compile(trained, start)
+    rates, losses, stopped = _sweep(trained, train, start, end, steps)
+    chance = chance_loss(context.labels("train"))
     smooth = smoothed(losses)
     first, last = int(steps * WARM_UP), max(len(smooth) - SKIP_END, 0)
     window = (np.asarray(rates[first:last]), np.asarray(smooth[first:last]))
@@ -101,16 +103,16 @@ def chance_loss(labels) -> float:
     return float(-sum(p * math.log(p) for p in shares if p > 0))
 
 
-def _first_stage(runner, stage) -> tuple:
+def _first_stage(context, stage) -> tuple:
     """``(model to train, its training batches, what it is)``: the head on cached features when the first stage
     would use them, else the whole model on images."""
-    cfg = runner.cfg
-    chain = split_frozen(runner.net, stage.backbone) if isinstance(stage, HeadOnFeatures) else None
+    cfg = context.cfg
+    chain = split_frozen(context.net, stage.backbone) if isinstance(stage, HeadOnFeatures) else None
     if chain is None:
-        return runner.net, runner.images("train", shuffle=True), "the whole model, on images"
-    features, _ = cached_inputs(runner, chain, "features")
+        return context.net, context.images("train", shuffle=True), "the whole model, on images"
+    features, _ = cached_inputs(context, chain, "features")
     head = chain.head_model(features["train"][0].shape[-1])
-    train = EpochBatches(features["train"], runner.labels("train"), cfg.batch_size, shuffle=True, seed=cfg.seed)
+    train = EpochBatches(features["train"], context.labels("train"), cfg.batch_size, shuffle=True, seed=cfg.seed)
     return head, train, "the head, on cached features"
 
 

@@ -16,33 +16,34 @@ NO_BACKBONE = ("its model has no pretrained backbone (ModelSpec.frozen_backbone)
                "on these classes alone cannot tell them from everything else")
 
 
-def fit_rejection(runner, scorer) -> dict:
-    """Fit, save ``novelty.npy`` into the run folder and return what ``metrics.json`` records."""
-    spec, cfg = runner.spec, runner.cfg
+def fit_rejection(trained, net, scorer) -> dict:
+    """Fit, save ``novelty.npy`` into the run folder and return what ``metrics.json`` records (``net``: the
+    trained model as saved)."""
+    spec, cfg = trained.spec, trained.cfg
     if not (spec.frozen_backbone and spec.pretrained):
         return rejection.unavailable(NO_BACKBONE)
-    features = _features(runner, scorer)
+    features = _features(trained, net, scorer)
     if features is None:
         return rejection.unavailable(f"{spec.name}'s model does not split at its backbone '{spec.frozen_backbone}'")
     novelty, facts = rejection.fit(features["train"], features["validation"], seed=cfg.seed)
-    rejection.save(runner.run_dir, novelty)
+    rejection.save(trained.run_dir, novelty)
     return facts
 
 
-def _features(runner, scorer):
+def _features(trained, net, scorer):
     """``{"train": rows, "validation": rows}`` of the final model's backbone features, or None."""
     cached = scorer.features if scorer is not None else None
-    if cached is not None and not runner.cfg.aug_views:
+    if cached is not None and not trained.cfg.aug_views:
         return {"train": np.asarray(cached["train"][0][:]), "validation": np.asarray(cached["validation"][:])}
-    backbone = runner.net.get_layer(runner.spec.frozen_backbone)
+    backbone = net.get_layer(trained.spec.frozen_backbone)
     trainable = [(layer, layer.trainable) for layer in [backbone, *getattr(backbone, "layers", [])]]
     try:
-        model = RunModel(runner.net, runner.spec.name, runner.cfg.image_size, run_extraction(runner.cfg.engine))
+        model = RunModel(net, trained.spec.name, trained.cfg.image_size, run_extraction(trained.cfg.engine))
         if not model.has_backbone:
             return None
         out = {}
         for name in ("train", "validation"):
-            images, count = runner.decoded[name].images, len(runner.decoded[name].split)
+            images, count = trained.decoded[name].images, len(trained.decoded[name].split)
             out[name] = np.concatenate([model.features(images[i:i + 64]) for i in range(0, count, 64)]) if count \
                 else np.zeros((0, 1), np.float32)
         return out

@@ -1,4 +1,4 @@
-"""The runner: a run's stages in order, every epoch recorded and checkpointed, then the finish.
+"""The runner: a run's planned stages in order, each epoch heard by the run's listeners, then the finish.
 
 Data order and random layers are seeded per ``(seed, epoch)``, so a run resumed from the checkpoint of
 epoch ``e`` repeats exactly what the interrupted run would have done from there.
@@ -11,22 +11,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
-from ..data.batches import batches
 from ..data.entries import BlockCheck
-from ..models.heads import compile_model
-from ..models.seeding import epoch_seed, reseed
 from ..util.names import lines, terminal
 from ..util.progress import progress_factory
 from . import checkpoints
-from .distribute import Cluster, scaled_learning_rate
+from .context import StageContext
+from .distribute import Cluster
 from .early_stopping import EarlyStopping
-from .finish import finish
+from .finish import Trained, finish
+from .listeners import Checkpoint, EarlyStop, EpochLines, History, Reseed
 from .loops import fit_keras, fit_replicated, keras_verbosity
-from .stages import plan
-from .tensorboard import ReplicatedSummaries, keras_callbacks
+from .plan import names
 
 
 @dataclass
@@ -41,9 +38,9 @@ class Setup:
     run_dir: Path
     cluster: Cluster
     quiet: bool
-    fine_tune_from: int | None
+    stages: list  # the plan (.plan), made once when the model was built
     decode_seconds: float = 0.0
-    stages: list | None = None  # planned already (and perhaps prepared early); else planned here
+    trackers: object = None  # .trackers.Trackers on the chief, when the run tracks anything
 
 
 def say_to(quiet: bool):
@@ -55,31 +52,51 @@ def say_to(quiet: bool):
 
 
 class Runner:
-    """One process's share of a run: the stages still to do, a checkpoint after every epoch."""
+    """One process's share of a run: the stages still to do, the listeners of every epoch."""
 
     def __init__(self, setup: Setup):
         self.spec, self.cfg, self.net = setup.spec, setup.cfg, setup.net
         self.splits, self.decoded = setup.splits, setup.decoded
-        self.run_dir, self.cluster = setup.run_dir, setup.cluster
+        self.run_dir, self.cluster, self.stages = setup.run_dir, setup.cluster, setup.stages
         quiet = setup.quiet or not self.cluster.is_chief  # one voice per run: the chief's
         self.say, self.verbose, self.progress = say_to(quiet), keras_verbosity(quiet), progress_factory(quiet)
-        self.stages = setup.stages or plan(self.spec, self.cfg, setup.fine_tune_from)
-        self.history: dict = {}
+        self.history = History()
         self.summaries: dict = {}  # stage name -> what the run record says of it
-        self.cache_report = None  # set by a stage that used the feature cache
-        chief_logs = self.cfg.tensorboard and self.cluster.distributed and self.cluster.is_chief
-        self.tensorboard = ReplicatedSummaries(self.run_dir) if chief_logs else None
+        self.cache_report = None  # the feature cache's report, from the stage that trained on cached features
+        self.trackers = setup.trackers
         self.early = EarlyStopping(self.cfg.early_stopping) if self.cfg.early_stopping else None
         self.timings = {"decode_s": round(setup.decode_seconds, 2), "epochs_s": 0.0}
-        self._stage = None
+        self.context = StageContext(self.spec, self.cfg, self.net, self.splits, self.decoded, self.cluster,
+                                    self.say, self.progress)
+        self._end = 0  # the last epoch of the fit under way, for the replicated loop's epoch lines
+
+    def listeners(self) -> list:
+        """Who hears every epoch, in the order they are told."""
+        found = [Reseed(self.net, self.cfg.seed)]
+        if self.cluster.distributed:
+            found.append(EpochLines(self.say, lambda: self._end))
+        found.append(self.history)
+        if self.trackers is not None:
+            found.append(self.trackers)
+        if self.early is not None:
+            found.append(EarlyStop(self.early, self.history, self.net, self.say))
+        return found + [Checkpoint(self.run_dir, self.net, self._state, self.early)]
+
+    def _state(self, stage: str) -> dict:
+        state = {"stage": stage, "history": self.history.columns, "stages": self.summaries,
+                 "seconds": time.perf_counter() - self.started, "plan": names(self.stages)}
+        if self.early is not None:
+            state["early_stopping"] = self.early.state()
+        return state
 
     def run(self, state=None, checkpoint=None):
         """Run the stages from the start, or from a checkpoint's ``state``; then finish the run."""
         if state:
-            self.history, self.summaries = state["history"], state["stages"]
+            self.history.columns, self.summaries = state["history"], state["stages"]
             if self.early is not None and state.get("early_stopping"):
                 self.early.load(state["early_stopping"], checkpoints.best_weights(checkpoint))
         self.started = time.perf_counter() - (state["seconds"] if state else 0.0)
+        self._listeners = self.listeners()
         resume_stage, done = (state["stage"], state["epoch"]) if state else (self.stages[0].name, 0)
         sizes = ", ".join(f"{len(self.decoded[name].split)} {name}" for name in ("train", "validation", "test"))
         self.say(terminal(f"Training {self.spec.name} on {self.splits.root}: {sizes} images, "
@@ -92,7 +109,9 @@ class Runner:
                 resumes = stage.name == resume_stage and done > first
                 scorer = self._run_stage(stage, max(first, done), last, checkpoint if resumes else None)
             first = last
-        return finish(self, scorer)
+        return finish(Trained(self.context, self.net, self.run_dir, self.stages, self.history.columns, self.summaries,
+                              self.cache_report, self.timings, time.perf_counter() - self.started, self.trackers),
+                      scorer)
 
     def _run_stage(self, stage, first: int, last: int, checkpoint):
         started = time.perf_counter()
@@ -100,33 +119,22 @@ class Runner:
             self.early.begin(stage.name)
             if self.early.stopped:  # it had stopped before the checkpoint: nothing left to train
                 first = last
-        scorer = stage.run(self, first, last, checkpoint)
+        self.context.fit = lambda model, *args, **kwargs: self._fit(stage.name, model, *args, **kwargs)
+        result = stage.run(self.context, first, last, checkpoint)
+        if result.cache_report is not None:
+            self.cache_report = result.cache_report
         seconds = self.summaries.get(stage.name, {}).get("seconds", 0) + time.perf_counter() - started
-        val_accuracy = self.history["val_accuracy"][-1]
+        val_accuracy = self.history.columns["val_accuracy"][-1]
         kept = {}
         if self.early is not None:
-            kept = self.early.finish(self.net, last_epoch=len(self.history["stage"]) - 1)
+            kept = self.early.finish(self.net, last_epoch=len(self.history.columns["stage"]) - 1)
             val_accuracy = self.early.best_logs["val_accuracy"] if kept else val_accuracy
-        self.summaries[stage.name] = {"epochs": stage.epochs, **stage.facts(), "seconds": round(seconds, 2),
+        self.summaries[stage.name] = {"epochs": stage.epochs, **result.facts, "seconds": round(seconds, 2),
                                       "val_accuracy": val_accuracy, **kept}
-        return scorer
+        return result.scorer
 
-    # -- what stages use ------------------------------------------------------------------
-    def compile(self, model, learning_rate: float, steps_per_execution: int = 1) -> None:
-        with self.cluster.scope():  # the optimizer's variables are mirrored too
-            compile_model(model, self.cfg.optimizer,
-                          scaled_learning_rate(learning_rate, self.cluster, self.cfg.scale_learning_rate),
-                          steps_per_execution=steps_per_execution)
-
-    def images(self, name, shuffle=False, first_epoch=0):
-        return batches(self.decoded[name], self.cfg.batch_size, shuffle=shuffle, seed=self.cfg.seed,
-                       first_epoch=first_epoch)
-
-    def labels(self, name) -> np.ndarray:
-        return np.asarray(self.decoded[name].split.labels, np.int32)
-
-    def fit(self, model, stage: str, first: int, last: int, train, validation, checkpoint,
-            fast_epochs: bool = False) -> None:
+    def _fit(self, stage: str, model, first: int, last: int, train, validation, checkpoint,
+             fast_epochs: bool = False) -> None:
         """Train ``model`` for epochs ``first..last-1`` (continuing ``checkpoint``'s optimizer state);
         ``fast_epochs`` (cached inputs, about a second each): one line per epoch, no progress bar."""
         if first >= last:
@@ -134,46 +142,34 @@ class Runner:
         if checkpoint is not None:
             with self.cluster.scope():
                 checkpoints.restore_optimizer(model.optimizer, model.trainable_variables, checkpoint)
-        self._stage = stage
-        started = time.perf_counter()
+        started, self._end = time.perf_counter(), last
+        events = _Epochs(stage, self._listeners)
         if self.cluster.distributed:
-            fit_replicated(self.cluster, model, self.cfg.batch_size, first, last, train, validation, self, self.say)
+            fit_replicated(self.cluster, model, self.cfg.batch_size, first, last, train, validation, events)
         else:
             verbose = (2 if self.verbose else 0) if fast_epochs else self.verbose  # 2: Keras' one line per epoch
             BlockCheck.failure = None
             try:
-                fit_keras(model, first, last, train, validation, self, verbose,
-                          keras_callbacks(self.run_dir, stage, self.cfg.tensorboard))
+                fit_keras(model, first, last, train, validation, events, verbose)
             except tf.errors.OpError:  # batches come through tf.data, which wraps what went wrong reading them
                 if BlockCheck.failure is not None:
                     raise BlockCheck.failure from None
                 raise
         self.timings["epochs_s"] = round(self.timings["epochs_s"] + time.perf_counter() - started, 2)
 
-    # -- every epoch ----------------------------------------------------------------------
+
+class _Epochs:
+    """The loops' two calls, handed to every listener with the stage's name; any listener may end the stage."""
+
+    def __init__(self, stage: str, listeners: list):
+        self.stage, self.listeners = stage, listeners
+
     def epoch_begin(self, epoch: int) -> None:
-        # Dropout and augmentation draws depend on (seed, epoch) only, so a resumed epoch repeats them.
-        reseed(self.net.layers, epoch_seed(self.cfg.seed, epoch))
+        for listener in self.listeners:
+            listener.epoch_begin(self.stage, epoch)
 
     def epoch_end(self, epoch: int, model, logs: dict) -> bool:
-        """Record and checkpoint epoch ``epoch``; True when early stopping ends the stage here."""
-        n = len(self.history.get("stage", []))
-        row = {"stage": self._stage, **{k: float(v) for k, v in logs.items()}}
-        for key, value in row.items():
-            self.history.setdefault(key, [None] * n).append(value)
-        if self.tensorboard is not None:
-            self.tensorboard.write(self._stage, epoch, logs)
-        stop = self.early.update(n, row, self.net) if self.early is not None else False
-        state = {"stage": self._stage, "history": self.history, "stages": self.summaries,
-                 "seconds": time.perf_counter() - self.started}
-        if self.early is not None:
-            state["early_stopping"] = self.early.state()
-        checkpoints.save(self.run_dir, epoch + 1, self.net, model.optimizer, state,
-                         self.early.best_weights if self.early is not None else None)
-        if stop:
-            self.say(f"Early stopping: no lower val_loss for {self.cfg.early_stopping} epochs; keeping epoch "
-                     f"{self.early.best_epoch + 1}")
-        return stop
+        return any([listener.epoch_end(self.stage, epoch, model, logs) for listener in self.listeners])
 
 
 def warn(text: str) -> None:

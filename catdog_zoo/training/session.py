@@ -11,19 +11,19 @@ import inspect
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 
-from ..config import KEYS, SPLITS, TrainConfig, check_for_model, resolve_config
+from ..config import KEYS, SPLITS, TrainConfig, resolve_config
 from ..data.prepare import decode_splits, load_splits
 from ..data.splits import check_labels, small_splits_warning
-from ..errors import ConfigError, Interrupted, ZooError
-from ..models.frozen import fine_tune_index
+from ..errors import Interrupted, ZooError
 from ..plugins import get_zoo
 from ..registry import DEFAULT_WEIGHTS, configured_weights
 from ..reports.notebook import RunResult
-from ..runs.confine import check_output, check_run_confined, is_run_config
+from ..runs.confine import check_output, check_run_confined
 from ..runs.layout import (CONFIG_FILE, METRICS_FILE, check_run_dir, check_runs_root, create_run_dir,
                            remove_run_leftovers)
 from ..runs.portable import absolute, recorded_config
@@ -35,8 +35,10 @@ from ..util.names import terminal
 from ..util.progress import progress_factory
 from . import checkpoints
 from .distribute import make_cluster
+from .plan import check_same, plan
+from .resolve import resolve_run
 from .runner import Runner, Setup, say_to, warn
-from .stages import plan
+from .trackers import Trackers
 
 
 def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs", overwrite: bool = False,
@@ -46,13 +48,15 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
     ``options`` are config keys (listed below, and by ``catdog-zoo train --help``); ``config_file`` a
     YAML file of them (options win). Returns a :class:`~catdog_zoo.RunResult`.
     """
-    check_option_names(options)
-    spec = get_zoo().model(model)
-    cfg = resolve_config(spec, config_file, **options)
-    if config_file and options.get("run_dir") is None and is_run_config(config_file):
-        cfg.run_dir = None  # a run's own config.yaml (or a copy's): the repeat gets a new folder, never that run's
+    spec, cfg = resolve_run(model, config_file, **options)
+    return train_resolved(spec, cfg, quiet=quiet, runs_root=runs_root, overwrite=overwrite)
+
+
+def train_resolved(spec, cfg: TrainConfig, *, quiet: bool = False, runs_root="runs",
+                   overwrite: bool = False) -> RunResult:
+    """Train ``spec`` with ``cfg``, both as :func:`.resolve.resolve_run` made them (the CLI resolves before
+    TensorFlow loads, then calls this)."""
     absolute(cfg)  # recorded so, the run means the same from any directory or machine (runs/portable.py)
-    check_for_model(spec, cfg, get_zoo().extensions["engines"])
     data = Path(cfg.data).expanduser() if cfg.data and Path(cfg.data).expanduser().is_dir() else None
     check_output(cfg.run_dir or runs_root, flag="--run-dir" if cfg.run_dir else "runs folder", folder=True,
                  reads=[data], own_run=cfg.run_dir)  # never inside the data, nor inside another run
@@ -67,9 +71,8 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
             check_run_dir(cfg.run_dir, overwrite)  # again: another process may have finished a run there
         _as_chief(cluster, take_run_dir if cfg.run_dir else lambda: check_runs_root(runs_root))
         weights = configured_weights(cfg.weights)
-        net, splits, decoded, fine_tune_from, decode_seconds, stages = _build(spec, cfg, cluster, quiet, weights,
-                                                                              early=True, splits=splits)
-        small = small_splits_warning(splits, {name: len(decoded[name].split) for name in SPLITS})
+        built = _build(spec, cfg, cluster, quiet, weights, early=True, splits=splits)
+        small = small_splits_warning(built.splits, {name: len(built.decoded[name].split) for name in SPLITS})
         if small and cluster.is_chief:  # said before training, while stopping costs nothing; report.html says it too
             warn(f"Warning: {small}")
         if cluster.is_chief:
@@ -80,16 +83,8 @@ def train(model: str, *, config_file=None, quiet: bool = False, runs_root="runs"
         else:
             run_dir = _scratch_run_dir(cluster)
         write_yaml(run_dir / CONFIG_FILE, recorded_config(cfg, run_dir))
-        setup = Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from, decode_seconds,
-                      stages)
+        setup = built.setup(run_dir, _trackers(spec, cfg, cluster, run_dir))
         return _run(Runner(setup), None, None, Path(cfg.run_dir) if cluster.is_chief else None)
-
-
-def check_option_names(options: dict) -> None:
-    """Values are checked by ``resolve_config``; a misspelt name must not pass as None."""
-    for name in options:
-        if name == "model" or name not in KEYS:
-            raise ConfigError(f"unknown config key '{name}' (known: {', '.join(list(KEYS)[1:])})")
 
 
 def resume(run_dir, *, quiet: bool = False, data=None, weights=None) -> RunResult:
@@ -138,33 +133,65 @@ def _resume_locked(spec, cfg, cluster, run_dir: Path, quiet: bool) -> RunResult:
     # From a checkpoint every weight is restored, so nothing needs downloading.
     any_checkpoint = checkpoints.latest(run_dir) is not None
     weights = None if any_checkpoint and spec.pretrained else configured_weights(cfg.weights)
-    net, splits, decoded, fine_tune_from, decode_seconds, _ = _build(spec, cfg, cluster, quiet, weights)
-    latest, state = checkpoints.restore_latest_usable(run_dir, net, warn)
+    built = _build(spec, cfg, cluster, quiet, weights)
+    latest, state = checkpoints.restore_latest_usable(run_dir, built.net, warn)
     if not latest and any_checkpoint and spec.pretrained and weights is None:  # all damaged: start over
-        net, splits, decoded, fine_tune_from, decode_seconds, _ = _build(
-            spec, cfg, cluster, quiet, configured_weights(cfg.weights))
+        built = _build(spec, cfg, cluster, quiet, configured_weights(cfg.weights))
+    if state:  # the plan is the one the run was trained with, or the run is refused
+        check_same(built.stages, state.get("plan"), run_dir)
     say_to(quiet)(f"Resuming {terminal(run_dir)} " + (f"after epoch {state['epoch']} ({state['stage']} stage)" if state
                                              else "from the start (no checkpoint yet)"))
     if not cluster.is_chief:  # reads the chief's checkpoint (shared storage), writes elsewhere
         run_dir = _scratch_run_dir(cluster)
-    setup = Setup(spec, cfg, net, splits, decoded, run_dir, cluster, quiet, fine_tune_from, decode_seconds)
+    setup = built.setup(run_dir, _trackers(spec, cfg, cluster, run_dir))
     return _run(Runner(setup), state, latest, Path(cfg.run_dir) if cluster.is_chief else None)
 
 
+def _trackers(spec, cfg, cluster, run_dir: Path):
+    """The run's trackers, started on the chief once its folder and config.yaml exist (None: none tracked)."""
+    if not (cfg.track and cluster.is_chief):
+        return None
+    config = recorded_config(cfg, run_dir)
+    return Trackers(cfg.track, run_dir, config, {**config, "plugin": spec.plugin,
+                                                 "distribution": spec.distribution}, warn)
+
+
 def _run(runner: Runner, state, checkpoint, run_dir) -> RunResult:
-    """Run; Ctrl-C becomes :class:`~catdog_zoo.errors.Interrupted`, which says where the run can resume."""
+    """Run; Ctrl-C becomes :class:`~catdog_zoo.errors.Interrupted`, which says where the run can resume. The
+    trackers hear how a run that did not finish ended."""
     try:
         return runner.run(state, checkpoint)
-    except KeyboardInterrupt:
-        if run_dir is None:
+    except BaseException as exc:
+        if runner.trackers is not None:
+            runner.trackers.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", {})
+        if not isinstance(exc, KeyboardInterrupt) or run_dir is None:
             raise
         raise Interrupted(run_dir) from None
 
 
-def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights, early: bool = False, splits=None) -> tuple:
-    """``(model, splits, decoded, fine_tune_from, decode_seconds, stages)``: the images decoded in a thread
-    while the model is built from the seed and, with ``early`` (a new run), the first stage does what it can
-    before the images are there (:meth:`~catdog_zoo.training.stages.Stage.prepare_early`).
+@dataclass
+class _Built:
+    """What :func:`_build` made: the model, the data, and the plan of stages (made once, here)."""
+
+    spec: object
+    cfg: TrainConfig
+    cluster: object
+    quiet: bool
+    net: object
+    splits: object
+    decoded: dict
+    stages: list
+    decode_seconds: float
+
+    def setup(self, run_dir: Path, trackers) -> Setup:
+        return Setup(self.spec, self.cfg, self.net, self.splits, self.decoded, run_dir, self.cluster, self.quiet,
+                     self.stages, self.decode_seconds, trackers)
+
+
+def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights, early: bool = False, splits=None) -> _Built:
+    """The model, the images decoded in a thread while the model is built from the seed, and the plan. With
+    ``early`` (a new run), the first stage does what it can before the images are there
+    (:meth:`~catdog_zoo.training.stages.Stage.prepare_early`).
 
     Pretrained weights come first: a model that would fetch them (not a local ``--weights`` file, not a
     checkpoint's) starts the decoding only once Keras has them, so that weights neither cached nor
@@ -183,14 +210,15 @@ def _build(spec, cfg: TrainConfig, cluster, quiet: bool, weights, early: bool = 
         with cluster.scope(), watched_downloads(on_ready=weights_ready.set):
             net = spec.build(len(splits.class_names), cfg.image_size, weights=weights)
         weights_ready.set()  # a builder that fetched nothing through Keras: its weights are there by now
-        fine_tune_from = fine_tune_index(net, spec, cfg.fine_tune_at) if cfg.fine_tune_epochs else None
-        stages = plan(spec, cfg, fine_tune_from)
+        stages = plan(spec, cfg, net)
         if early and decoding.decodes_files():  # decoding from files, not a warm cache: a core is free for this
-            stages[0].prepare_early(net, cfg, say_to(quiet or not cluster.is_chief))
+            prepare_early = getattr(stages[0], "prepare_early", None)
+            if prepare_early is not None:
+                prepare_early(net, cfg, say_to(quiet or not cluster.is_chief))
     except BaseException:  # the build failed (or Ctrl-C): decoding stops too, its progress bar with it
         decoding.cancel()
         raise
-    return net, splits, decoding.result(), fine_tune_from, decoding.seconds, stages
+    return _Built(spec, cfg, cluster, quiet, net, splits, decoding.result(), stages, decoding.seconds)
 
 
 class _Background:

@@ -1,17 +1,19 @@
 """The stages of a run, each a small unit with one job; :class:`.runner.Runner` strings them together.
 
-A stage has a ``name`` (the ``stage`` column of ``history.csv`` and of a checkpoint), a number of
-``epochs``, ``facts()`` for the run record and ``run(runner, first, last, checkpoint)``, which trains
-epochs ``first..last-1`` through ``runner.fit`` (so every epoch is recorded and checkpointed; epoch
-numbers count across stages) and returns a :class:`Scorer` when it knows a cheaper way to score the
-trained model than running it on images (or None).
+A stage has a ``name`` (the ``stage`` column of ``history.csv`` and of a checkpoint: its StageSpec's), a
+number of ``epochs``, ``prepare(model)`` (what it trains: makes a model trainable that way) and
+``run(context, first, last, checkpoint)``, which trains epochs ``first..last-1`` through ``context.fit``
+(:mod:`.context`; every epoch is recorded and checkpointed; epoch numbers count across stages) and returns a
+:class:`~.context.StageResult`: its facts for the run record, and a :class:`Scorer` when it knows a cheaper way
+to score the trained model than running it on images.
 
 - :class:`HeadOnImages`: the model as built, on decoded images (every model without a frozen backbone).
 - :class:`HeadOnFeatures`: a frozen-backbone model's head, on cached backbone features.
 - :class:`FineTune`: the backbone's top layers unfrozen, the whole model on images at a low rate.
 - :class:`FineTuneOnActivations`: the same, on cached activations of the frozen layers below them.
 
-To add a stage, subclass :class:`Stage` and add it in :func:`plan`.
+The built-in stages are planned by :mod:`.builtin_stages` through the ``register_stages`` hook, as a plugin's are
+(docs/plugins.md#stages); :mod:`.plan` makes a run's list.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ..models.frozen import FrozenChain, split_backbone, split_frozen, unfreeze_
 from ..models.heads import probabilities
 from ..util.names import terminal
 from ..util.rows import in_memory_if_small
+from .context import StageResult
 from .leakage import leakage_hint
 
 
@@ -62,13 +65,20 @@ class Stage:
     def facts(self) -> dict:
         return {}
 
+    def prepare(self, model) -> None:
+        """Make ``model`` (the run's, or a copy of it) trainable the way this stage trains it; the finish
+        does this for every stage of the plan to a model it builds again (nothing, for most stages)."""
+
+    def result(self, scorer=None, cache_report=None) -> StageResult:
+        return StageResult(facts=self.facts(), scorer=scorer, cache_report=cache_report)
+
     def prepare_early(self, net, cfg, say) -> None:
         """Work that needs the model but not the images, done while they are decoded (a new run only:
         a resumed one restores weights after this point)."""
 
-    def _on_images(self, runner, first: int, last: int, checkpoint) -> None:
-        runner.fit(runner.net, self.name, first, last, runner.images("train", shuffle=True, first_epoch=first),
-                   runner.images("validation"), checkpoint)
+    def _on_images(self, context, first: int, last: int, checkpoint) -> None:
+        context.fit(context.net, first, last, context.images("train", shuffle=True, first_epoch=first),
+                    context.images("validation"), checkpoint)
 
 
 class HeadOnImages(Stage):
@@ -79,10 +89,10 @@ class HeadOnImages(Stage):
     def facts(self) -> dict:
         return {"feature_cache": False}
 
-    def run(self, runner, first: int, last: int, checkpoint):
-        runner.compile(runner.net, runner.cfg.learning_rate)
-        self._on_images(runner, first, last, checkpoint)
-        return None
+    def run(self, context, first: int, last: int, checkpoint) -> StageResult:
+        context.compile(context.net, context.cfg.learning_rate)
+        self._on_images(context, first, last, checkpoint)
+        return self.result()
 
 
 class HeadOnFeatures(HeadOnImages):
@@ -109,44 +119,42 @@ class HeadOnFeatures(HeadOnImages):
         if self.chain is not None and self.extraction.candidates:
             self.engine = prepared_engine(self.chain, cfg.image_size, self.extraction, say)
 
-    def run(self, runner, first: int, last: int, checkpoint):
-        runner.compile(runner.net, runner.cfg.learning_rate)
-        chain = self.chain or split_frozen(runner.net, self.backbone)
+    def run(self, context, first: int, last: int, checkpoint) -> StageResult:
+        context.compile(context.net, context.cfg.learning_rate)
+        chain = self.chain or split_frozen(context.net, self.backbone)
         if chain is None:
-            runner.say(f"Note: {terminal(runner.spec.name)}'s layers around '{terminal(self.backbone)}' are not a "
-                       "simple chain; training end to end without the feature cache")
+            context.say(f"Note: {terminal(context.spec.name)}'s layers around '{terminal(self.backbone)}' are not a "
+                        "simple chain; training end to end without the feature cache")
             self.used = False
-            self._on_images(runner, first, last, checkpoint)
-            return None
-        runner.say(f"Features of the frozen '{terminal(self.backbone)}' (cache: {terminal(cache_root())})")
+            self._on_images(context, first, last, checkpoint)
+            return self.result()
+        context.say(f"Features of the frozen '{terminal(self.backbone)}' (cache: {terminal(cache_root())})")
         # Handed over, not kept: the engine's working memory (hundreds of MB at batch 64) must go once the
         # features are extracted, before the head trains.
         engine, self.engine = self.engine, None
-        self.extraction = self.extraction or decide(runner.cfg.engine, runner.cfg.train_precision)  # resumed
-        features, report = cached_inputs(runner, chain, "features", self.extraction, engine)
+        self.extraction = self.extraction or decide(context.cfg.engine, context.cfg.train_precision)  # resumed
+        features, report = cached_inputs(context, chain, "features", self.extraction, engine)
         del engine
-        runner.cache_report = report
-        if not runner.cfg.aug_views:  # training features are the photos themselves: copies across splits show
-            hint = leakage_hint(runner.decoded, {**features, "train": features["train"][0]}, runner.splits.root)
+        if not context.cfg.aug_views:  # training features are the photos themselves: copies across splits show
+            hint = leakage_hint(context.decoded, {**features, "train": features["train"][0]}, context.splits.root)
             if hint:
-                runner.say(hint)
-        with runner.cluster.scope():
+                context.say(hint)
+        with context.cluster.scope():
             head = chain.head_model(features["train"][0].shape[-1])
-        scorer = train_on_cached(runner, head, self.name, first, last, checkpoint, features,
-                                 runner.cfg.learning_rate)
+        scorer = train_on_cached(context, head, first, last, checkpoint, features, context.cfg.learning_rate)
         scorer.features = features  # the backbone's own features: rejection's measure, unless fine-tuning follows
-        return scorer
+        return self.result(scorer, cache_report=report)
 
 
-def cached_inputs(runner, chain, part: str, extraction, engine=None) -> tuple:
+def cached_inputs(context, chain, part: str, extraction, engine=None) -> tuple:
     """``({"train": [view, ...], "validation": rows, "test": rows}, report)`` (each view or rows ``(N, ...)``,
     read from disk on demand): what ``chain``'s
     frozen part makes of every image (and augmented view), cached on disk (``models.features``)."""
-    cfg, decoded = runner.cfg, runner.decoded
+    cfg, decoded = context.cfg, context.decoded
     # Only the head's training features may be bfloat16: fine-tuning's activations were not measured so.
-    store = FeatureStore(chain, runner.spec.qualified_name, cfg.image_size, cfg.seed, runner.progress,
-                         extraction if part == "features" else extraction.in_float32(), say=runner.say, part=part,
-                         cluster=runner.cluster, prepared=engine)
+    store = FeatureStore(chain, context.spec.qualified_name, cfg.image_size, cfg.seed, context.progress,
+                         extraction if part == "features" else extraction.in_float32(), say=context.say, part=part,
+                         cluster=context.cluster, prepared=engine)
     train = decoded["train"]
     inputs = {"train": store.augmented(train.images, train.digest, cfg.aug_views) if cfg.aug_views
               else [store.plain(train.images, train.digest, f"{part} of train", training=True)]}
@@ -157,25 +165,25 @@ def cached_inputs(runner, chain, part: str, extraction, engine=None) -> tuple:
     precision = f"; train in {r['train_precision']}" if r["train_precision"] != "float32" else ""
     computed = (f"{r['misses']} computed ({r['images_extracted']} images in {r['extract_seconds']}s)"
                 if r["misses"] else "none computed")
-    runner.say(f"{part.capitalize()} ready (train{views}, validation, test{precision}): {r['hits']} from the cache, "
-               f"{computed}")
+    context.say(f"{part.capitalize()} ready (train{views}, validation, test{precision}): {r['hits']} from the cache, "
+                f"{computed}")
     return inputs, store.report
 
 
-def train_on_cached(runner, model, stage: str, first: int, last: int, checkpoint, inputs: dict, learning_rate):
+def train_on_cached(context, model, first: int, last: int, checkpoint, inputs: dict, learning_rate):
     """Compile and fit ``model`` on cached inputs; a :class:`Scorer` of it on the same inputs."""
-    cfg = runner.cfg
+    cfg = context.cfg
     inputs = {"train": [in_memory_if_small(view) for view in inputs["train"]],
               **{name: in_memory_if_small(inputs[name]) for name in ("validation", "test")}}
 
     def plain(name) -> EpochBatches:
-        return EpochBatches([inputs[name]], runner.labels(name), cfg.batch_size)
-    train = EpochBatches(inputs["train"], runner.labels("train"), cfg.batch_size, shuffle=True, seed=cfg.seed,
+        return EpochBatches([inputs[name]], context.labels(name), cfg.batch_size)
+    train = EpochBatches(inputs["train"], context.labels("train"), cfg.batch_size, shuffle=True, seed=cfg.seed,
                          first_epoch=first)
     # Steps on cached inputs take about a millisecond; one call into TensorFlow per epoch instead of one per
     # batch makes the head's 20 epochs about 1.4x faster, with the same losses (epochs still end alike).
-    runner.compile(model, learning_rate, steps_per_execution=len(train))
-    runner.fit(model, stage, first, last, train, plain("validation"), checkpoint, fast_epochs=True)
+    context.compile(model, learning_rate, steps_per_execution=len(train))
+    context.fit(model, first, last, train, plain("validation"), checkpoint, fast_epochs=True)
     return Scorer(model, plain)
 
 
@@ -196,14 +204,14 @@ class FineTune(Stage):
         """Make ``model`` (the run's, or a copy of it) trainable the way this stage trains it."""
         unfreeze_top(model.get_layer(self.backbone), self.from_layer)
 
-    def run(self, runner, first: int, last: int, checkpoint):
-        cfg = runner.cfg
-        runner.say(f"Fine-tuning {terminal(self.backbone)} from layer {self.from_layer} for "
-                   f"{self.epochs} epochs at learning rate {cfg.fine_tune_learning_rate:g}")
-        self.prepare(runner.net)
-        runner.compile(runner.net, cfg.fine_tune_learning_rate)
-        self._on_images(runner, first, last, checkpoint)
-        return None  # the backbone changed: cached features no longer describe the model
+    def run(self, context, first: int, last: int, checkpoint) -> StageResult:
+        cfg = context.cfg
+        context.say(f"Fine-tuning {terminal(self.backbone)} from layer {self.from_layer} for "
+                    f"{self.epochs} epochs at learning rate {cfg.fine_tune_learning_rate:g}")
+        self.prepare(context.net)
+        context.compile(context.net, cfg.fine_tune_learning_rate)
+        self._on_images(context, first, last, checkpoint)
+        return self.result()  # no scorer: the backbone changed, cached features no longer describe the model
 
 
 class FineTuneOnActivations(FineTune):
@@ -221,41 +229,27 @@ class FineTuneOnActivations(FineTune):
         facts = {**super().facts(), "activations_at": self.cut, "feature_cache": self.cut is not None}
         return {**facts, "activations": self.activation_report} if self.activation_report else facts
 
-    def run(self, runner, first: int, last: int, checkpoint):
-        chain = split_frozen(runner.net, self.backbone)  # before unfreezing: the chain needs a frozen backbone
-        parts = split_backbone(runner.net.get_layer(self.backbone), self.from_layer)
+    def run(self, context, first: int, last: int, checkpoint) -> StageResult:
+        chain = split_frozen(context.net, self.backbone)  # before unfreezing: the chain needs a frozen backbone
+        parts = split_backbone(context.net.get_layer(self.backbone), self.from_layer)
         if chain is None or parts is None:
-            return super().run(runner, first, last, checkpoint)
+            return super().run(context, first, last, checkpoint)
         self.cut = parts.cut
-        cfg = runner.cfg
-        runner.say(f"Fine-tuning {terminal(self.backbone)} from layer {self.from_layer} for {self.epochs} epochs at "
-                   f"learning rate {cfg.fine_tune_learning_rate:g}, on cached activations of its layer {parts.cut}")
+        cfg = context.cfg
+        context.say(f"Fine-tuning {terminal(self.backbone)} from layer {self.from_layer} for {self.epochs} epochs at "
+                    f"learning rate {cfg.fine_tune_learning_rate:g}, on cached activations of its layer {parts.cut}")
         lower = FrozenChain(front=chain.front, frozen=[parts.lower], head=[])
-        activations, report = cached_inputs(runner, lower, f"activations-{parts.cut}",
-                                            decide(cfg.engine))
+        activations, report = cached_inputs(context, lower, f"activations-{parts.cut}", decide(cfg.engine))
         self.activation_report = report.as_dict()
-        self.prepare(runner.net)
-        with runner.cluster.scope():
+        self.prepare(context.net)
+        with context.cluster.scope():
             model = keras.Sequential([keras.Input(activations["train"][0].shape[1:]), parts.upper, *chain.frozen[1:],
                                       *chain.head], name="fine_tune_on_activations")
-        return train_on_cached(runner, model, self.name, first, last, checkpoint, activations,
-                               cfg.fine_tune_learning_rate)
+        scorer = train_on_cached(context, model, first, last, checkpoint, activations, cfg.fine_tune_learning_rate)
+        return self.result(scorer)
 
 
 def augments_images(spec, cfg) -> bool:
     """Whether a run of ``spec`` with ``cfg`` trains on what the model's Random* layers make: always on images;
     on cached features only through ``aug_views`` augmented views (else features of the photos as they are)."""
     return not (cfg.feature_cache and spec.frozen_backbone) or cfg.aug_views > 0
-
-
-def plan(spec, cfg, fine_tune_from) -> list:
-    """The stages of a run of ``spec`` with ``cfg``, in order."""
-    if cfg.feature_cache and spec.frozen_backbone:
-        stages = [HeadOnFeatures(cfg.epochs, spec.frozen_backbone)]
-    else:
-        stages = [HeadOnImages(cfg.epochs)]
-    if fine_tune_from is not None:
-        fine_tune = FineTuneOnActivations if cfg.feature_cache else FineTune
-        stages.append(fine_tune(cfg.fine_tune_epochs, spec.frozen_backbone, fine_tune_from))
-    return stages
-

@@ -29,7 +29,7 @@ from .session import resume, train
 SWEEP_KEYS = ("epochs", "data", "seed")
 # Keys that say how a run is made, not what it is (where it is written, logs, caches, and the engine, whose
 # float32 features are checked to match TensorFlow's); every other key must match for a run to be kept or resumed.
-HOW_NOT_WHAT = ("run_dir", "strict", "tensorboard", "decoded_cache", "engine")
+HOW_NOT_WHAT = ("run_dir", "strict", "tensorboard", "track", "decoded_cache", "engine")
 
 
 @dataclass
@@ -69,7 +69,7 @@ def _mismatch(run_dir: Path, spec, wanted: dict, finished: bool):
         elif key == "weights":  # the file, however it was spelt (a run records it absolute)
             same = (was and str(Path(was).expanduser().resolve())) == (now and str(Path(now).expanduser().resolve()))
         else:
-            same = (tuple(was) == tuple(now)) if key == "image_size" else was == now
+            same = was == now  # image_size: a tuple on both sides (config.KEYS' check)
         if not same:
             return f"{key}={_shown(key, was)}, not {_shown(key, now)}"
     return _record_mismatch(run_dir, spec, saved) if finished else None

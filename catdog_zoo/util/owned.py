@@ -11,7 +11,8 @@ pattern (``epoch-*``, ``.*.tmp``). The zoo deletes only:
 - **exports**: a file or SavedModel folder with the record the zoo writes beside every export
   (``NAME.export.json``, written before the export is moved into place), together with that record and
   ``NAME.labels.txt``;
-- **TensorBoard logs**: the stage folders it names inside a run's ``tensorboard/``.
+- **TensorBoard logs**: a stage's folder inside a run's ``tensorboard/`` (named after the stage, a plugin's
+  too), holding ``train/`` and ``validation/`` folders and nothing else.
 
 Symbolic links are never followed: a link is removed as a link, never what it points to.
 """
@@ -25,10 +26,14 @@ from pathlib import Path
 TEMP_MARK = ".zoo-tmp-"
 _TEMPORARY = re.compile(r"^\.[^/]*\.zoo-tmp-[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,12})?$")  # tempfile: 8 of [a-z0-9_]
 _CHECKPOINT = re.compile(r"^epoch-\d{4,}$")
-TENSORBOARD_NAMES = ("head", "fine_tune", "train", "validation")
+TENSORBOARD_SPLITS = ("train", "validation")  # the folders in each stage's tensorboard/STAGE/
 EXPORT_RECORD = ".export.json"  # NAME.export.json beside the export NAME
 EXPORT_LABELS = ".labels.txt"  # NAME.labels.txt beside a TFLite export NAME
 KINDS = ("temporary", "checkpoint", "export", "tensorboard")
+
+
+def _real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
 
 
 def temp_prefix(stem: str) -> str:
@@ -57,8 +62,8 @@ def is_ours(path, kind: str) -> bool:
         record = export_record(path)
         return (record.is_file() and not record.is_symlink()
                 and (not path.is_symlink() and (path.is_file() or path.is_dir() or not path.exists())))
-    if kind == "tensorboard":
-        return path.name in TENSORBOARD_NAMES and path.is_dir() and not path.is_symlink()
+    if kind == "tensorboard":  # any stage's name: known by what it holds, so a user's file inside keeps it
+        return _real_dir(path) and all(_real_dir(p) and p.name in TENSORBOARD_SPLITS for p in path.iterdir())
     raise ValueError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
 
 

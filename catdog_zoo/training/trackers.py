@@ -1,0 +1,55 @@
+"""The run's experiment trackers (``track``): started with the run, told every epoch, its files and its end.
+
+Each tracker is a registered :class:`catdog_zoo.TrackerSpec`'s ``start(run_dir, config)``; its methods are
+optional. A tracker that raises is named in one warning and dropped: a run is never lost to its tracker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..plugins import get_zoo
+
+
+class Trackers:
+    """The started trackers of one run (none on a worker other than the chief)."""
+
+    def __init__(self, names, run_dir: Path, config: dict, params: dict, warn):
+        self._warn = warn
+        self._live = {}
+        for name in names:
+            spec = get_zoo().extension("trackers", name, flag="--track")
+            self._call(name, lambda: self._live.__setitem__(name, spec.start(Path(run_dir), dict(config))), "start")
+        self.call("params", params)
+
+    def _call(self, name: str, fn, what: str) -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - a tracker's failure is its own, never the run's
+            self._live.pop(name, None)
+            self._warn(f"Warning: tracker '{name}' failed in {what} ({type(exc).__name__}: {exc}); dropped for the "
+                       "rest of this run")
+
+    def call(self, method: str, *args) -> None:
+        """``tracker.method(*args)`` on every tracker that has it."""
+        for name, tracker in list(self._live.items()):
+            fn = getattr(tracker, method, None)
+            if callable(fn):
+                self._call(name, lambda: fn(*args), method)
+
+    # the epoch listener's half (.listeners)
+    def epoch_begin(self, stage: str, epoch: int) -> None:
+        pass
+
+    def epoch_end(self, stage: str, epoch: int, model, logs: dict) -> bool:
+        self.call("epoch", stage, epoch, {k: float(v) for k, v in logs.items()})
+        return False
+
+    def artifacts(self, paths) -> None:
+        for path in paths:
+            if Path(path).is_file():
+                self.call("artifact", Path(path))
+
+    def finish(self, status: str, metrics: dict) -> None:
+        self.call("finish", status, metrics)
+        self._live.clear()
