@@ -52,8 +52,9 @@ def ours():
 
 def test_every_backbone_of_the_installed_keras_is_registered_or_skipped_with_a_reason(kapps):
     import keras
-    from catdog_zoo_keras_applications.catalogue import SKIPPED
+    from catdog_zoo_keras_applications.table import FAMILIES, SKIPPED
 
+    assert sorted(value.rsplit(".", 1)[1] for value in kapps.values()) == sorted(FAMILIES)  # an entry point each
     zoo = catdog_zoo.get_zoo()
     assert all(zoo.plugins[name].status == "ok" for name in kapps), [zoo.plugins[n].errors for n in kapps]
     specs = ours()
@@ -80,11 +81,11 @@ def test_registering_the_catalogue_loads_neither_keras_nor_tensorflow(kapps, mod
                                           ("caffe", "vgg16")])
 def test_preprocessing_layers_match_keras_preprocess_input(kapps, kind, module):
     import keras
-    from catdog_zoo_keras_applications.catalogue import _preprocessed
+    from catdog_zoo_keras_applications.building import preprocessed
 
     pixels = np.random.default_rng(1).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
     inputs = keras.Input((8, 8, 3))
-    ours_ = keras.Model(inputs, _preprocessed(kind, inputs))(pixels)
+    ours_ = keras.Model(inputs, preprocessed(kind, inputs))(pixels)
     expected = getattr(keras.applications, module).preprocess_input(pixels.copy())
     np.testing.assert_allclose(keras.ops.convert_to_numpy(ours_), expected, rtol=1e-6, atol=1e-4)
 

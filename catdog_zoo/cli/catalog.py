@@ -65,6 +65,8 @@ def models(pattern, as_json, no_params, bench, engine, images):
     if bench:
         _bench(pattern, as_json, engine, images)
         return
+    if engine != "auto" or images != BENCH_IMAGES:
+        raise click.UsageError("--engine and --images apply only with --bench")
     rows = [spec_dict(spec, None if no_params else _facts(spec)) for spec in get_zoo().models.list(pattern)]
     if as_json:
         echo_json(rows)
@@ -100,10 +102,10 @@ def _bench(pattern, as_json, engine, images) -> None:
         try:
             row.update(extraction_speed(spec, images, engine, say=lambda line: echo(line, err=True)))
         except Exception as exc:  # noqa: BLE001 - a plugin's builder bug is reported in its row
-            row.update(images_per_s=None, error=f"{type(exc).__name__}: {exc}")
-        if not as_json:
-            done = f"{row['images_per_s']:.1f} images/s" if row["images_per_s"] else "failed"
-            echo(f"{terminal(spec.name)}: {done}", err=True)  # minutes for a whole catalogue: show progress
+            from ..models.engine import first_line
+            row.update(images_per_s=None, error=f"{type(exc).__name__}: {first_line(exc)}")
+        done = f"{row['images_per_s']:.1f} images/s" if row["images_per_s"] else "failed"
+        echo(f"{terminal(spec.name)}: {done}", err=True)  # minutes for a whole catalogue: progress, off stdout
         rows.append(row)
     rows.sort(key=lambda r: -(r["images_per_s"] or 0))
     frontier = on_the_frontier(rows) if len(rows) > 1 else set()

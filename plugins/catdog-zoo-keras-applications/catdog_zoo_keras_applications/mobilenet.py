@@ -4,18 +4,11 @@ MobileNetV2 is the core's own mobilenet_v2 (plugins/catdog-zoo-mobilenet-v2), so
 
 from catdog_zoo import hookimpl
 
-from .catalogue import Backbone, register_all
+from .building import register_family
 
 CATDOG_ZOO_API_VERSION = 3
-
-BACKBONES = (
-    Backbone("mobilenet_v1", "MobileNet", 224, 70.4, "tf"),
-    # MobileNetV3 is not in the keras.io table: top-1 of the 1.0 224 checkpoints from keras.applications.mobilenet_v3
-    Backbone("mobilenet_v3_small", "MobileNetV3Small", 224, 68.1, "inside"),
-    Backbone("mobilenet_v3_large", "MobileNetV3Large", 224, 75.6, "inside"),
-)
 
 
 @hookimpl
 def register_models(register):
-    register_all(register, BACKBONES)
+    register_family(register, "mobilenet")

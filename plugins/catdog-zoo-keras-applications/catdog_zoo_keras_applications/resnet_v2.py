@@ -2,17 +2,11 @@
 
 from catdog_zoo import hookimpl
 
-from .catalogue import Backbone, register_all
+from .building import register_family
 
 CATDOG_ZOO_API_VERSION = 3
-
-BACKBONES = (
-    Backbone("resnet50_v2", "ResNet50V2", 224, 76.0, "tf"),
-    Backbone("resnet101_v2", "ResNet101V2", 224, 77.2, "tf"),
-    Backbone("resnet152_v2", "ResNet152V2", 224, 78.0, "tf"),
-)
 
 
 @hookimpl
 def register_models(register):
-    register_all(register, BACKBONES)
+    register_family(register, "resnet_v2")

@@ -2,15 +2,11 @@
 
 from catdog_zoo import hookimpl
 
-from .catalogue import Backbone, register_all
+from .building import register_family
 
 CATDOG_ZOO_API_VERSION = 3
-
-BACKBONES = (
-    Backbone("xception", "Xception", 299, 79.0, "tf", min_size=71),
-)
 
 
 @hookimpl
 def register_models(register):
-    register_all(register, BACKBONES)
+    register_family(register, "xception")
