@@ -58,10 +58,11 @@ def test_every_backbone_of_the_installed_keras_is_registered_or_skipped_with_a_r
     zoo = catdog_zoo.get_zoo()
     assert all(zoo.plugins[name].status == "ok" for name in kapps), [zoo.plugins[n].errors for n in kapps]
     specs = ours()
-    constructors = {s.summary.split()[2] for s in specs}  # "Frozen ImageNet <Constructor> (keras.applications)..."
+    rows = {row.name: row for family in FAMILIES.values() for row in family}
+    assert sorted(s.name for s in specs) == sorted(rows) and len(specs) >= 35  # every row, each name once
+    constructors = {row.constructor for row in rows.values()}
     available = {n for n in dir(keras.applications) if n[0].isupper() and callable(getattr(keras.applications, n))}
     assert constructors | set(SKIPPED) == available and not constructors & set(SKIPPED)
-    assert len({s.name for s in specs}) == len(specs) >= 35
     assert catdog_zoo.get_model_spec("mobilenet_v2").distribution == "catdog-zoo-mobilenet-v2"  # no clash
     for spec in specs:  # what the trainer and the bench need from each
         assert spec.frozen_backbone == "backbone" and spec.pretrained == "imagenet", spec.name
@@ -174,3 +175,8 @@ def test_models_bench_times_a_small_backbone(kapps):
     assert header.split() == ["NAME", "INPUT", "PARAMS", "TOP-1", "IMAGES/S", "ENGINE"]
     name, size, params, top1, speed, engine = line.split()
     assert (name, size, top1, engine) == ("mobilenet_v3_small", "224x224", "68.1%", "tensorflow") and float(speed) > 0
+
+
+def test_bench_flags_without_bench_are_refused(kapps):
+    refused = cli_run("models", "--images", 4, ok=False)
+    assert refused.exit_code == 2 and "--engine and --images apply only with --bench" in refused.output

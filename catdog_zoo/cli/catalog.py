@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..config import ENGINES
+from ..errors import ConfigError
 from ..models.speed import BENCH_IMAGES
 from ..plugins import DISABLE_ENV, get_zoo, where_models_are
 from ..util.names import terminal
@@ -101,6 +102,8 @@ def _bench(pattern, as_json, engine, images) -> None:
         row = {"name": spec.name, "qualified_name": spec.qualified_name, "imagenet_top1": spec.imagenet_top1}
         try:
             row.update(extraction_speed(spec, images, engine, say=lambda line: echo(line, err=True)))
+        except ConfigError:  # the flags' fault (--engine openvino without OpenVINO), the same for every row
+            raise
         except Exception as exc:  # noqa: BLE001 - a plugin's builder bug is reported in its row
             from ..models.engine import first_line
             row.update(images_per_s=None, error=f"{type(exc).__name__}: {first_line(exc)}")

@@ -35,6 +35,7 @@ def extraction_speed(spec: ModelSpec, images: int = BENCH_IMAGES, engine: str = 
     if not spec.frozen_backbone:
         raise ZooError(f"model '{spec.name}' has no frozen backbone to time (ModelSpec.frozen_backbone)")
     size = tuple(spec.defaults.image_size)
+    keras.backend.clear_session()  # a whole catalogue in one process: the previous backbone's graphs let go
     keras.utils.set_random_seed(BENCH_SEED)
     model = spec.build(2, size, weights=None)
     chain = split_frozen(model, spec.frozen_backbone)
