@@ -80,15 +80,20 @@ def test_registering_the_catalogue_loads_neither_keras_nor_tensorflow(kapps, mod
 
 @pytest.mark.parametrize("kind, module", [("tf", "xception"), ("torch", "densenet"), ("caffe", "resnet"),
                                           ("caffe", "vgg16")])
-def test_preprocessing_layers_match_keras_preprocess_input(kapps, kind, module):
+def test_preprocessing_layers_match_keras_preprocess_input_and_load_in_safe_mode(kapps, kind, module, tmp_path):
     import keras
     from catdog_zoo_keras_applications.building import preprocessed
 
+    from catdog_zoo.models.saving import load_model, save_model
+
     pixels = np.random.default_rng(1).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
     inputs = keras.Input((8, 8, 3))
-    ours_ = keras.Model(inputs, preprocessed(kind, inputs))(pixels)
+    model = keras.Model(inputs, preprocessed(kind, inputs))
     expected = getattr(keras.applications, module).preprocess_input(pixels.copy())
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours_), expected, rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(pixels)), expected, rtol=1e-6, atol=1e-4)
+    save_model(model, tmp_path / "m.keras")  # the layers a saved run holds, read back as predict and serve read them
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(load_model(tmp_path / "m.keras")(pixels)),
+                                  keras.ops.convert_to_numpy(model(pixels)))
 
 
 SMALLEST = ["convnext_tiny", "densenet121", "efficientnet_b0", "efficientnet_v2_b0", "inception_v3", "mobilenet_v1",
@@ -142,11 +147,10 @@ def test_one_epoch_on_cached_features_and_the_saved_model_loads_in_safe_mode(kap
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["resnet50", "convnext_tiny"])
+@pytest.mark.parametrize("name", ["convnext_tiny"])  # ~25 s; ResNet50's (~18 s more) passed when last run alone
 def test_tflite_engine_parity_and_safe_mode_round_trip(kapps, name, tmp_path):
     """The TFLite engine converts the frozen part within the trainer's parity tolerance (it raises otherwise), and
-    the whole model saves and loads in safe mode with the same outputs (ResNet's channel swap, ConvNeXt's
-    LayerScale)."""
+    the whole model saves and loads in safe mode with the same outputs (ConvNeXt's LayerScale)."""
     import keras
 
     from catdog_zoo.models.engine import frozen_engine
