@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ..config import ENGINES
+from ..errors import ConfigError
+from ..models.speed import BENCH_IMAGES
 from ..plugins import DISABLE_ENV, get_zoo, where_models_are
 from ..util.names import terminal
 from .output import echo, echo_json, human, table
@@ -24,6 +27,7 @@ def spec_dict(spec, facts=None) -> dict:
             "version": spec.version, "summary": spec.summary, "tags": list(spec.tags),
             "image_size": list(d.image_size), "pretrained": spec.pretrained,
             "weights_licence": spec.weights_licence, "frozen_backbone": spec.frozen_backbone,
+            "imagenet_top1": spec.imagenet_top1,
             "defaults": {"optimizer": d.optimizer, "learning_rate": d.learning_rate,
                          "epochs": d.epochs, "batch_size": d.batch_size, "image_size": list(d.image_size)}}
     if facts is not None:
@@ -37,17 +41,33 @@ def spec_dict(spec, facts=None) -> dict:
 @click.argument("pattern", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @click.option("--no-params", is_flag=True, help="Skip counting parameters and FLOPs (no TensorFlow start-up).")
-def models(pattern, as_json, no_params):
+@click.option("--bench", is_flag=True, help="Time each matching frozen backbone's feature extraction on this "
+              "machine (random weights: the same speed), next to its published ImageNet top-1; fastest first.")
+@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
+              help="With --bench: the engine that extracts, as train's --engine.")
+@click.option("--images", type=click.IntRange(1, 1024), default=BENCH_IMAGES, show_default=True,
+              help="With --bench: images timed per backbone (after a warm-up).")
+def models(pattern, as_json, no_params, bench, engine, images):
     """List installed models, optionally filtered by an fnmatch PATTERN (e.g. 'mobile*').
 
     Parameters and FLOPs (per image; a multiply-add counts as two) are for two classes at the
     model's default input size; they are computed once per plugin version and cached.
 
+    With --bench, each matching model with a frozen backbone is built with random weights at its
+    default (native) size and its features extracted as a training run extracts them; images/s
+    are this machine's, at this moment: compare backbones timed in the same run.
+
     \b
     Examples:
       catdog-zoo models
       catdog-zoo models 'mobile*' --json
+      catdog-zoo models --bench 'efficientnet*'
     """
+    if bench:
+        _bench(pattern, as_json, engine, images)
+        return
+    if engine != "auto" or images != BENCH_IMAGES:
+        raise click.UsageError("--engine and --images apply only with --bench")
     rows = [spec_dict(spec, None if no_params else _facts(spec)) for spec in get_zoo().models.list(pattern)]
     if as_json:
         echo_json(rows)
@@ -72,6 +92,42 @@ def models(pattern, as_json, no_params):
     # Too wide for the terminal: the free text goes under each model, wrapped (170 columns otherwise)
     table(rows, ["name", "plugin", "params", "flops", "input", "weights", "tags", "summary"], below=("summary", "tags"))
     _note_broken_plugins()
+
+
+def _bench(pattern, as_json, engine, images) -> None:
+    from ..models.speed import extraction_speed, on_the_frontier
+    specs = [spec for spec in get_zoo().models.list(pattern) if spec.frozen_backbone]
+    rows = []
+    for spec in specs:  # one at a time, so that each has the machine to itself
+        row = {"name": spec.name, "qualified_name": spec.qualified_name, "imagenet_top1": spec.imagenet_top1}
+        try:
+            row.update(extraction_speed(spec, images, engine, say=lambda line: echo(line, err=True)))
+        except ConfigError:  # the flags' fault (--engine openvino without OpenVINO), the same for every row
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin's builder bug is reported in its row
+            from ..models.engine import first_line
+            row.update(images_per_s=None, error=f"{type(exc).__name__}: {first_line(exc)}")
+        done = f"{row['images_per_s']:.1f} images/s" if row["images_per_s"] else "failed"
+        echo(f"{terminal(spec.name)}: {done}", err=True)  # minutes for a whole catalogue: progress, off stdout
+        rows.append(row)
+    rows.sort(key=lambda r: -(r["images_per_s"] or 0))
+    frontier = on_the_frontier(rows) if len(rows) > 1 else set()
+    for row in rows:
+        row["frontier"] = row["name"] in frontier
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        echo("No models with a frozen backbone match." if pattern else "No models with a frozen backbone installed.")
+        return
+    shown = [{"name": r["name"] + (" *" if r["frontier"] else ""),
+              "input": "x".join(map(str, r.get("image_size", []))) or "-",
+              "params": human(r.get("params")), "top-1": f"{r['imagenet_top1']:.1f}%" if r["imagenet_top1"] else "-",
+              "images/s": f"{r['images_per_s']:.1f}" if r["images_per_s"] else "-",
+              "engine": r.get("engine") or r.get("error", "")} for r in rows]
+    table(shown, ["name", "input", "params", "top-1", "images/s", "engine"])
+    if frontier:
+        echo("* no other backbone here is both faster and more accurate (published ImageNet top-1)")
 
 
 def _note_broken_plugins() -> None:
@@ -129,7 +185,7 @@ def info(model, as_json):
              "flops": f"{human(data['flops'])} per image at {'x'.join(map(str, data['image_size']))}",
              "defaults": ", ".join(f"{k}={v}" for k, v in data["defaults"].items())}
     for key in ("name", "summary", "plugin", "version", "tags", "params", "flops", "pretrained", "weights_licence",
-                "frozen_backbone", "defaults"):
+                "imagenet_top1", "frozen_backbone", "defaults"):
         value = shown[key]
         echo(f"{key + ':':17}{terminal(value) if value not in (None, '') else '-'}")
     echo("\nLayers (two classes, default image size; pretrained weights not loaded):")

@@ -1,0 +1,12 @@
+"""VGG16 and VGG19 (2014): caffe-style preprocessing (BGR, ImageNet mean subtracted), 224 px."""
+
+from catdog_zoo import hookimpl
+
+from .building import register_family
+
+CATDOG_ZOO_API_VERSION = 3
+
+
+@hookimpl
+def register_models(register):
+    register_family(register, "vgg")
