@@ -79,18 +79,18 @@ def test_scaffolded_plugin_installs_lists_trains_passes_its_tests_and_uninstalls
 def test_example_outside_plugin_offline_without_weights_says_what_to_do(tmp_path, tiny_data):
     target = tmp_path / "site"
     pip_install_target(EXAMPLE, target)
-    info = json.loads(zoo_cli(target, "models", "mobilenet_v3*", "--json").stdout)
-    assert info[0]["name"] == "mobilenet_v3_small" and info[0]["pretrained"] == "imagenet"
+    info = json.loads(zoo_cli(target, "models", "mobilenet_v3_small_example", "--json").stdout)
+    assert info[0]["name"] == "mobilenet_v3_small_example" and info[0]["pretrained"] == "imagenet"
     assert info[0]["params"] > 900_000 and info[0]["flops"] > 0
     # An empty Keras cache and a proxy that refuses connections: offline, whatever this machine has.
     offline = {"KERAS_HOME": str(tmp_path / "empty-keras"), "https_proxy": "http://127.0.0.1:9",
                "HTTPS_PROXY": "http://127.0.0.1:9"}
-    result = zoo_cli(target, "train", "mobilenet_v3_small", "--data", tiny_data, "--epochs", 1,
+    result = zoo_cli(target, "train", "mobilenet_v3_small_example", "--data", tiny_data, "--epochs", 1,
                      "--run-dir", tmp_path / "run", "-q", env=offline, check=False)
     assert result.returncode == 1
     ours = our_lines(result.stderr)
     assert len(ours) == 1, result.stderr
-    assert ours[0].startswith(f"Error: model 'mobilenet_v3_small' needs its imagenet weights: not in the Keras "
+    assert ours[0].startswith(f"Error: model 'mobilenet_v3_small_example' needs its imagenet weights: not in the Keras "
                               f"cache ({tmp_path / 'empty-keras'}) and could not be downloaded (URL fetch failure on ")
     # The file keras.applications asked for, whatever plugin built it (the name follows the model and its size).
     assert re.search(r"set KERAS_HOME to a folder holding models/weights_mobilenet_v3_small\S*_no_top\S*\.h5, "
@@ -131,7 +131,7 @@ def test_hook_reference_in_docs_matches_hookspecs():
 
 
 def test_models_json_carries_metadata():
-    rows = json.loads(cli_run("models", "mobilenet*", "--json", ok=False).output)
+    rows = json.loads(cli_run("models", "mobilenet_v2", "--json", ok=False).output)
     m = rows[0]
     assert (m["params"], m["image_size"], m["pretrained"]) == (2_259_265, [224, 224], "imagenet")
     assert 500e6 < m["flops"] < 700e6  # about 300M multiply-adds at 224x224

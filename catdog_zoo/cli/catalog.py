@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..config import ENGINES
 from ..errors import ConfigError
 from ..models.speed import BENCH_IMAGES
 from ..plugins import DISABLE_ENV, get_zoo, where_models_are
 from ..util.names import terminal
+from ..util.progress import SILENT
 from .output import echo, echo_json, human, table
 
 
@@ -43,8 +43,8 @@ def spec_dict(spec, facts=None) -> dict:
 @click.option("--no-params", is_flag=True, help="Skip counting parameters and FLOPs (no TensorFlow start-up).")
 @click.option("--bench", is_flag=True, help="Time each matching frozen backbone's feature extraction on this "
               "machine (random weights: the same speed), next to its published ImageNet top-1; fastest first.")
-@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
-              help="With --bench: the engine that extracts, as train's --engine.")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME",
+              help="With --bench: the engine that extracts, as train's --engine (auto, or a registered engine).")
 @click.option("--images", type=click.IntRange(1, 1024), default=BENCH_IMAGES, show_default=True,
               help="With --bench: images timed per backbone (after a warm-up).")
 def models(pattern, as_json, no_params, bench, engine, images):
@@ -68,7 +68,7 @@ def models(pattern, as_json, no_params, bench, engine, images):
         return
     if engine != "auto" or images != BENCH_IMAGES:
         raise click.UsageError("--engine and --images apply only with --bench")
-    rows = [spec_dict(spec, None if no_params else _facts(spec)) for spec in get_zoo().models.list(pattern)]
+    rows = _rows(get_zoo().models.list(pattern), no_params)
     if as_json:
         echo_json(rows)
         return
@@ -92,6 +92,24 @@ def models(pattern, as_json, no_params, bench, engine, images):
     # Too wide for the terminal: the free text goes under each model, wrapped (170 columns otherwise)
     table(rows, ["name", "plugin", "params", "flops", "input", "weights", "tags", "summary"], below=("summary", "tags"))
     _note_broken_plugins()
+
+
+def _rows(specs, no_params: bool) -> list:
+    """Each spec as a row, with its parameters and FLOPs unless ``no_params``: counted once per plugin version
+    (building each model), with a progress line on stderr while models not counted yet are (a catalogue of
+    dozens of backbones, just installed, takes a while once)."""
+    if no_params:
+        return [spec_dict(spec) for spec in specs]
+    from ..models.facts import counted
+    from ..util.progress import terminal_progress
+
+    todo = sum(1 for spec in specs if not counted(spec))
+    with (terminal_progress() if todo > 1 else SILENT)("counting parameters and FLOPs", len(specs), "models") as bar:
+        rows = []
+        for spec in specs:
+            rows.append(spec_dict(spec, _facts(spec)))
+            bar.advance()
+    return rows
 
 
 def _bench(pattern, as_json, engine, images) -> None:

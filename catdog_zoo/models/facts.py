@@ -35,10 +35,19 @@ def count_flops(model, image_size) -> int:
         logger.setLevel(level)
 
 
+def _key(spec: ModelSpec, num_classes: int, size: tuple) -> str:
+    return cache.key("facts", model=spec.qualified_name, version=spec.version, classes=num_classes, size=size)
+
+
+def counted(spec: ModelSpec) -> bool:
+    """Whether ``spec``'s facts at its defaults are in the cache already (listing them costs nothing)."""
+    return cache.exists(_key(spec, 2, tuple(spec.defaults.image_size)))
+
+
 def model_facts(spec: ModelSpec, num_classes: int = 2, image_size=None) -> dict:
     """``{"params", "flops", "image_size"}`` at ``image_size`` (default: the spec's)."""
     size = tuple(image_size or spec.defaults.image_size)
-    name = cache.key("facts", model=spec.qualified_name, version=spec.version, classes=num_classes, size=size)
+    name = _key(spec, num_classes, size)
 
     def compute():
         model = spec.build(num_classes, size, weights=None)

@@ -29,7 +29,8 @@ def extraction_speed(spec: ModelSpec, images: int = BENCH_IMAGES, engine: str = 
     import keras
     import numpy as np
 
-    from .features import prepared_engine
+    from .engine import prepared_engine
+    from .extraction import decide
     from .frozen import extract, extractor, split_frozen
 
     if not spec.frozen_backbone:
@@ -43,7 +44,7 @@ def extraction_speed(spec: ModelSpec, images: int = BENCH_IMAGES, engine: str = 
         raise ZooError(f"model '{spec.name}': its frozen backbone '{spec.frozen_backbone}' cannot be split off "
                        "(the trainer would not cache its features either)")
     with _scratch_cache():
-        runner = prepared_engine(chain, size, engine, say)
+        runner = prepared_engine(chain, size, decide(engine), say)
     step = extractor(chain, False, (*size, 3), None if runner.name == "tensorflow" else runner)
     batch = np.random.default_rng(BENCH_SEED).integers(0, 256, (images, *size, 3), dtype=np.uint8)
     # Warm-up: traces the front and sets kernels up. TensorFlow picks its kernels per batch size, so it warms up on

@@ -37,7 +37,7 @@ def build_mobilenet_v3_small(num_classes, image_size, weights="imagenet"):
 @hookimpl
 def register_models(register):
     register(ModelSpec(
-        name="mobilenet_v3_small",
+        name="mobilenet_v3_small_example",
         summary="Frozen ImageNet MobileNetV3Small + pooling + dropout + linear head (example outside plugin)",
         builder=build_mobilenet_v3_small,
         defaults=TrainingDefaults(image_size=(160, 160), epochs=10),
