@@ -15,8 +15,7 @@ def deep_plugin(site):
 
 
 def test_fine_tuning_on_activations_gives_the_model_fine_tuning_on_images_gives(deep_plugin, tiny_data, tmp_path,
-                                                                                 monkeypatch):
-    monkeypatch.setenv("CATDOG_ZOO_CACHE", str(tmp_path / "cache"))
+                                                                                 own_cache):
     common = dict(data=str(tiny_data), epochs=2, fine_tune_epochs=3, fine_tune_at=2, fine_tune_learning_rate=1e-2,
                   image_size=32, batch_size=8, engine="tensorflow", quiet=True)
     cached = catdog_zoo.train("deep_frozen", run_dir=str(tmp_path / "cached"), **common)

@@ -200,7 +200,7 @@ def test_train_refuses_a_class_folder_labels_txt_cannot_hold(tmp_path, monkeypat
 
 
 def test_every_command_on_a_run_shows_names_escaped(hostile, tmp_path):
-    data, run_dir, work = hostile["data"], hostile["run"], hostile["work"]
+    data, run_dir = hostile["data"], hostile["run"]
     train = run("train", "baseline", "--data", data, "--epochs", 1, "--image-size", 32, "--batch-size", 8,
                 "--run-dir", run_dir)
     assert train.stdout.splitlines()[0].endswith(f"images, classes {MARKUP}, {PIPE}")  # the banner
