@@ -28,7 +28,7 @@ def fill(root: Path) -> dict:
     """One entry of each kind as the zoo names them, files of format 2, a dead writer's leftover and a user's
     file: ``{kind: bytes}``."""
     for kind, rows in (("decoded", 30), ("features", 20), ("engine-tflite", 5), ("engine-openvino", 5),
-                       ("facts", 1)):
+                       ("engine-onnxruntime", 5), ("facts", 1)):  # a plugin engine's conversions are engines too
         cache.store(cache.key(kind, n=rows), np.ones((rows, 100), np.float32))
     cache.store(cache.key("decoded", n=0) + "-verdicts", np.zeros((0,), np.uint8), reasons=[])
     (root / f"decoded-{'a' * 32}.npy").write_bytes(b"x" * 5000)  # format 2: pixels, and the verdicts beside them
@@ -50,7 +50,7 @@ def test_cache_shows_each_kind_and_clears_one_kind_or_all_but_the_users_files(ow
     listed = json.loads(zoo("cache", "--json").stdout)
     assert listed["root"] == str(own_cache)
     assert {kind: v["bytes"] for kind, v in listed["kinds"].items()} == sizes
-    assert listed["kinds"]["decoded"]["files"] == 2 and listed["kinds"]["engines"]["files"] == 2
+    assert listed["kinds"]["decoded"]["files"] == 2 and listed["kinds"]["engines"]["files"] == 3
     text = zoo("cache").stdout
     assert f"Cache folder: {own_cache} (from $CATDOG_ZOO_CACHE)" in text
     assert "3 file(s) of format 2 (5.9 KiB) are never read by this version" in text

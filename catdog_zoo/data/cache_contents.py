@@ -13,6 +13,7 @@ readable to it, and is computed again by the next run that needs it.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from dataclasses import dataclass
@@ -24,11 +25,11 @@ from ..util.owned import is_ours
 from .cache import cache_root, remove_leftovers
 from .entries import SUFFIX
 
-# Each kind, what it holds, and the entry kinds (cache.key's first argument) it gathers.
+# Each kind, what it holds, and the entry kinds (cache.key's first argument, or a glob of them) it gathers.
 KINDS = {
     "decoded": ("decoded images at one size, and which files decode", ("decoded",)),
     "features": ("a frozen backbone's features (and activations for fine-tuning)", ("features",)),
-    "engines": ("frozen backbones converted for TFLite or OpenVINO", ("engine-tflite", "engine-openvino")),
+    "engines": ("frozen backbones converted by an engine (TFLite, OpenVINO, a plugin's)", ("engine-*",)),
     "facts": ("parameter and FLOP counts of models (for 'models')", ("facts",)),
     "old": ("format 2 (.npy) files of an older catdog-zoo: never read now", ()),
     "unfinished": ("entries being written now, or left by a writer that was killed", ()),
@@ -56,7 +57,8 @@ def kind_of(path: Path) -> str:
     entry = _ENTRY.match(path.name)
     if entry is None:
         return OTHER
-    return next((kind for kind, (_, names) in KINDS.items() if entry["kind"] in names), entry["kind"])
+    return next((kind for kind, (_, names) in KINDS.items() if any(fnmatch.fnmatchcase(entry["kind"], name)
+                                                                   for name in names)), entry["kind"])
 
 
 def contents(root=None) -> list:

@@ -28,13 +28,14 @@ import threading
 # probing on machines without a GPU, the image decoders' complaints about a damaged file (the zoo says
 # the same in words, naming the file; libjpeg's own "Improper call" comes from the split decoder's pipeline),
 # the interpreter's delegate notice, and the second line of cpu_feature_guard's notice (printed when
-# TF_CPP_MIN_LOG_LEVEL is unset, as in a notebook).
+# TF_CPP_MIN_LOG_LEVEL is unset, as in a notebook), and the FLOP profiler's note on ops of unknown shape.
 _NOISE = re.compile(rb"^(?:[IW]\d{4} |WARNING: All log messages before absl::InitializeLog|"
                     rb"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler|"
                     rb"E\d{4} .*(?:cuInit|cuda_platform|cuda_dnn|cuda_blas|cuda_fft|"
                     rb"jpeg_mem\.cc|png_io\.cc|gif_io\.cc)|"
                     rb"INFO: Created TensorFlow Lite XNNPACK delegate|"
-                    rb"Improper call to JPEG library in state \d+$)")
+                    rb"Improper call to JPEG library in state \d+$|"
+                    rb"\d+ ops no flops stats due to incomplete shapes\.$)")  # the profiler 'models' counts FLOPs with
 
 
 def _disabled() -> bool:
