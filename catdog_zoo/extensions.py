@@ -121,8 +121,8 @@ class TrackerSpec(Extension):
     the chief worker only:
 
     - ``params(params: dict)``: once, after ``start`` (the config's keys, the model's name and plugin);
-    - ``epoch(stage: str, epoch: int, logs: dict)``: after every epoch (``epoch`` counts across stages;
-      ``logs``: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` as floats);
+    - ``epoch(stage: str, epoch: int, logs: dict)``: after every epoch (``epoch`` counts from 0 across stages,
+      as Keras callbacks and TensorBoard's steps do; history.csv's row ``epoch + 1``; ``logs``: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` as floats);
     - ``artifact(path: Path)``: each file the run wrote that a tracker keeps (model, metrics, report);
     - ``finish(status: str, metrics: dict)``: last; ``status`` "finished", "failed" or "interrupted".
 
