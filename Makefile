@@ -39,7 +39,7 @@ endif
 
 demo: install
 	@$(or $(SEED),true)
-	$(BIN)/catdog-zoo models
+	$(BIN)/catdog-zoo models --no-params
 	$(BIN)/catdog-zoo data stats
 	$(BIN)/catdog-zoo train mobilenet_v2 --epochs $(EPOCHS) --run-dir $(RUN_DIR)
 	$(BIN)/catdog-zoo evaluate $(RUN_DIR) --split test
