@@ -154,12 +154,13 @@ def test_tflite_engine_parity_and_safe_mode_round_trip(kapps, name, tmp_path):
     import keras
 
     from catdog_zoo.models.engine import frozen_engine
+    from catdog_zoo.models.extraction import decide
     from catdog_zoo.models.frozen import split_frozen
     from catdog_zoo.models.saving import load_model, save_model
 
     model = catdog_zoo.get_model_spec(name).build(2, (32, 32), weights=None)
     chain = split_frozen(model, "backbone")
-    engine = frozen_engine(chain.frozen, (32, 32, 3), chain.weights_digest(), choice="tflite", say=pytest.fail)
+    engine = frozen_engine(chain.frozen, (32, 32, 3), chain.weights_digest(), decide("tflite"), say=pytest.fail)
     assert engine.name == "tflite"
     path = tmp_path / "model.keras"
     save_model(model, path)

@@ -42,6 +42,7 @@ from ..util.locks import folder_lock
 from ..util.names import labels_file
 from ..util.owned import export_record, is_ours, remove_ours, temp_prefix
 from ..util.progress import SILENT
+from ..util.system import problem
 from ..models.frozen import split_frozen
 from ..plugins import get_zoo
 from .evaluate import decode_run_split, load_run_model
@@ -143,6 +144,8 @@ def _written(spec, model, staged: Path, context) -> dict:
     except ZooError:
         raise
     except Exception as exc:  # noqa: BLE001 - a plugin's converter can fail in any way
+        if problem(exc):  # the system's limit (a full disk, ulimit -f), not the format's fault: said as such
+            raise
         raise ZooError(f"--format {spec.name} ({spec.distribution or spec.plugin}) could not export the model of "
                        f"{context.run_dir}: {first_line(exc)}") from None
     if not os.path.lexists(staged):
@@ -249,12 +252,16 @@ def runner(path: Path, fmt: str):
     except ZooError:
         raise
     except Exception as exc:  # noqa: BLE001 - a plugin's runtime can fail in any way
+        if problem(exc):
+            raise
         raise ZooError(f"{which} cannot open its export {path}: {first_line(exc)}") from None
 
     def checked(x):
         try:
             logits = np.asarray(run(x))
         except Exception as exc:  # noqa: BLE001
+            if problem(exc):
+                raise
             raise ZooError(f"{which}: its export {path} failed on {len(x)} images: {first_line(exc)}") from None
         if logits.ndim != 2 or len(logits) != len(x):
             raise ZooError(f"{which}: its export {path} answered shape {logits.shape} for {len(x)} images, "

@@ -29,10 +29,11 @@ import math
 import numpy as np
 
 from ..data.batches import EpochBatches
+from ..models.extraction import decide
 from ..models.frozen import split_frozen
 from ..registry import configured_weights
-from .distribute import make_cluster
 from ..util.progress import progress_factory
+from .distribute import make_cluster
 from .context import StageContext
 from .resolve import resolve_run
 from .runner import say_to
@@ -110,7 +111,7 @@ def _first_stage(context, stage) -> tuple:
     chain = split_frozen(context.net, stage.backbone) if isinstance(stage, HeadOnFeatures) else None
     if chain is None:
         return context.net, context.images("train", shuffle=True), "the whole model, on images"
-    features, _ = cached_inputs(context, chain, "features")
+    features, _ = cached_inputs(context, chain, "features", decide(cfg.engine, cfg.train_precision))
     head = chain.head_model(features["train"][0].shape[-1])
     train = EpochBatches(features["train"], context.labels("train"), cfg.batch_size, shuffle=True, seed=cfg.seed)
     return head, train, "the head, on cached features"
