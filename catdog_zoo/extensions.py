@@ -16,6 +16,7 @@ The core fills in ``plugin``, ``distribution`` and ``version`` from the entry po
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -32,11 +33,11 @@ class Extension:
     version: str = ""
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name.replace("_", "").replace("-", "").isalnum() \
-                or not self.name.isascii():
-            raise ValueError(f"a {type(self).__name__}'s name must be letters, digits, '_' or '-'; got {self.name!r}")
-        if not isinstance(self.summary, str):
-            raise ValueError(f"{type(self).__name__} '{self.name}': summary must be a string")
+        if not isinstance(self.name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", self.name):
+            raise ValueError(f"a {type(self).__name__}'s name must be lower-case letters, digits, '_' or '-', from a "
+                             f"letter, at most 64 (what a user types after a flag); got {str(self.name)[:80]!r}")
+        if not isinstance(self.summary, str) or not self.summary.isprintable():
+            raise ValueError(f"{type(self).__name__} '{self.name}': summary must be one line of printable text")
 
 
 @dataclass(frozen=True, kw_only=True)

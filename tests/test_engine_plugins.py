@@ -12,9 +12,10 @@ from conftest import cli_run, install_dist
 from frozen_plugin import install_frozen
 
 import catdog_zoo
-from catdog_zoo.errors import ConfigError
+from catdog_zoo.errors import ConfigError, ZooError
 from catdog_zoo.models.engine import REFERENCE, frozen_engine
 from catdog_zoo.models.extraction import Extraction, decide
+from catdog_zoo.plugins import reset_zoo
 
 # A converting engine (the layers as TFLite bytes, run by TensorFlow's own interpreter) and a pure one (the layers
 # run eagerly by Keras), each optionally ``OFFSET`` off: what a broken converter or kernel would give.
@@ -152,3 +153,29 @@ def test_an_unknown_engine_is_one_line_listing_the_known_ones(site, tiny_data, t
     with pytest.raises(ConfigError, match=r"engine must be a name"):
         catdog_zoo.train("tiny_frozen", data=str(tiny_data), engine="no such", quiet=True)
     assert not (tmp_path / "runs").exists()  # refused before any work
+
+
+def test_an_engine_that_turns_nan_after_its_parity_check_is_stopped_by_name(site, own_cache):
+    install_dist(site, "nan-engine", "0.1", {"nan": "nan_mod"}, {"nan_mod": """
+        import numpy as np
+        from catdog_zoo import EngineSpec, hookimpl
+
+        def eager(layers, image_shape):
+            calls = []
+
+            def run(x):  # right on the parity probe, NaN afterwards: what an overflowing kernel could give
+                calls.append(len(x))
+                for layer in layers:
+                    x = layer(x, training=False)
+                return np.asarray(x) * (np.nan if len(calls) > 1 else 1.0)
+            return run
+
+        @hookimpl
+        def register_engines(register):
+            register(EngineSpec(name="nanny", summary="NaN on batches", load=eager))
+    """})
+    reset_zoo()
+    layers, shape = frozen_layers(), (16, 16, 3)
+    engine = frozen_engine(layers, shape, "digest-n", decide("nanny"))
+    with pytest.raises(ZooError, match=r"^engine nanny \(nan-engine\) computed features that are NaN or infinite"):
+        engine(np.zeros((3, *shape), np.float32))

@@ -33,6 +33,8 @@ KERAS_FORMAT = """
         if "{name}" == "in_folder":
             staged.mkdir()
             target = staged / "model.keras"
+        elif "{name}" == "exits":
+            raise SystemExit(3)  # a converter calling exit() must not end the user's command without a word
         elif "{name}" == "broken":
             raise RuntimeError("the converter met an op it has never seen\\nand a second line nobody should see")
         model.save(target)
@@ -113,7 +115,9 @@ def test_a_plugins_export_that_disagrees_with_the_keras_model_is_refused_by_the_
 
 @pytest.mark.parametrize("answer, said", [("model.predict_on_batch(x)[:1]", "answered shape (1, 2) for 4 images"),
                                           ("model.predict_on_batch(x).repeat(2, axis=1)", "answers 4 classes, the run has 2"),
-                                          ("1 / 0", "failed on 4 images: division by zero")])
+                                          ("1 / 0", "failed on 4 images: division by zero"),
+                                          # NaN compares as "no difference": a NaN export must not pass as faithful
+                                          ("model.predict_on_batch(x) * float('nan')", "the export answers NaN")])
 def test_an_export_that_answers_wrongly_or_fails_when_checked_is_one_line_and_not_kept(site, tiny_run, tmp_path,
                                                                                          answer, said):
     keras_format(site, "odd", answer=answer)
@@ -127,6 +131,13 @@ def test_a_plugins_write_that_fails_is_one_line_naming_it_and_leaves_nothing(sit
     result = cli_run("export", tiny_run, "--format", "broken", "--out", tmp_path / "m.keras", ok=False)
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
     assert "--format broken (fmt-broken) could not export" in result.output and "op it has never seen" in result.output
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "site"]
+
+
+def test_a_plugins_write_that_calls_exit_is_its_error_too(site, tiny_run, tmp_path):
+    keras_format(site, "exits")
+    result = cli_run("export", tiny_run, "--format", "exits", "--out", tmp_path / "m.keras", ok=False)
+    assert result.exit_code == 1 and "--format exits (fmt-exits) could not export" in result.output
     assert sorted(tmp_path.iterdir()) == [tmp_path / "site"]
 
 

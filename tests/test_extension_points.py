@@ -81,9 +81,11 @@ def test_an_unknown_name_is_one_error_listing_what_is_known(site):
 
 
 def test_a_spec_with_a_name_a_user_cannot_type_is_refused_where_it_is_made():
-    for bad in ("", "has space", "semi;colon", "ünï"):
+    for bad in ("", "has space", "semi;colon", "ünï", "Upper", "-flag", "x" * 65):
         with pytest.raises(ValueError, match="name must be"):
             TrackerSpec(name=bad, summary="x", start=print)
+    with pytest.raises(ValueError, match="one line"):  # a listing shows summaries one per line
+        TrackerSpec(name="ok", summary="two\nlines", start=print)
     assert EngineSpec(name="my-engine_2", summary="", load=print).chunk == 64
     assert ExporterSpec(name="onnx", summary="", write=print, load=print).quantizations == ()
     assert StageSpec(name="s", summary="", make=print).order == 100

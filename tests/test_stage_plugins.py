@@ -115,3 +115,25 @@ def test_a_stage_plugin_that_makes_no_stage_is_named(site, tiny_data, tmp_path):
     with pytest.raises(ZooError, match=r"stage 'broken' \(bad-stage\) made str, not a stage with an int 'epochs'"):
         catdog_zoo.train("baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), **OPTIONS)
     assert not (tmp_path / "run" / "config.yaml").exists()  # refused when planned, before the run is written
+
+
+@pytest.mark.parametrize("body, said", [("raise KeyError('lr')", r"stage 'flaky' \(flaky-stage\) failed: KeyError: 'lr'"),
+                                        ("return {'accuracy': 1}", r"stage 'flaky' \(flaky-stage\) returned dict, not "
+                                                                   r"a catdog_zoo.StageResult")])
+def test_a_stage_plugin_that_fails_or_returns_no_result_is_one_error_naming_it(site, tiny_data, tmp_path, body, said):
+    install_dist(site, "flaky-stage", "0.1", {"flaky": "flaky_mod"}, {"flaky_mod": f"""
+        from catdog_zoo import StageSpec, hookimpl
+
+        class Flaky:
+            epochs = 1
+
+            def run(self, context, first, last, checkpoint):
+                {body}
+
+        @hookimpl
+        def register_stages(register):
+            register(StageSpec(name="flaky", summary="fails when run", make=lambda *a: Flaky()))
+    """})
+    reset_zoo()
+    with pytest.raises(ZooError, match=said):
+        catdog_zoo.train("baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), **OPTIONS)

@@ -11,7 +11,8 @@ from conftest import cli_run, install_dist, interrupted_train
 import catdog_zoo
 from catdog_zoo.plugins import reset_zoo
 
-# Appends every call it hears, as JSON lines, to the file named in $TRACK_LOG; "fragile" raises on its 2nd epoch.
+# Appends every call it hears, as JSON lines, to the file named in $TRACK_LOG; "fragile" raises on its 2nd epoch,
+# "quitter" calls exit() when given the params.
 TRACKERS = """
     import json, os
     from catdog_zoo import TrackerSpec, hookimpl
@@ -26,6 +27,8 @@ TRACKERS = """
                 f.write(json.dumps([self.name, *call]) + "\\n")
 
         def params(self, params):
+            if self.name == "quitter":
+                raise SystemExit("no tracking server")  # as a client library calling exit() would
             self.write("params", params["model"], params["plugin"], params["learning_rate"])
 
         def epoch(self, stage, epoch, logs):
@@ -42,7 +45,7 @@ TRACKERS = """
 
     @hookimpl
     def register_trackers(register):
-        for name in ("log", "fragile"):
+        for name in ("log", "fragile", "quitter"):
             register(TrackerSpec(name=name, summary="logs every call",
                                  start=lambda run_dir, config, name=name: Log(name, run_dir, config)))
 """
@@ -88,6 +91,14 @@ def test_a_raising_tracker_is_warned_of_once_and_dropped_and_the_run_finishes(tr
     fragile = tracked("fragile")
     assert [c[0] for c in fragile] == ["start", "params", "epoch"]  # nothing after it raised, not even finish
     assert len([c for c in tracked("log") if c[0] == "epoch"]) == 3  # the other tracker heard every epoch
+
+
+def test_a_tracker_calling_exit_is_dropped_like_one_raising(tracked, tiny_data, tmp_path, capfd):
+    run = catdog_zoo.train("baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), track=["quitter"],
+                           **OPTIONS)
+    assert (run.run_dir / "metrics.json").is_file()
+    assert "tracker 'quitter' failed in params (SystemExit: no tracking server)" in capfd.readouterr().err
+    assert [c[0] for c in tracked("quitter")] == ["start"]
 
 
 def test_an_interrupted_run_tells_its_trackers(tracked, tiny_data, tmp_path, monkeypatch):

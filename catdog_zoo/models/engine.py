@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..data import cache
-from ..errors import ConfigError
+from ..errors import ConfigError, ZooError
 from ..plugins import get_zoo
 from .chunks import in_chunks
 
@@ -59,7 +59,12 @@ class Loaded:
         self.native_bfloat16 = bool(getattr(engine, "native_bfloat16", False))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return in_chunks(self._engine, x, self._chunk) if self._chunk else self._engine(x)
+        out = in_chunks(self._engine, x, self._chunk) if self._chunk else self._engine(x)
+        if not np.isfinite(out).all():  # the parity check saw one probe image; every batch is checked for NaN
+            raise ZooError(f"engine {self.spec.shown} ({self.spec.distribution or self.spec.plugin}) computed "
+                           "features that are NaN or infinite; nothing was cached from them (--engine tensorflow "
+                           "runs Keras itself)")
+        return out
 
     def computes(self, precision: str) -> bool:
         return precision in self.spec.precisions

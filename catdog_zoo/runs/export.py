@@ -143,7 +143,7 @@ def _written(spec, model, staged: Path, context) -> dict:
         added = spec.write(model, staged, context)
     except ZooError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a plugin's converter can fail in any way
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's converter can fail in any way, exit() too
         if problem(exc):  # the system's limit (a full disk, ulimit -f), not the format's fault: said as such
             raise
         raise ZooError(f"--format {spec.name} ({spec.distribution or spec.plugin}) could not export the model of "
@@ -251,7 +251,7 @@ def runner(path: Path, fmt: str):
         run = spec.load(Path(path))
     except ZooError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a plugin's runtime can fail in any way
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's runtime can fail in any way
         if problem(exc):
             raise
         raise ZooError(f"{which} cannot open its export {path}: {first_line(exc)}") from None
@@ -259,7 +259,7 @@ def runner(path: Path, fmt: str):
     def checked(x):
         try:
             logits = np.asarray(run(x))
-        except Exception as exc:  # noqa: BLE001
+        except (Exception, SystemExit) as exc:  # noqa: BLE001
             if problem(exc):
                 raise
             raise ZooError(f"{which}: its export {path} failed on {len(x)} images: {first_line(exc)}") from None
@@ -287,6 +287,10 @@ def check_parity(model, path: Path, fmt: str, config, splits, split: str = "test
             if got.shape != expected.shape:
                 raise ZooError(f"--format {fmt}: its export {path} answers {got.shape[1]} classes, the run has "
                                f"{expected.shape[1]}")
+            if not (np.isfinite(got).all() and np.isfinite(expected).all()):  # NaN would compare as "0 difference"
+                which = "the export" if np.isfinite(expected).all() else "the run's model.keras"
+                raise ZooError(f"--format {fmt}: {which} answers NaN or infinite probabilities on {split} images "
+                               f"{start}-{start + len(x) - 1}; nothing usable to ship")
             truth = labels[start:start + len(x)]
             worst = max(worst, float(np.abs(got - expected).max()))
             agree += int((got.argmax(1) == expected.argmax(1)).sum())

@@ -14,10 +14,12 @@ from pathlib import Path
 import tensorflow as tf
 
 from ..data.entries import BlockCheck
+from ..errors import ZooError
 from ..util.names import lines, terminal
+from ..util.system import problem
 from ..util.progress import progress_factory
 from . import checkpoints
-from .context import StageContext
+from .context import StageContext, StageResult
 from .distribute import Cluster
 from .early_stopping import EarlyStopping
 from .finish import Trained, finish
@@ -120,7 +122,7 @@ class Runner:
             if self.early.stopped:  # it had stopped before the checkpoint: nothing left to train
                 first = last
         self.context.fit = lambda model, *args, **kwargs: self._fit(stage.name, model, *args, **kwargs)
-        result = stage.run(self.context, first, last, checkpoint)
+        result = _ran(stage, lambda: stage.run(self.context, first, last, checkpoint))
         if result.cache_report is not None:
             self.cache_report = result.cache_report
         seconds = self.summaries.get(stage.name, {}).get("seconds", 0) + time.perf_counter() - started
@@ -175,3 +177,19 @@ class _Epochs:
 def warn(text: str) -> None:
     """A warning: one line on stderr, whatever the names in it hold."""
     print(terminal(text), file=sys.stderr, flush=True)
+
+
+def _ran(stage, run):
+    """``run()``'s :class:`StageResult`; a plugin stage's exception (or anything else than a result) is one line
+    naming the stage and its distribution. The built-in stages' errors, and the system's, keep their own words."""
+    origin = getattr(stage, "origin", "")
+    try:
+        result = run()
+    except Exception as exc:
+        if not origin or isinstance(exc, (ZooError, tf.errors.OpError)) or problem(exc):
+            raise
+        raise ZooError(f"stage '{stage.name}' ({origin}) failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
+    if not isinstance(result, StageResult):
+        raise ZooError(f"stage '{stage.name}' ({origin or 'catdog-zoo'}) returned {type(result).__name__}, not a "
+                       "catdog_zoo.StageResult")
+    return result

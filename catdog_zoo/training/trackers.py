@@ -25,7 +25,7 @@ class Trackers:
     def _call(self, name: str, fn, what: str) -> None:
         try:
             fn()
-        except Exception as exc:  # noqa: BLE001 - a tracker's failure is its own, never the run's
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a tracker's failure (exit() too) is never the run's
             self._live.pop(name, None)
             self._warn(f"Warning: tracker '{name}' failed in {what} ({type(exc).__name__}: {exc}); dropped for the "
                        "rest of this run")
