@@ -27,3 +27,10 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, run_dir):
         super().__init__(str(run_dir))
         self.run_dir = run_dir
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception in one line for a message (a plugin's or converter's errors run to whole
+    pages), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

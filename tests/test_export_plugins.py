@@ -39,6 +39,8 @@ KERAS_FORMAT = """
             raise RuntimeError("the converter met an op it has never seen\\nand a second line nobody should see")
         model.save(target)
         context.advance()
+        if "{name}" == "odd_facts":
+            return {{"converter": object()}}  # a fact the report (JSON) cannot hold
         return {{"output": "logits ({name})", "parity_ok": True}}  # a plugin cannot write the core's verdict
 
     def load(path):
@@ -134,10 +136,13 @@ def test_a_plugins_write_that_fails_is_one_line_naming_it_and_leaves_nothing(sit
     assert sorted(tmp_path.iterdir()) == [tmp_path / "site"]
 
 
-def test_a_plugins_write_that_calls_exit_is_its_error_too(site, tiny_run, tmp_path):
-    keras_format(site, "exits")
-    result = cli_run("export", tiny_run, "--format", "exits", "--out", tmp_path / "m.keras", ok=False)
-    assert result.exit_code == 1 and "--format exits (fmt-exits) could not export" in result.output
+@pytest.mark.parametrize("name, said", [("exits", "--format exits (fmt-exits) could not export"),
+                                        ("odd_facts", "--format odd_facts (fmt-odd_facts): its write() returned facts "
+                                                      "that are not plain JSON")])
+def test_a_plugins_write_that_calls_exit_or_returns_odd_facts_is_its_error_too(site, tiny_run, tmp_path, name, said):
+    keras_format(site, name)
+    result = cli_run("export", tiny_run, "--format", name, "--out", tmp_path / "m.keras", ok=False)
+    assert result.exit_code == 1 and said in result.output and len(result.output.strip().splitlines()) == 1
     assert sorted(tmp_path.iterdir()) == [tmp_path / "site"]
 
 

@@ -45,7 +45,7 @@ def test_a_plugin_registers_one_of_each_kind_and_is_listed_with_them(site):
     listed = {p["name"]: p for p in json.loads(cli_run("plugins", "--json").output)}
     assert listed["every"]["trackers"] == ["x_tracker"] and listed["every"]["stages"] == ["x_stage"]
     text = cli_run("plugins").output
-    assert "engines: x_engine" in text and "exporters: x_format" in text
+    assert "  engines:\n    x_engine - an engine\n" in text and "  exporters:\n    x_format - a format\n" in text
 
 
 def test_a_name_taken_stays_the_first_plugins_and_the_second_is_told(site):

@@ -38,6 +38,7 @@ TRACKERS = """
             self.write("epoch", stage, epoch, sorted(logs))
 
         def artifact(self, path):
+            assert path.is_absolute(), path
             self.write("artifact", path.name)
 
         def finish(self, status, metrics):
@@ -68,10 +69,11 @@ def tracked(site, tmp_path, monkeypatch):
     return calls
 
 
-def test_a_tracker_hears_params_once_every_epoch_the_files_and_the_end(tracked, tiny_data, tmp_path):
-    run = catdog_zoo.train("baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), track=["log"], **OPTIONS)
+def test_a_tracker_hears_params_once_every_epoch_the_files_and_the_end(tracked, tiny_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a run folder given relative to here: the tracker is told where it is
+    run = catdog_zoo.train("baseline", data=str(tiny_data), run_dir="run", track=["log"], **OPTIONS)
     heard = tracked("log")
-    assert heard[0] == ["start", str(run.run_dir), 3]
+    assert heard[0] == ["start", str(tmp_path / "run"), 3]
     assert heard[1] == ["params", "baseline", run.record.plugin, 0.02]
     epochs = [call for call in heard if call[0] == "epoch"]
     assert epochs == [["epoch", "head", e, ["accuracy", "loss", "val_accuracy", "val_loss"]] for e in range(3)]
@@ -86,7 +88,7 @@ def test_a_raising_tracker_is_warned_of_once_and_dropped_and_the_run_finishes(tr
                            **OPTIONS)
     assert (run.run_dir / "metrics.json").is_file()
     warnings = [line for line in capfd.readouterr().err.splitlines() if "tracker" in line]
-    assert warnings == ["Warning: tracker 'fragile' failed in epoch (RuntimeError: the tracking server went away); "
+    assert warnings == ["Warning: tracker 'fragile' (catdog-zoo-logtracker) failed in epoch (RuntimeError: the tracking server went away); "
                         "dropped for the rest of this run"]
     fragile = tracked("fragile")
     assert [c[0] for c in fragile] == ["start", "params", "epoch"]  # nothing after it raised, not even finish
@@ -97,7 +99,7 @@ def test_a_tracker_calling_exit_is_dropped_like_one_raising(tracked, tiny_data, 
     run = catdog_zoo.train("baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), track=["quitter"],
                            **OPTIONS)
     assert (run.run_dir / "metrics.json").is_file()
-    assert "tracker 'quitter' failed in params (SystemExit: no tracking server)" in capfd.readouterr().err
+    assert "tracker 'quitter' (catdog-zoo-logtracker) failed in params (SystemExit: no tracking server)" in capfd.readouterr().err
     assert [c[0] for c in tracked("quitter")] == ["start"]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
+from ..extensions import KINDS
 from ..models.speed import BENCH_IMAGES
 from ..plugins import DISABLE_ENV, get_zoo, where_models_are
 from ..util.names import terminal
@@ -123,7 +124,6 @@ def _bench(pattern, as_json, engine, images) -> None:
         except ConfigError:  # the flags' fault (--engine openvino without OpenVINO), the same for every row
             raise
         except Exception as exc:  # noqa: BLE001 - a plugin's builder bug is reported in its row
-            from ..models.engine import first_line
             row.update(images_per_s=None, error=f"{type(exc).__name__}: {first_line(exc)}")
         done = f"{row['images_per_s']:.1f} images/s" if row["images_per_s"] else "failed"
         echo(f"{terminal(spec.name)}: {done}", err=True)  # minutes for a whole catalogue: progress, off stdout
@@ -174,9 +174,16 @@ def plugins(as_json):
     for info in infos:
         origin = f"{info['distribution']} {info['version']}".strip() or info["module"]
         echo(f"{terminal(info['name'])} ({terminal(origin)}) [{terminal(info['status'])}]")
-        for key in ("hooks", "models", "datasets", "commands", "engines", "exporters", "trackers", "stages"):
+        for key in ("hooks", "models", "datasets", "commands"):
             if info[key]:
                 echo(f"  {key}: {', '.join(map(terminal, info[key]))}")
+        for kind in KINDS:  # each with its summary: what a user reads before typing --engine/--format/--track
+            if info[kind]:
+                echo(f"  {kind}:")
+                for name in info[kind]:
+                    spec = get_zoo().extensions[kind].get(name)
+                    summary = spec.summary if spec is not None and spec.plugin == info["name"] else ""
+                    echo(f"    {terminal(name)}" + (f" - {terminal(summary)}" if summary else ""))
         if info["skipped"]:
             echo(f"  skipped: {terminal(info['skipped'])}")
         for err in info["errors"]:

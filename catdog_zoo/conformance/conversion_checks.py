@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import first_line
 from .outcome import failed, passed, skipped
 from .subject import shown
 
@@ -59,7 +60,7 @@ def check_engine(subject, target) -> tuple:
     """The engine's conversion of the frozen layers gives Keras' features within the engines' tolerance (relative to
     the features' scale where that is below 1), on the kit's images through the model's front (the engine's own
     check at conversion uses one probe)."""
-    from ..models.engine import PARITY_TOLERANCE, first_line
+    from ..models.engine import PARITY_TOLERANCE
 
     if not subject.spec.frozen_backbone:
         return skipped("no frozen backbone: features are not extracted")
@@ -98,7 +99,6 @@ def check_export(subject, target) -> tuple:
     """The format writes the model (augmentation left out, as ``export`` does) and the written export, opened again,
     gives Keras' class probabilities within the export tolerance."""
     from ..models.augment import without_augmentation
-    from ..models.engine import first_line
     from ..models.heads import probabilities
     from ..runs.export import PARITY_TOLERANCE
 

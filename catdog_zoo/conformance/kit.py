@@ -8,7 +8,7 @@ import difflib
 import time
 from functools import partial
 
-from ..errors import ConfigError, UnknownModelError
+from ..errors import ConfigError, UnknownModelError, first_line
 from ..plugins import get_zoo
 from ..util.names import terminal
 from . import conversion_checks, model_checks, targets
@@ -91,8 +91,6 @@ def _no_retracing_warning():
 
 
 def _run(check) -> tuple:
-    from ..models.engine import first_line
-
     try:
         return check()
     except NotBuilt as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import first_line
 from .outcome import failed, passed, skipped
 from .subject import FIXED_SIZE_TAG, NotBuilt, shown
 
@@ -171,6 +172,4 @@ def check_save_load(subject) -> tuple:
 
 
 def _first_line(exc: BaseException) -> str:
-    from ..models.engine import first_line
-
     return f"{type(exc).__name__}: {first_line(exc)}"

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..data import cache
-from ..errors import ConfigError, ZooError
+from ..errors import ConfigError, ZooError, first_line
 from ..plugins import get_zoo
 from .chunks import in_chunks
 
@@ -61,9 +61,8 @@ class Loaded:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         out = in_chunks(self._engine, x, self._chunk) if self._chunk else self._engine(x)
         if not np.isfinite(out).all():  # the parity check saw one probe image; every batch is checked for NaN
-            raise ZooError(f"engine {self.spec.shown} ({self.spec.distribution or self.spec.plugin}) computed "
-                           "features that are NaN or infinite; nothing was cached from them (--engine tensorflow "
-                           "runs Keras itself)")
+            raise ZooError(f"engine {self.spec.shown}{_origin(self.spec)} computed features that are NaN or "
+                           "infinite; nothing was cached from them (--engine tensorflow runs Keras itself)")
         return out
 
     def computes(self, precision: str) -> bool:
@@ -119,7 +118,7 @@ def frozen_engine(layers, image_shape, weights_digest: str, extraction, say=prin
         spec = get_zoo().extension("engines", name, "engine")
         why = spec.available() if spec.available else ""
         if why and by_name:
-            raise ConfigError(f"engine {name} {why} (or use --engine auto)")
+            raise ConfigError(f"engine {name}{_origin(spec)} {why} (or use --engine auto)")
         if why:
             failed.append((spec.shown, why))
             continue
@@ -128,7 +127,7 @@ def frozen_engine(layers, image_shape, weights_digest: str, extraction, say=prin
         except Exception as exc:  # noqa: BLE001 - any conversion, runtime or parity failure falls back
             reason = first_line(exc)
             if by_name:
-                raise ConfigError(f"engine {name} cannot run this backbone: {reason}") from None
+                raise ConfigError(f"engine {name}{_origin(spec)} cannot run this backbone: {reason}") from None
             failed.append((spec.shown, reason))
             continue
         _say_fallback(failed, spec.shown, say)
@@ -161,12 +160,6 @@ def frozen_input_shape(chain, image_size) -> tuple:
     return tuple(x.shape[1:])
 
 
-def first_line(exc: BaseException, limit: int = 200) -> str:
-    """An exception in one line for a message (converters' errors run to whole pages), or its type's name."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else type(exc).__name__
-
-
 def _say_fallback(failed: list, instead: str, say) -> None:
     if len(failed) == 1:
         say(f"Note: the {failed[0][0]} engine cannot run this backbone ({failed[0][1]}); extracting features "
@@ -175,6 +168,12 @@ def _say_fallback(failed: list, instead: str, say) -> None:
         why = "; ".join(f"{name}: {reason}" for name, reason in failed)
         say(f"Note: the {' and '.join(name for name, _ in failed)} engines cannot run this backbone ({why}); "
             f"extracting features with {instead}")
+
+
+def _origin(spec) -> str:
+    """`` (its distribution)`` for a plugin's engine, named in its errors; nothing for catdog-zoo's own."""
+    where = spec.distribution or spec.plugin
+    return f" ({where})" if where and where != "catdog-zoo" else ""
 
 
 def gpu_visible() -> bool:

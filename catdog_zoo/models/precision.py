@@ -9,7 +9,7 @@ this finishes the decision where it needs the engine (or the cache), and keeps w
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .engine import first_line
+from ..errors import first_line
 
 
 def training_precision(asked: str, cached, engine_of) -> str:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.splits import ALL
-from ..errors import ZooError
+from ..errors import ZooError, first_line
 from ..models.augment import without_augmentation
 from ..models.heads import probabilities
 from ..util.files import dir_size, output_path, write_json, write_text
@@ -55,7 +55,6 @@ from .rejection import load as load_novelty
 from .serving import calibration_images
 from .export_formats import NO_QUANTIZATION, default_out, exporter
 from ..extensions import ExportContext
-from ..models.engine import first_line
 
 PARITY_TOLERANCE = 1e-3  # max |p_export - p_keras| of a float export
 
@@ -148,11 +147,17 @@ def _written(spec, model, staged: Path, context) -> dict:
             raise
         raise ZooError(f"--format {spec.name} ({spec.distribution or spec.plugin}) could not export the model of "
                        f"{context.run_dir}: {first_line(exc)}") from None
+    whose = f"--format {spec.name} ({spec.distribution or spec.plugin})"
     if not os.path.lexists(staged):
-        raise ZooError(f"--format {spec.name} ({spec.distribution or spec.plugin}) wrote nothing at {staged.name}")
+        raise ZooError(f"{whose} wrote nothing: its write() must create the file or folder at the path it is given")
     if not isinstance(added, dict):  # the report is the zoo's: an exporter adds to it, never replaces it
         return {}
-    return {key: value for key, value in added.items() if key == "output" or key not in _REPORT_KEYS}
+    kept = {key: value for key, value in added.items() if key == "output" or key not in _REPORT_KEYS}
+    try:  # the report is JSON, written after the parity check: refused now, before anything is at --out
+        json.dumps(kept, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ZooError(f"{whose}: its write() returned facts that are not plain JSON ({first_line(exc)})") from None
+    return kept
 
 
 _REPORT_KEYS = ("run", "format", "quantize", "path", "size_bytes", "input", "class_names", "parity_split",

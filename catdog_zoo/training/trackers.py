@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import first_line
 from ..plugins import get_zoo
 
 
@@ -17,9 +18,13 @@ class Trackers:
     def __init__(self, names, run_dir: Path, config: dict, params: dict, warn):
         self._warn = warn
         self._live = {}
+        self._origin = {}  # name -> the distribution it came from, named in its warning
         for name in names:
             spec = get_zoo().extension("trackers", name, flag="--track")
-            self._call(name, lambda: self._live.__setitem__(name, spec.start(Path(run_dir), dict(config))), "start")
+            self._origin[name] = spec.distribution or spec.plugin
+            # absolute: a tracker may change directory or keep the path past the command (a server's link to it)
+            self._call(name, lambda: self._live.__setitem__(name, spec.start(Path(run_dir).absolute(), dict(config))),
+                       "start")
         self.call("params", params)
 
     def _call(self, name: str, fn, what: str) -> None:
@@ -27,8 +32,8 @@ class Trackers:
             fn()
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a tracker's failure (exit() too) is never the run's
             self._live.pop(name, None)
-            self._warn(f"Warning: tracker '{name}' failed in {what} ({type(exc).__name__}: {exc}); dropped for the "
-                       "rest of this run")
+            self._warn(f"Warning: tracker '{name}' ({self._origin.get(name, '?')}) failed in {what} "
+                       f"({type(exc).__name__}: {first_line(exc)}); dropped for the rest of this run")
 
     def call(self, method: str, *args) -> None:
         """``tracker.method(*args)`` on every tracker that has it."""
@@ -48,7 +53,7 @@ class Trackers:
     def artifacts(self, paths) -> None:
         for path in paths:
             if Path(path).is_file():
-                self.call("artifact", Path(path))
+                self.call("artifact", Path(path).absolute())
 
     def finish(self, status: str, metrics: dict) -> None:
         self.call("finish", status, metrics)
