@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 
 
+CORE_DISTRIBUTION = "catdog-zoo"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Extension:
     """What every registered extension has: a name (what the user types), a one-line summary, and its origin."""
@@ -38,6 +41,13 @@ class Extension:
                              f"letter, at most 64 (what a user types after a flag); got {str(self.name)[:80]!r}")
         if not isinstance(self.summary, str) or not self.summary.isprintable():
             raise ValueError(f"{type(self).__name__} '{self.name}': summary must be one line of printable text")
+
+    @property
+    def origin(self) -> str:
+        """The distribution (or plugin) it came from, as its errors and warnings name it; "" for catdog-zoo's own,
+        whose messages need no origin."""
+        where = self.distribution or self.plugin
+        return "" if where == CORE_DISTRIBUTION else where
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,14 +127,15 @@ class ExportContext:
 
 @dataclass(frozen=True, kw_only=True)
 class TrackerSpec(Extension):
-    """An experiment tracker: ``start(run_dir, config) -> tracker`` when a run starts (``run_dir`` a Path,
-    ``config`` the run's recorded config as a dict), the tracker having any of these methods, each called on
-    the chief worker only:
+    """An experiment tracker: ``start(run_dir, config) -> tracker`` when a run starts (``run_dir`` an absolute
+    Path, ``config`` the run's recorded config as a dict), the tracker having any of these methods, each called
+    on the chief worker only:
 
     - ``params(params: dict)``: once, after ``start`` (the config's keys, the model's name and plugin);
     - ``epoch(stage: str, epoch: int, logs: dict)``: after every epoch (``epoch`` counts from 0 across stages,
-      as Keras callbacks and TensorBoard's steps do; history.csv's row ``epoch + 1``; ``logs``: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` as floats);
-    - ``artifact(path: Path)``: each file the run wrote that a tracker keeps (model, metrics, report);
+      as Keras callbacks and TensorBoard's steps do; history.csv's row ``epoch + 1``; ``logs``: ``loss``,
+      ``accuracy``, ``val_loss``, ``val_accuracy`` as floats);
+    - ``artifact(path: Path)``: each (absolute) file the run wrote that a tracker keeps (model, metrics, report);
     - ``finish(status: str, metrics: dict)``: last; ``status`` "finished", "failed" or "interrupted".
 
     A tracker that raises is named in one warning and dropped for the rest of the run: a run is never lost to

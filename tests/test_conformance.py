@@ -233,7 +233,8 @@ def test_an_engine_off_from_keras_fails_and_one_that_cannot_convert_says_runs_fa
                  {"wrong_engine_mod": WRONG_ENGINE})
     install_dist(site, "unconvertible", "0.1", {"unconvertible": "unconvertible_mod"},
                  {"unconvertible_mod": UNCONVERTIBLE})
-    wrong = next(o for o in check_spec(specs_for("tiny_frozen")[0]).outcomes if o.check == "engine wrong_engine")
+    wrong = next(o for o in check_spec(specs_for("tiny_frozen")[0]).outcomes
+                 if o.check == "engine wrong_engine (wrong-engine)")  # a plugin's engine, named with its distribution
     assert wrong.status == FAIL and wrong.why.startswith("features differ from Keras' by")
     assert "runs would refuse this engine and extract with TensorFlow" in wrong.why
 

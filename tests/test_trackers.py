@@ -88,8 +88,8 @@ def test_a_raising_tracker_is_warned_of_once_and_dropped_and_the_run_finishes(tr
                            **OPTIONS)
     assert (run.run_dir / "metrics.json").is_file()
     warnings = [line for line in capfd.readouterr().err.splitlines() if "tracker" in line]
-    assert warnings == ["Warning: tracker 'fragile' (catdog-zoo-logtracker) failed in epoch (RuntimeError: the tracking server went away); "
-                        "dropped for the rest of this run"]
+    assert warnings == ["Warning: tracker 'fragile' (catdog-zoo-logtracker) failed in epoch (RuntimeError: the "
+                        "tracking server went away); dropped for the rest of this run"]
     fragile = tracked("fragile")
     assert [c[0] for c in fragile] == ["start", "params", "epoch"]  # nothing after it raised, not even finish
     assert len([c for c in tracked("log") if c[0] == "epoch"]) == 3  # the other tracker heard every epoch
@@ -99,7 +99,8 @@ def test_a_tracker_calling_exit_is_dropped_like_one_raising(tracked, tiny_data, 
     run = catdog_zoo.train("baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), track=["quitter"],
                            **OPTIONS)
     assert (run.run_dir / "metrics.json").is_file()
-    assert "tracker 'quitter' (catdog-zoo-logtracker) failed in params (SystemExit: no tracking server)" in capfd.readouterr().err
+    said = capfd.readouterr().err
+    assert "tracker 'quitter' (catdog-zoo-logtracker) failed in params (SystemExit: no tracking server)" in said
     assert [c[0] for c in tracked("quitter")] == ["start"]
 
 
@@ -107,6 +108,21 @@ def test_an_interrupted_run_tells_its_trackers(tracked, tiny_data, tmp_path, mon
     interrupted_train(monkeypatch, "baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), track=["log"],
                       **OPTIONS)
     assert tracked("log")[-1] == ["finish", "interrupted", False]
+
+
+def test_a_run_resumes_without_a_tracker_uninstalled_since_it_was_interrupted(tracked, tiny_data, tmp_path,
+                                                                             monkeypatch, capfd):
+    interrupted_train(monkeypatch, "baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"),
+                      track=["log"], **OPTIONS)
+    monkeypatch.setenv("CATDOG_ZOO_DISABLE", "catdog-zoo-logtracker")
+    reset_zoo()
+    capfd.readouterr()
+    run = catdog_zoo.resume(tmp_path / "run", quiet=True)
+    assert (run.run_dir / "metrics.json").is_file()
+    warned = [line for line in capfd.readouterr().err.splitlines() if "tracker" in line]
+    assert len(warned) == 1 and warned[0].startswith("Warning: tracker 'log', recorded for this run, is not "
+                                                     "available (unknown --track 'log' (known: ")
+    assert warned[0].endswith("); the run goes on without it")
 
 
 def test_an_unknown_tracker_is_one_line_naming_the_known_ones(tiny_data, tmp_path):

@@ -55,9 +55,9 @@ def planned(subject) -> list:
                ("seeding", partial(model_checks.check_seeding, subject)),
                ("save/load safe mode", partial(model_checks.check_save_load, subject)),
                ("frozen backbone", partial(conversion_checks.check_frozen_split, subject))]
-    checks += [(f"engine {t.name}", partial(conversion_checks.check_engine, subject, t))
+    checks += [(f"engine {t.shown}", partial(conversion_checks.check_engine, subject, t))
                for t in targets.converting_engines()]
-    checks += [(f"export {t.name}", partial(conversion_checks.check_export, subject, t)) for t in targets.exporters()]
+    checks += [(f"export {t.shown}", partial(conversion_checks.check_export, subject, t)) for t in targets.exporters()]
     return checks
 
 

@@ -25,8 +25,7 @@ def plan(spec, cfg, net) -> list:
             raise ZooError(f"stage '{stage_spec.name}' ({stage_spec.distribution or stage_spec.plugin}) made "
                            f"{type(stage).__name__}, not a stage with an int 'epochs' and a 'run' method")
         stage.name, stage.drawn = stage_spec.name, stage_spec.drawn
-        # whose it is, for its errors; the core's own stages keep their exceptions' words
-        stage.origin = "" if stage_spec.distribution == "catdog-zoo" else stage_spec.distribution or stage_spec.plugin
+        stage.origin = stage_spec.origin  # whose it is, for its errors ("": the core's, whose errors keep their words)
         planned.append(stage)
     if not planned:
         raise ZooError("no stage applies to this run (is a stage plugin disabled?)")

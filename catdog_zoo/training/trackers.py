@@ -1,14 +1,15 @@
 """The run's experiment trackers (``track``): started with the run, told every epoch, its files and its end.
 
 Each tracker is a registered :class:`catdog_zoo.TrackerSpec`'s ``start(run_dir, config)``; its methods are
-optional. A tracker that raises is named in one warning and dropped: a run is never lost to its tracker.
+optional. A tracker that raises is named in one warning and dropped, and a resumed run whose tracker is no longer
+installed goes on without it: a run is never lost to its tracker.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import first_line
+from ..errors import ConfigError, first_line
 from ..plugins import get_zoo
 
 
@@ -20,7 +21,12 @@ class Trackers:
         self._live = {}
         self._origin = {}  # name -> the distribution it came from, named in its warning
         for name in names:
-            spec = get_zoo().extension("trackers", name, flag="--track")
+            try:  # ``train`` refused an unknown name before any work (resolve.py): here, a resumed run's
+                spec = get_zoo().extension("trackers", name, flag="--track")
+            except ConfigError as exc:  # tracker, uninstalled since. Its weights are not its tracker's to hold back
+                warn(f"Warning: tracker '{name}', recorded for this run, is not available ({exc}); the run goes on "
+                     "without it")
+                continue
             self._origin[name] = spec.distribution or spec.plugin
             # absolute: a tracker may change directory or keep the path past the command (a server's link to it)
             self._call(name, lambda: self._live.__setitem__(name, spec.start(Path(run_dir).absolute(), dict(config))),
