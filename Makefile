@@ -9,7 +9,8 @@ PLUGINS := $(sort $(wildcard plugins/*/))
 EPOCHS ?= 20
 RUN_DIR ?= runs/demo-mobilenet_v2-$(shell date +%Y%m%d-%H%M%S)
 PYTEST_ARGS ?=
-# The suite runs in one process per core (pytest-xdist), at most 4: each holds TensorFlow (~1-2 GB).
+# The suite runs in one process per core (pytest-xdist), at most 4: each holds TensorFlow (~1-2 GB). Workers
+# steal tests from each other, so a worker left with the slow conformance or real-data tests is not the last one.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -48,7 +49,7 @@ demo: install
 test: install
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || echo "Note: no Chromium \
 	here, so the browser test of 'serve' is skipped: apt-get install chromium chromium-driver (Debian/Ubuntu)"
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # Wheels of the core and of every plugin, to install where this clone is not (pip install dist/*.whl, or
 # catdog-zoo install dist/*.whl), built with the venv's setuptools: nothing downloaded, nothing else installed.
