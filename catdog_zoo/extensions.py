@@ -37,8 +37,8 @@ class Extension:
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", self.name):
-            raise ValueError(f"a {type(self).__name__}'s name must be lower-case letters, digits, '_' or '-', from a "
-                             f"letter, at most 64 (what a user types after a flag); got {str(self.name)[:80]!r}")
+            raise ValueError(f"{type(self).__name__}: the name must be lower-case letters, digits, '_' or '-', from "
+                             f"a letter, at most 64 (what a user types after a flag); got {str(self.name)[:80]!r}")
         if not isinstance(self.summary, str) or not self.summary.isprintable():
             raise ValueError(f"{type(self).__name__} '{self.name}': summary must be one line of printable text")
 
@@ -107,6 +107,12 @@ class ExporterSpec(Extension):
     quantizations: tuple = ()  # the --quantize values it takes beyond "none" (a quantized export is judged by accuracy)
     versioned: bool = False  # TF Serving's layout: OUT/VERSION/ (--version), default OUT RUN_DIR/export/serving/MODEL
     steps: int = 1  # how many times write() calls context.advance(): the progress bar's length
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not isinstance(self.suffix, str) or not re.fullmatch(r"(\.[A-Za-z0-9_-]{1,16})*", self.suffix):
+            raise ValueError(f"ExporterSpec '{self.name}': suffix must be '' (a folder) or from its dot, as '.onnx'; "
+                             f"got {str(self.suffix)[:40]!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

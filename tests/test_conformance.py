@@ -175,6 +175,8 @@ def test_an_unknown_name_or_a_plugin_without_models_is_one_line_and_exit_2():
     builtin = cli_run("check-plugin", "catdog_zoo.default_plugins.cats_and_dogs", ok=False)
     assert builtin.exit_code == 2 and builtin.output.strip().splitlines() == [
         "Error: plugin 'catdog_zoo.default_plugins.cats_and_dogs' registers no models (the kit checks models)"]
+    formats = cli_run("check-plugin", "catdog_zoo.runs.builtin_exporters", ok=False)  # formats only: how to check them
+    assert formats.exit_code == 2 and "run it on one, e.g. 'catdog-zoo check-plugin baseline'" in formats.output
 
 
 @pytest.mark.slow

@@ -112,6 +112,7 @@ def test_a_plugins_export_that_disagrees_with_the_keras_model_is_refused_by_the_
     out = tmp_path / "m.keras"
     result = cli_run("export", tiny_run, "--format", "lying", "--out", out, ok=False)
     assert result.exit_code == 1 and "ABOVE the 0.001 tolerance" in result.output
+    assert "Error: the export at" in result.output and "do not ship it" in result.output
     assert record(out)["parity_ok"] is False and record(out)["max_probability_difference"] > 0.05
 
 

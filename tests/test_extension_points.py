@@ -88,6 +88,9 @@ def test_a_spec_with_a_name_a_user_cannot_type_is_refused_where_it_is_made():
         TrackerSpec(name="ok", summary="two\nlines", start=print)
     assert EngineSpec(name="my-engine_2", summary="", load=print).chunk == 64
     assert ExporterSpec(name="onnx", summary="", write=print, load=print).quantizations == ()
+    for suffix in ("npz", "../x", ".a/b"):  # from its dot: the default file is model + suffix, inside export/
+        with pytest.raises(ValueError, match="suffix must be"):
+            ExporterSpec(name="npz", summary="", write=print, load=print, suffix=suffix)
     assert StageSpec(name="s", summary="", make=print).order == 100
 
 

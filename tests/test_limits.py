@@ -286,7 +286,12 @@ def test_uninstall_force_goes_to_pip(monkeypatch):
     assert cli_run("uninstall", "tensorflow", "-y", ok=False).exit_code == 1 and not calls
     cli_run("uninstall", "tensorflow", "-y", "--force")
     assert calls == [("uninstall", "-y", "tensorflow")]
-    cli_run("uninstall", "catdog-zoo-some-plugin", "-y")  # plugins go as before
+    cli_run("uninstall", "catdog-zoo-baseline", "-y")  # plugins go as before
+    cli_run("uninstall", "baseline", "-y")  # by the plugin's name, as 'plugins' shows it first: its distribution
+    assert calls[1:] == [("uninstall", "-y", "catdog-zoo-baseline")] * 2
+    unknown = cli_run("uninstall", "no-such-thing", "-y", ok=False)  # pip would warn "Skipping" and exit 0
+    assert unknown.exit_code == 1 and "no-such-thing is neither an installed package nor a plugin" in unknown.output
+    assert len(calls) == 3
 
 
 def test_ctrl_c_while_a_plugin_hangs_names_it(tmp_path):

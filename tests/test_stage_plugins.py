@@ -137,3 +137,21 @@ def test_a_stage_plugin_that_fails_or_returns_no_result_is_one_error_naming_it(s
     reset_zoo()
     with pytest.raises(ZooError, match=said):
         catdog_zoo.train("baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), **OPTIONS)
+
+
+def test_a_stage_plugin_whose_make_raises_is_named_with_how_to_disable_it(site, tiny_data, tmp_path):
+    install_dist(site, "raising-stage", "0.1", {"raising": "raising_mod"}, {"raising_mod": """
+        from catdog_zoo import StageSpec, hookimpl
+
+        def make(spec, cfg, net, planned):
+            raise RuntimeError("cannot read its settings")
+
+        @hookimpl
+        def register_stages(register):
+            register(StageSpec(name="raising", summary="fails when planned", make=make))
+    """})
+    reset_zoo()
+    with pytest.raises(ZooError, match=r"^stage 'raising' \(raising-stage\) failed to plan this run: RuntimeError: "
+                                       r"cannot read its settings \(disable it with CATDOG_ZOO_DISABLE=raising-stage\)$"):
+        catdog_zoo.train("baseline", data=str(tiny_data), run_dir=str(tmp_path / "run"), **OPTIONS)
+    assert not (tmp_path / "run").exists()

@@ -90,8 +90,9 @@ def install(packages, upgrade, editable, verbose):
     importlib.invalidate_caches()
     after = _plugin_names()
     added = sorted(set(after) - set(before))
-    click.echo(f"New plugins: {', '.join(map(terminal, added))} (see 'catdog-zoo models')" if added else
-               "No new plugins (already installed, or not a catdog-zoo plugin): 'catdog-zoo plugins' lists them")
+    click.echo(f"New plugins: {', '.join(map(terminal, added))} (see 'catdog-zoo plugins')" if added else
+               "No new plugins: what pip installed adds none, or its plugins were installed already (their new code "
+               "is what loads from now on); 'catdog-zoo plugins' lists them")
     for name in added:
         if after[name]:  # installed, but it does not load: say so now, not at the first 'train'
             click.echo(terminal(f"Warning: {name} is installed but failed to load: {after[name]}"), err=True)
@@ -115,6 +116,31 @@ def _requirement_name(requirement: str):
             pass
     found = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", name)
     return _canonical(found.group(1)) if found else None
+
+
+def _distributions(packages) -> tuple:
+    """``packages`` with each plugin name (what 'catdog-zoo plugins' shows first) replaced by the distribution
+    that pip knows it by; a name that is neither an installed distribution nor a plugin is refused by name (pip
+    would only warn "Skipping" and succeed). Read from the installed metadata: no plugin is imported."""
+    from ..plugins import ENTRY_POINT_GROUP
+
+    installed = {_canonical(d.metadata["Name"] or "") for d in importlib.metadata.distributions()}
+    plugins = {}
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.dist is not None:
+            plugins.setdefault(entry.name, entry.dist.metadata["Name"])
+    named = []
+    for before, package in zip(("", *packages), packages):
+        if package.startswith("-") or before in ("-r", "--requirement") or \
+                (_requirement_name(package) or "") in installed:  # pip's own options, files and requirements
+            named.append(package)
+        elif package in plugins:
+            click.echo(terminal(f"Plugin {package} is distribution {plugins[package]}: removing that"), err=True)
+            named.append(plugins[package])
+        else:
+            raise click.ClickException(f"{terminal(package)} is neither an installed package nor a plugin's name "
+                                       "('catdog-zoo plugins' shows each plugin as NAME (DISTRIBUTION))")
+    return tuple(dict.fromkeys(named))
 
 
 def needed_by_the_zoo() -> dict:
@@ -151,6 +177,7 @@ def uninstall(packages, yes, force):
     Examples:
       catdog-zoo uninstall catdog-zoo-resnet -y
     """
+    packages = _distributions(packages)
     if not force:
         needed = needed_by_the_zoo()
         names = [p for p in packages if not p.startswith("-")]

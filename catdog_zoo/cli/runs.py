@@ -208,7 +208,9 @@ def export(run_dir, fmt, quantize, version, out, overwrite, data, as_json):
         echo_json(report)
     else:
         echo(terminal(describe(report)))
-    if report["parity_ok"] is False:
+    if report["parity_ok"] is False:  # kept, to be looked at, but never to be taken for a faithful export
+        echo(terminal(f"Error: the export at {report['path']} does not answer as the run's model does (its record "
+                      "says parity_ok: false); do not ship it"), err=True)
         raise SystemExit(1)
 
 

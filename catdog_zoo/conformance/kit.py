@@ -33,8 +33,11 @@ def specs_for(name: str) -> list:
     specs = [spec for spec in zoo.models.list() if any(spec.plugin == info.name for info in infos)]
     if not specs:
         why = "; ".join(e for info in infos for e in info.errors)
-        raise ConfigError(f"plugin '{terminal(name)}' registers no models" + (f": {why}" if why else
-                                                                             " (the kit checks models)"))
+        adds = [kind for kind in ("engines", "exporters") for info in infos if getattr(info, kind)]
+        raise ConfigError(f"plugin '{terminal(name)}' registers no models" + (
+            f": {why}" if why else " (the kit checks models; it checks a plugin's engines and export formats on "
+            "every model: run it on one, e.g. 'catdog-zoo check-plugin baseline')" if adds else
+            " (the kit checks models)"))
     return specs
 
 

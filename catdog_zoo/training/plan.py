@@ -6,8 +6,8 @@ its checkpoint recorded, so a stage plugin installed or removed meanwhile cannot
 
 from __future__ import annotations
 
-from ..errors import ZooError
-from ..plugins import get_zoo
+from ..errors import ZooError, first_line
+from ..plugins import DISABLE_ENV, get_zoo
 
 
 def plan(spec, cfg, net) -> list:
@@ -16,7 +16,7 @@ def plan(spec, cfg, net) -> list:
     planned = []
     specs = sorted(get_zoo().extensions["stages"].values(), key=lambda s: s.order)  # stable: registration order
     for stage_spec in specs:
-        stage = stage_spec.make(spec, cfg, net, tuple(planned))
+        stage = _made(stage_spec, spec, cfg, net, tuple(planned))
         if stage is None:
             continue
         epochs = getattr(stage, "epochs", None)
@@ -30,6 +30,20 @@ def plan(spec, cfg, net) -> list:
     if not planned:
         raise ZooError("no stage applies to this run (is a stage plugin disabled?)")
     return planned
+
+
+def _made(stage_spec, spec, cfg, net, planned):
+    """``stage_spec.make(...)``; a plugin's ``make`` that raises is one error naming the stage and its
+    distribution (before any run folder exists: a stage plugin's bug stops every run until it is fixed or
+    disabled, and the user must know which one to disable)."""
+    try:
+        return stage_spec.make(spec, cfg, net, planned)
+    except Exception as exc:
+        if not stage_spec.origin or isinstance(exc, ZooError):
+            raise
+        raise ZooError(f"stage '{stage_spec.name}' ({stage_spec.origin}) failed to plan this run: "
+                       f"{type(exc).__name__}: {first_line(exc)} (disable it with {DISABLE_ENV}="
+                       f"{stage_spec.origin})") from exc
 
 
 def names(stages) -> list:

@@ -14,7 +14,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from ..data.entries import BlockCheck
-from ..errors import ZooError
+from ..errors import ZooError, first_line
 from ..util.names import lines, terminal
 from ..util.system import problem
 from ..util.progress import progress_factory
@@ -122,7 +122,7 @@ class Runner:
             if self.early.stopped:  # it had stopped before the checkpoint: nothing left to train
                 first = last
         self.context.fit = lambda model, *args, **kwargs: self._fit(stage.name, model, *args, **kwargs)
-        result = _ran(stage, lambda: stage.run(self.context, first, last, checkpoint))
+        result = _ran(stage, lambda: stage.run(self.context, first, last, checkpoint), self.run_dir)
         if result.cache_report is not None:
             self.cache_report = result.cache_report
         seconds = self.summaries.get(stage.name, {}).get("seconds", 0) + time.perf_counter() - started
@@ -179,7 +179,7 @@ def warn(text: str) -> None:
     print(terminal(text), file=sys.stderr, flush=True)
 
 
-def _ran(stage, run):
+def _ran(stage, run, run_dir):
     """``run()``'s :class:`StageResult`; a plugin stage's exception (or anything else than a result) is one line
     naming the stage and its distribution. The built-in stages' errors, and the system's, keep their own words."""
     origin = getattr(stage, "origin", "")
@@ -188,7 +188,9 @@ def _ran(stage, run):
     except Exception as exc:
         if not origin or isinstance(exc, (ZooError, tf.errors.OpError)) or problem(exc):
             raise
-        raise ZooError(f"stage '{stage.name}' ({origin}) failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
+        raise ZooError(f"stage '{stage.name}' ({origin}) failed: {type(exc).__name__}: {first_line(exc, 300)}; the "
+                       f"epochs before it are kept: 'catdog-zoo train --resume {terminal(str(run_dir))}' continues "
+                       "once it is fixed") from exc
     if not isinstance(result, StageResult):
         raise ZooError(f"stage '{stage.name}' ({origin or 'catdog-zoo'}) returned {type(result).__name__}, not a "
                        "catdog_zoo.StageResult")
