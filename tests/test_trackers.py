@@ -44,11 +44,16 @@ TRACKERS = """
         def finish(self, status, metrics):
             self.write("finish", status, metrics.get("val_accuracy") is not None)
 
+    class Quitter(Log):
+        def finished(self):  # a helper of its own, named near 'finish': the author is asked whether it meant that
+            return False
+
     @hookimpl
     def register_trackers(register):
         for name in ("log", "fragile", "quitter"):
+            made = Quitter if name == "quitter" else Log
             register(TrackerSpec(name=name, summary="logs every call",
-                                 start=lambda run_dir, config, name=name: Log(name, run_dir, config)))
+                                 start=lambda run_dir, config, name=name, made=made: made(name, run_dir, config)))
 """
 
 OPTIONS = dict(epochs=3, image_size=40, batch_size=8, learning_rate=0.02, seed=3, quiet=True)
@@ -101,6 +106,8 @@ def test_a_tracker_calling_exit_is_dropped_like_one_raising(tracked, tiny_data, 
     assert (run.run_dir / "metrics.json").is_file()
     said = capfd.readouterr().err
     assert "tracker 'quitter' (catdog-zoo-logtracker) failed in params (SystemExit: no tracking server)" in said
+    assert ("Warning: tracker 'quitter' (catdog-zoo-logtracker) has a method 'finished', which is never called: did "
+            "you mean 'finish'?") in said
     assert [c[0] for c in tracked("quitter")] == ["start"]
 
 

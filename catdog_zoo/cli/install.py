@@ -133,6 +133,9 @@ def _distributions(packages) -> tuple:
     for before, package in zip(("", *packages), packages):
         if package.startswith("-") or before in ("-r", "--requirement") or \
                 (_requirement_name(package) or "") in installed:  # pip's own options, files and requirements
+            if package in plugins and _canonical(plugins[package]) != _canonical(package):  # a package's name wins
+                click.echo(terminal(f"Note: removing the package {package}; the plugin {package} is distribution "
+                                    f"{plugins[package]}"), err=True)
             named.append(package)
         elif package in plugins:
             click.echo(terminal(f"Plugin {package} is distribution {plugins[package]}: removing that"), err=True)
@@ -170,12 +173,16 @@ def needed_by_the_zoo() -> dict:
 def uninstall(packages, yes, force):
     """Remove packages (plugins) from catdog-zoo's own environment.
 
+    PACKAGES are distribution names, or a plugin's name as 'catdog-zoo plugins' shows it first (NAME
+    (DISTRIBUTION)): its distribution is removed. A name that is neither is refused.
+
     catdog-zoo itself, pip, and the packages catdog-zoo needs (TensorFlow, Keras, NumPy ...) are refused:
     removing one breaks every command, this one included. --force removes them anyway.
 
     \b
     Examples:
       catdog-zoo uninstall catdog-zoo-resnet -y
+      catdog-zoo uninstall polish -y     # the plugin 'polish': its distribution, catdog-zoo-polish
     """
     packages = _distributions(packages)
     if not force:

@@ -7,10 +7,14 @@ installed goes on without it: a run is never lost to its tracker.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from ..errors import ConfigError, first_line
 from ..plugins import get_zoo
+
+
+METHODS = ("params", "epoch", "artifact", "finish")  # what a run calls on a tracker, each optional
 
 
 class Trackers:
@@ -31,6 +35,7 @@ class Trackers:
             # absolute: a tracker may change directory or keep the path past the command (a server's link to it)
             self._call(name, lambda: self._live.__setitem__(name, spec.start(Path(run_dir).absolute(), dict(config))),
                        "start")
+            self._check_methods(name)
         self.call("params", params)
 
     def _call(self, name: str, fn, what: str) -> None:
@@ -40,6 +45,17 @@ class Trackers:
             self._live.pop(name, None)
             self._warn(f"Warning: tracker '{name}' ({self._origin.get(name, '?')}) failed in {what} "
                        f"({type(exc).__name__}: {first_line(exc)}); dropped for the rest of this run")
+
+    def _check_methods(self, name: str) -> None:
+        """A method named almost as one the run calls (``epochs`` for ``epoch``) would never be called: said once."""
+        tracker = self._live.get(name)
+        for attr in dir(type(tracker)) if tracker is not None else ():
+            if attr.startswith("_") or attr in METHODS or not callable(getattr(tracker, attr, None)):
+                continue
+            close = difflib.get_close_matches(attr, METHODS, n=1, cutoff=0.75)
+            if close:
+                self._warn(f"Warning: tracker '{name}' ({self._origin[name]}) has a method '{attr}', which is never "
+                           f"called: did you mean '{close[0]}'? (a tracker's methods: {', '.join(METHODS)})")
 
     def call(self, method: str, *args) -> None:
         """``tracker.method(*args)`` on every tracker that has it."""
