@@ -8,12 +8,6 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# One xdist worker per core: each worker's TensorFlow (and the CLIs it starts) computes on one thread, not on
-# every core, so that the workers do not slow each other down by switching between threads. Set before
-# TensorFlow loads; inherited by subprocesses; a variable the user set wins.
-if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) >= (os.cpu_count() or 1):
-    for _threads in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
-        os.environ.setdefault(_threads, "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from imagefactory import make_image_folder  # noqa: E402
