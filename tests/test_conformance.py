@@ -183,17 +183,19 @@ def test_an_unknown_name_or_a_plugin_without_models_is_one_line_and_exit_2():
 @pytest.mark.parametrize("model", ["baseline", "dropout", "dropout_heavy", "augmentation", "preprocess",
                                    "mobilenet_v2"])
 def test_every_bundled_model_passes(model):
-    # dropout_heavy is dropout's builder with more Dropout layers, which every conversion drops: its
-    # conversions are dropout's, so it is checked without them (the suite's time goes where it finds bugs)
-    quick = model == "dropout_heavy"
+    # Without conversions, to keep the suite under 10 minutes on 2 cores: dropout_heavy is dropout's builder with
+    # more Dropout layers, which every conversion drops; mobilenet_v2's conversions are each checked elsewhere on
+    # the real model (test_realdata: its engines at every conversion, its TFLite export on the test split;
+    # test_export_plugins: onnxruntime and ONNX). 'catdog-zoo check-plugin mobilenet_v2' runs them all (46 s).
+    quick = model in ("dropout_heavy", "mobilenet_v2")
     reports = catdog_zoo.check_plugin(model, quick=quick)  # raises, listing every failure, when one fails
     assert [r.ok for r in reports] == [True]
     found = statuses(reports[0])
     assert found["seeding"] == PASS
     if not quick:
         assert found["export saved_model"] == found["export tflite"] == PASS
-    if model == "mobilenet_v2":  # built with weights=None: nothing downloaded, its engines still checked
-        assert found["frozen backbone"] == found["engine tflite"] == PASS
+    if model == "mobilenet_v2":  # built with weights=None: nothing downloaded
+        assert found["frozen backbone"] == PASS
 
 
 # An engine that converts anything and computes the wrong features, and a backbone no converter can take.
