@@ -49,6 +49,11 @@ class Extension:
         where = self.distribution or self.plugin
         return "" if where == CORE_DISTRIBUTION else where
 
+    @property
+    def from_origin(self) -> str:
+        """What follows its name in a message: `` (DISTRIBUTION)``, or nothing for catdog-zoo's own."""
+        return f" ({self.origin})" if self.origin else ""
+
 
 @dataclass(frozen=True, kw_only=True)
 class EngineSpec(Extension):

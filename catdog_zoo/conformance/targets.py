@@ -23,18 +23,18 @@ class Target:
     name: str
     unavailable: str  # why it cannot run here, "" when it can
     make: Callable
-    origin: str = ""  # a plugin's distribution, named in the check's line (Extension.origin)
+    origin: str = ""  # " (DISTRIBUTION)" of a plugin's, named in the check's line (Extension.from_origin)
 
     @property
     def shown(self) -> str:
-        return f"{self.name} ({self.origin})" if self.origin else self.name
+        return self.name + self.origin
 
 
 def converting_engines() -> list:
     """Every registered engine that converts the frozen layers (one that runs them as they are, as the
     ``tensorflow`` reference, has nothing to check): ``make(layers, image_shape)``."""
     return [Target(spec.name, spec.available() if spec.available else "",
-                   lambda layers, shape, spec=spec: spec.load(spec.convert(layers, shape)), spec.origin)
+                   lambda layers, shape, spec=spec: spec.load(spec.convert(layers, shape)), spec.from_origin)
             for spec in get_zoo().extensions["engines"].values() if spec.convert is not None]
 
 
@@ -42,7 +42,7 @@ def exporters() -> list:
     """Every registered export format: ``make(model, folder, class_names, image_size)`` writes the export into
     ``folder`` and opens it."""
     return [Target(spec.name, "", lambda model, folder, names, size, spec=spec: _exported(spec, model, folder, names,
-                                                                                       size), spec.origin)
+                                                                                       size), spec.from_origin)
             for spec in get_zoo().extensions["exporters"].values()]
 
 

@@ -61,7 +61,7 @@ class Loaded:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         out = in_chunks(self._engine, x, self._chunk) if self._chunk else self._engine(x)
         if not np.isfinite(out).all():  # the parity check saw one probe image; every batch is checked for NaN
-            raise ZooError(f"engine {self.spec.shown}{_from(self.spec)} computed features that are NaN or "
+            raise ZooError(f"engine {self.spec.shown}{self.spec.from_origin} computed features that are NaN or "
                            "infinite; nothing was cached from them (--engine tensorflow runs Keras itself)")
         return out
 
@@ -118,7 +118,7 @@ def frozen_engine(layers, image_shape, weights_digest: str, extraction, say=prin
         spec = get_zoo().extension("engines", name, "engine")
         why = spec.available() if spec.available else ""
         if why and by_name:
-            raise ConfigError(f"engine {name}{_from(spec)} {why} (or use --engine auto)")
+            raise ConfigError(f"engine {name}{spec.from_origin} {why} (or use --engine auto)")
         if why:
             failed.append((spec.shown, why))
             continue
@@ -127,7 +127,7 @@ def frozen_engine(layers, image_shape, weights_digest: str, extraction, say=prin
         except Exception as exc:  # noqa: BLE001 - any conversion, runtime or parity failure falls back
             reason = first_line(exc)
             if by_name:
-                raise ConfigError(f"engine {name}{_from(spec)} cannot run this backbone: {reason}") from None
+                raise ConfigError(f"engine {name}{spec.from_origin} cannot run this backbone: {reason}") from None
             failed.append((spec.shown, reason))
             continue
         _say_fallback(failed, spec.shown, say)
@@ -168,10 +168,6 @@ def _say_fallback(failed: list, instead: str, say) -> None:
         why = "; ".join(f"{name}: {reason}" for name, reason in failed)
         say(f"Note: the {' and '.join(name for name, _ in failed)} engines cannot run this backbone ({why}); "
             f"extracting features with {instead}")
-
-
-def _from(spec) -> str:
-    return f" ({spec.origin})" if spec.origin else ""
 
 
 def gpu_visible() -> bool:
